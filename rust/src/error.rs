@@ -1,0 +1,28 @@
+//! The one error type of the core. The Python wrappers map each variant to a Python exception.
+
+use thiserror::Error;
+
+/// Everything a kernel can refuse. Messages name the argument, what was received and what was expected.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CoreError {
+    /// An argument has an invalid value (maps to `ValueError`).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Two inputs disagree in shape (maps to `ValueError`).
+    #[error("{0}")]
+    ShapeMismatch(String),
+    /// A file could not be found (maps to `FileNotFoundError`).
+    #[error("{0}")]
+    FileNotFound(String),
+    /// A tokenizer file could not be read or the tokenizer failed (maps to `sentrs.exceptions.TokenizerError`).
+    #[error("{0}")]
+    Tokenizer(String),
+}
+
+/// Result alias used by every kernel.
+pub type CoreResult<T> = Result<T, CoreError>;
+
+/// Shorthand for an [`CoreError::InvalidArgument`].
+pub fn invalid(msg: impl Into<String>) -> CoreError {
+    CoreError::InvalidArgument(msg.into())
+}

@@ -1,0 +1,15 @@
+//! The Rust core of sentrs: host-side number work for sentence embeddings.
+//!
+//! Each module is a set of pure kernels over slices and `ndarray` views that return [`error::CoreResult`].
+//! The Python bindings live in `python/` (feature `python`) and only extract arguments, release the GIL and
+//! convert results; `cargo test --no-default-features` needs no Python.
+
+pub mod batching;
+pub mod error;
+pub mod parallel;
+pub mod pooling;
+pub mod similarity;
+pub mod tokenize;
+
+#[cfg(feature = "python")]
+mod python;

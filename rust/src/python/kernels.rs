@@ -1,0 +1,92 @@
+//! Python wrappers of the numeric kernels: batching, pooling, normalisation, similarity.
+
+use super::{detach, to_py_err};
+use crate::batching::plan_batches;
+use crate::pooling::{self, PoolingMode};
+use crate::similarity::{self, Similarity};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::prelude::*;
+
+/// Plans length-sorted batches: returns `(order, boundaries)` where batch k is `order[boundaries[k]:boundaries[k+1]]`.
+#[pyfunction]
+#[pyo3(signature = (lengths, batch_size, max_tokens=None))]
+fn plan_batches_py<'py>(
+    py: Python<'py>,
+    lengths: Vec<usize>,
+    batch_size: usize,
+    max_tokens: Option<usize>,
+) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+    let plan = detach(py, move || plan_batches(&lengths, batch_size, max_tokens))?;
+    let order: Vec<i64> = plan.order.iter().map(|&i| i as i64).collect();
+    let mut bounds: Vec<i64> = plan.batches.iter().map(|r| r.start as i64).collect();
+    bounds.push(plan.order.len() as i64);
+    Ok((order.into_pyarray(py), bounds.into_pyarray(py)))
+}
+
+/// Pools `(batch, seq, hidden)` float32 token embeddings under an int64 mask into `(batch, hidden * len(modes))`.
+#[pyfunction]
+#[pyo3(signature = (token_embeddings, attention_mask, modes, skip_first=0))]
+fn pool<'py>(
+    py: Python<'py>,
+    token_embeddings: PyReadonlyArray3<'py, f32>,
+    attention_mask: PyReadonlyArray2<'py, i64>,
+    modes: Vec<String>,
+    skip_first: usize,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let modes: Vec<PoolingMode> =
+        modes.iter().map(|m| PoolingMode::parse(m)).collect::<Result<_, _>>().map_err(|e| to_py_err(py, e))?;
+    let tokens = token_embeddings.as_array();
+    let mask = attention_mask.as_array();
+    let out = detach(py, || pooling::pool(tokens, mask, &modes, skip_first))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// L2-normalises the rows of a float32 matrix into a new array.
+#[pyfunction]
+fn normalize<'py>(py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let view = x.as_array();
+    let out = detach(py, || {
+        let mut owned = view.to_owned();
+        pooling::normalize_rows(&mut owned);
+        Ok(owned)
+    })?;
+    Ok(out.into_pyarray(py))
+}
+
+/// `(n, m)` similarity matrix between float32 `(n, d)` and `(m, d)`.
+#[pyfunction]
+fn similarity_matrix<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f32>,
+    b: PyReadonlyArray2<'py, f32>,
+    similarity_fn_name: &str,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let sim = Similarity::parse(similarity_fn_name).map_err(|e| to_py_err(py, e))?;
+    let (a, b) = (a.as_array(), b.as_array());
+    let out = detach(py, || similarity::similarity_matrix(a, b, sim))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// Row-wise similarity between float32 `(n, d)` and `(n, d)`.
+#[pyfunction]
+fn similarity_pairwise<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f32>,
+    b: PyReadonlyArray2<'py, f32>,
+    similarity_fn_name: &str,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let sim = Similarity::parse(similarity_fn_name).map_err(|e| to_py_err(py, e))?;
+    let (a, b) = (a.as_array(), b.as_array());
+    let out = detach(py, || similarity::similarity_pairwise(a, b, sim))?;
+    Ok(out.into_pyarray(py))
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(plan_batches_py, m)?)?;
+    m.add("plan_batches", m.getattr("plan_batches_py")?)?;
+    m.add_function(wrap_pyfunction!(pool, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(similarity_matrix, m)?)?;
+    m.add_function(wrap_pyfunction!(similarity_pairwise, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Python wrapper of [`crate::tokenize`].
+
+use super::detach;
+use crate::tokenize::{BatchTokenizer, EncodedBatch, Padding, Side, TokenizerSettings, Truncation};
+use numpy::{IntoPyArray, PyArray1, PyArray2};
+use pyo3::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A tokenizer loaded from `tokenizer.json`, with explicit truncation and padding settings.
+#[pyclass(module = "sentrs._core", name = "Tokenizer", frozen)]
+pub struct PyTokenizer {
+    inner: Arc<BatchTokenizer>,
+}
+
+/// Ragged token ids of a whole input, kept in Rust until padded per batch.
+#[pyclass(module = "sentrs._core", name = "Encoding", frozen)]
+pub struct PyEncoding {
+    inner: Arc<EncodedBatch>,
+    tokenizer: Arc<BatchTokenizer>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn settings(
+    max_length: Option<usize>,
+    truncation_strategy: &str,
+    truncation_side: &str,
+    pad_id: u32,
+    pad_type_id: u32,
+    padding_side: &str,
+) -> Result<TokenizerSettings, crate::error::CoreError> {
+    Ok(TokenizerSettings {
+        max_length,
+        truncation: Truncation::parse(truncation_strategy)?,
+        truncation_side: Side::parse(truncation_side, "truncation_side")?,
+        pad_id,
+        pad_type_id,
+        padding_side: Side::parse(padding_side, "padding_side")?,
+    })
+}
+
+#[pymethods]
+impl PyTokenizer {
+    /// Builds a tokenizer from the JSON text of a `tokenizer.json`.
+    #[staticmethod]
+    #[pyo3(signature = (json, *, max_length=None, truncation_strategy="longest_first", truncation_side="right",
+                        pad_id=0, pad_type_id=0, padding_side="right"))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_str(
+        py: Python<'_>,
+        json: String,
+        max_length: Option<usize>,
+        truncation_strategy: &str,
+        truncation_side: &str,
+        pad_id: u32,
+        pad_type_id: u32,
+        padding_side: &str,
+    ) -> PyResult<Self> {
+        let s = settings(max_length, truncation_strategy, truncation_side, pad_id, pad_type_id, padding_side)
+            .map_err(|e| super::to_py_err(py, e))?;
+        let inner = detach(py, || BatchTokenizer::from_json(&json, s))?;
+        Ok(PyTokenizer { inner: Arc::new(inner) })
+    }
+
+    /// Loads a tokenizer from a `tokenizer.json` file.
+    #[staticmethod]
+    #[pyo3(signature = (path, *, max_length=None, truncation_strategy="longest_first", truncation_side="right",
+                        pad_id=0, pad_type_id=0, padding_side="right"))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_file(
+        py: Python<'_>,
+        path: PathBuf,
+        max_length: Option<usize>,
+        truncation_strategy: &str,
+        truncation_side: &str,
+        pad_id: u32,
+        pad_type_id: u32,
+        padding_side: &str,
+    ) -> PyResult<Self> {
+        let s = settings(max_length, truncation_strategy, truncation_side, pad_id, pad_type_id, padding_side)
+            .map_err(|e| super::to_py_err(py, e))?;
+        let inner = detach(py, || BatchTokenizer::from_file(&path, s))?;
+        Ok(PyTokenizer { inner: Arc::new(inner) })
+    }
+
+    /// The truncation length, or None.
+    #[getter]
+    fn max_length(&self) -> Option<usize> {
+        self.inner.settings().max_length
+    }
+
+    /// Id of a token, or None when it is not in the vocabulary.
+    fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Vocabulary size, added tokens included.
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+
+    /// Encodes texts (and optional second texts of pairs) in parallel, truncated, unpadded.
+    #[pyo3(signature = (texts, pairs=None, *, add_special_tokens=true))]
+    fn encode(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        pairs: Option<Vec<String>>,
+        add_special_tokens: bool,
+    ) -> PyResult<PyEncoding> {
+        let tok = Arc::clone(&self.inner);
+        let enc = detach(py, move || tok.encode(&texts, pairs.as_deref(), add_special_tokens))?;
+        Ok(PyEncoding { inner: Arc::new(enc), tokenizer: Arc::clone(&self.inner) })
+    }
+}
+
+#[pymethods]
+impl PyEncoding {
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Token count per row, as int64.
+    fn lengths<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        let v: Vec<i64> = self.inner.ids.iter().map(|r| r.len() as i64).collect();
+        v.into_pyarray(py)
+    }
+
+    /// The token ids of one row.
+    fn ids(&self, row: usize) -> PyResult<Vec<u32>> {
+        self.inner.ids.get(row).cloned().ok_or_else(|| {
+            pyo3::exceptions::PyIndexError::new_err(format!(
+                "row must be < {}, got {row}",
+                self.inner.len()
+            ))
+        })
+    }
+
+    /// Pads the given rows (all rows when None) into `(input_ids, attention_mask, token_type_ids)` int64 arrays.
+    #[pyo3(signature = (rows=None, *, pad_to=None, pad_to_multiple_of=None))]
+    #[allow(clippy::type_complexity)]
+    fn pad<'py>(
+        &self,
+        py: Python<'py>,
+        rows: Option<Vec<usize>>,
+        pad_to: Option<usize>,
+        pad_to_multiple_of: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i64>>)> {
+        let rows = rows.unwrap_or_else(|| (0..self.inner.len()).collect());
+        let padding = match pad_to {
+            Some(n) => Padding::Fixed(n),
+            None => Padding::Longest,
+        };
+        let enc = Arc::clone(&self.inner);
+        let tok = Arc::clone(&self.tokenizer);
+        let batch = detach(py, move || tok.pad(&enc, &rows, padding, pad_to_multiple_of))?;
+        Ok((
+            batch.input_ids.into_pyarray(py),
+            batch.attention_mask.into_pyarray(py),
+            batch.token_type_ids.into_pyarray(py),
+        ))
+    }
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTokenizer>()?;
+    m.add_class::<PyEncoding>()?;
+    Ok(())
+}
