@@ -1,1 +1,29 @@
+"""sentrs: a Rust-accelerated, drop-in alternative to sentence-transformers.
 
+``from sentrs import SentenceTransformer`` works like ``from sentence_transformers import SentenceTransformer``
+and reads and writes the same model folders.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__MODEL_HUB_ORGANIZATION__ = "sentence-transformers"
+
+from sentrs.base.modules import Dense, Normalize, Transformer  # noqa: E402
+from sentrs.base.registry import register_module_class  # noqa: E402
+from sentrs.sentence_transformer.model import SentenceTransformer  # noqa: E402
+from sentrs.sentence_transformer.modules import Pooling  # noqa: E402
+from sentrs.util.quantization import quantize_embeddings  # noqa: E402
+from sentrs.util.similarity import SimilarityFunction  # noqa: E402
+
+for _cls in (Transformer, Pooling, Dense, Normalize):
+    register_module_class(_cls)
+# Older saves name the masked-language-model wrapper; it is a Transformer with a different task.
+del _cls
+
+__all__ = [
+    "SentenceTransformer",
+    "SimilarityFunction",
+    "__version__",
+    "quantize_embeddings",
+]

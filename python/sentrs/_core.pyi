@@ -1,0 +1,71 @@
+"""Type stubs for the Rust extension ``sentrs._core``."""
+
+from os import PathLike
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def _mark_forked() -> None: ...
+def num_threads() -> int: ...
+
+class Tokenizer:
+    @staticmethod
+    def from_str(
+        json: str,
+        *,
+        max_length: int | None = None,
+        truncation_strategy: str = "longest_first",
+        truncation_side: str = "right",
+        pad_id: int = 0,
+        pad_type_id: int = 0,
+        padding_side: str = "right",
+    ) -> Tokenizer: ...
+    @staticmethod
+    def from_file(
+        path: str | PathLike[str],
+        *,
+        max_length: int | None = None,
+        truncation_strategy: str = "longest_first",
+        truncation_side: str = "right",
+        pad_id: int = 0,
+        pad_type_id: int = 0,
+        padding_side: str = "right",
+    ) -> Tokenizer: ...
+    @property
+    def max_length(self) -> int | None: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def token_to_id(self, token: str) -> int | None: ...
+    def encode(
+        self, texts: list[str], pairs: list[str] | None = None, *, add_special_tokens: bool = True
+    ) -> Encoding: ...
+
+class Encoding:
+    def __len__(self) -> int: ...
+    def lengths(self) -> npt.NDArray[np.int64]: ...
+    def ids(self, row: int) -> list[int]: ...
+    def pad(
+        self, rows: list[int] | None = None, *, pad_to: int | None = None, pad_to_multiple_of: int | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+
+def plan_batches(
+    lengths: list[int], batch_size: int, max_tokens: int | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def plan_batches_py(
+    lengths: list[int], batch_size: int, max_tokens: int | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def pool(
+    token_embeddings: npt.NDArray[np.float32],
+    attention_mask: npt.NDArray[np.int64],
+    modes: list[str],
+    skip_first: int = 0,
+) -> npt.NDArray[np.float32]: ...
+def normalize(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+def similarity_matrix(
+    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], similarity_fn_name: str
+) -> npt.NDArray[np.float32]: ...
+def similarity_pairwise(
+    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], similarity_fn_name: str
+) -> npt.NDArray[np.float32]: ...

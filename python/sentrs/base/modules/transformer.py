@@ -1,0 +1,410 @@
+"""The input module: a Hugging Face transformers model and its tokenizer.
+
+Tokenization runs in the Rust core from the tokenizer's own ``tokenizer.json`` description, with padding and
+truncation set explicitly (pad to the longest row of a batch, longest-first truncation at ``max_seq_length``), so
+ids match what the reference feeds its model. The forward pass is the transformers model in torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from sentrs import ops
+from sentrs.base.modules.module import InputModule
+
+__all__ = ["Transformer"]
+
+logger = logging.getLogger(__name__)
+
+TransformerTask = Literal["feature-extraction", "fill-mask", "sequence-classification"]
+
+# task -> (transformers auto class name, model output field, features key written)
+_TASKS: dict[str, tuple[str, str, str]] = {
+    "feature-extraction": ("AutoModel", "last_hidden_state", "token_embeddings"),
+    "fill-mask": ("AutoModelForMaskedLM", "logits", "token_embeddings"),
+    "sequence-classification": ("AutoModelForSequenceClassification", "logits", "scores"),
+}
+
+# Config files older releases wrote for the Transformer module, newest name first.
+_CONFIG_FILES = (
+    "sentence_bert_config.json",
+    "sentence_roberta_config.json",
+    "sentence_distilbert_config.json",
+    "sentence_camembert_config.json",
+    "sentence_albert_config.json",
+    "sentence_xlm-roberta_config.json",
+    "sentence_xlnet_config.json",
+)
+
+# Tokenizers without a length limit report a huge model_max_length.
+_NO_LIMIT = 10**12
+
+
+def _strip_remote_code(d: dict[str, Any] | None) -> dict[str, Any]:
+    d = dict(d or {})
+    d.pop("trust_remote_code", None)
+    return d
+
+
+class Transformer(InputModule):
+    """Wraps a transformers model (``AutoModel`` by default) and its tokenizer.
+
+    Args:
+        model_name_or_path: a local folder with ``config.json``, weights and tokenizer files.
+        transformer_task: ``feature-extraction`` (token embeddings), ``fill-mask`` (MLM logits) or
+            ``sequence-classification`` (classification logits as ``scores``).
+        model_kwargs: passed to ``from_pretrained`` of the model (``dtype``, ``attn_implementation``, ...).
+        processor_kwargs: passed to ``AutoTokenizer.from_pretrained`` (``model_max_length``, ...).
+        config_kwargs: passed to ``AutoConfig.from_pretrained``.
+        processing_kwargs: per-modality call settings; ``{"text": {"max_length": N, "truncation": ...}}``.
+        backend: only ``"torch"`` is supported so far.
+        modality_config: ``{"text": {"method": "forward", "method_output_name": ...}}``.
+        module_output_name: the features key the output is written to.
+        max_seq_length: truncation length (special tokens included); defaults to the tokenizer's
+            ``model_max_length``, capped at the model's ``max_position_embeddings``.
+        do_lower_case: lower-case the text before tokenizing.
+        tokenizer_name_or_path: a different folder for the tokenizer.
+    """
+
+    config_file_name: ClassVar[str] = "sentence_bert_config.json"
+    config_keys: ClassVar[list[str]] = ["transformer_task", "modality_config", "module_output_name"]
+    save_in_root: ClassVar[bool] = True
+    reference_type: ClassVar[str] = "sentence_transformers.base.modules.transformer.Transformer"
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        *,
+        transformer_task: TransformerTask | str = "feature-extraction",
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        processing_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
+        modality_config: dict[str, Any] | None = None,
+        module_output_name: str | None = None,
+        max_seq_length: int | None = None,
+        do_lower_case: bool = False,
+        tokenizer_name_or_path: str | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        cache_dir: str | None = None,
+        **unused: Any,
+    ) -> None:
+        super().__init__()
+        import transformers
+
+        if transformer_task not in _TASKS:
+            raise ValueError(
+                f"transformer_task must be one of {sorted(_TASKS)} in sentrs so far, got {transformer_task!r}"
+            )
+        if backend != "torch":
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                f"backend={backend!r} is not supported by sentrs yet; only backend='torch' is available"
+            )
+        for key in ("unpad_inputs", "query_length", "document_length", "query_expansion"):
+            if unused.get(key) not in (None, False):
+                logger.warning("Transformer option %s=%r is not supported by sentrs yet; ignoring it", key, unused[key])
+        self.transformer_task = transformer_task
+        self.backend = backend
+        self.do_lower_case = do_lower_case
+        self.processing_kwargs: dict[str, Any] = dict(processing_kwargs or {})
+        auto_name, default_output, default_key = _TASKS[transformer_task]
+        if modality_config is not None:
+            text = modality_config.get("text")
+            if not isinstance(text, dict) or "method_output_name" not in text:
+                raise ValueError(
+                    "sentrs supports text models only: modality_config needs a 'text' entry with "
+                    f"'method' and 'method_output_name', got {modality_config!r}"
+                )
+            if text.get("method", "forward") != "forward":
+                raise ValueError(f"modality_config text method must be 'forward', got {text.get('method')!r}")
+            if module_output_name is None:
+                raise ValueError("a custom modality_config also needs module_output_name")
+            self.modality_config = {"text": dict(text)}
+        else:
+            self.modality_config = {"text": {"method": "forward", "method_output_name": default_output}}
+        self.module_output_name = module_output_name or default_key
+
+        model_kwargs = dict(model_kwargs or {})
+        processor_kwargs = {**_strip_remote_code(tokenizer_kwargs), **_strip_remote_code(processor_kwargs)}
+        config_kwargs = dict(config_kwargs or {})
+        if cache_dir is not None:
+            model_kwargs.setdefault("cache_dir", cache_dir)
+            processor_kwargs.setdefault("cache_dir", cache_dir)
+            config_kwargs.setdefault("cache_dir", cache_dir)
+        config_kwargs.setdefault("use_cache", False)
+        config = transformers.AutoConfig.from_pretrained(model_name_or_path, **config_kwargs)
+        if (
+            transformer_task == "sequence-classification"
+            and "num_labels" not in config_kwargs
+            and not any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+        ):
+            config.num_labels = 1
+        auto_cls = getattr(transformers, auto_name)
+        self.auto_model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+
+        if max_seq_length is not None and "model_max_length" not in processor_kwargs:
+            processor_kwargs["model_max_length"] = max_seq_length
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(
+            tokenizer_name_or_path or model_name_or_path, **processor_kwargs
+        )
+        max_pos = getattr(self.auto_model.config, "max_position_embeddings", None)
+        if "model_max_length" not in processor_kwargs and isinstance(max_pos, int) and max_pos > 0:
+            self.tokenizer.model_max_length = min(self.tokenizer.model_max_length, max_pos)
+        if do_lower_case:
+            self._add_lowercase()
+        self._input_names = self._forward_input_names()
+        self._rust_tokenizer: ops.Tokenizer | None = None
+        self._rust_key: tuple[Any, ...] | None = None
+        self._prompt_lengths: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ tokenizer
+    def _add_lowercase(self) -> None:
+        from tokenizers import normalizers
+
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise ValueError("do_lower_case=True needs a fast (tokenizers-backed) tokenizer")
+        current = backend.normalizer
+        if _has_lowercase(json.loads(backend.to_str()).get("normalizer")):
+            return
+        parts = [normalizers.Lowercase()]
+        if current is not None:
+            parts.append(current)
+        backend.normalizer = normalizers.Sequence(parts)
+
+    def _forward_input_names(self) -> list[str]:
+        import inspect
+
+        names = list(getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
+        params = inspect.signature(self.auto_model.forward).parameters
+        return [n for n in names if n in params]
+
+    @property
+    def max_seq_length(self) -> int | None:
+        """Truncation length in tokens, special tokens included (None: no limit)."""
+        n = self.tokenizer.model_max_length
+        return None if n is None or n >= _NO_LIMIT else int(n)
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"max_seq_length must be a positive integer or None, got {value!r}")
+        self.tokenizer.model_max_length = value if value is not None else int(1e30)
+
+    def _text_kwargs(self) -> dict[str, Any]:
+        return dict(self.processing_kwargs.get("text", {}))
+
+    def rust_tokenizer(self, max_length: int | None = None, truncation: str | None = None) -> ops.Tokenizer:
+        """The Rust tokenizer for the current tokenizer settings (rebuilt when they change)."""
+        tok = self.tokenizer
+        backend = getattr(tok, "backend_tokenizer", None)
+        if backend is None:
+            raise ValueError(
+                f"sentrs needs a fast (tokenizers-backed) tokenizer, got {type(tok).__name__} without one"
+            )
+        text_kwargs = self._text_kwargs()
+        if max_length is None:
+            max_length = text_kwargs.get("max_length", self.max_seq_length)
+        if truncation is None:
+            trunc = text_kwargs.get("truncation", "longest_first")
+            truncation = "longest_first" if trunc is True else str(trunc)
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        key = (
+            id(tok),
+            id(backend.normalizer),
+            max_length,
+            truncation,
+            pad_id,
+            getattr(tok, "pad_token_type_id", 0),
+            tok.padding_side,
+            tok.truncation_side,
+        )
+        if self._rust_tokenizer is None or key != self._rust_key:
+            self._rust_tokenizer = ops.Tokenizer.from_str(
+                backend.to_str(),
+                max_length=max_length,
+                truncation_strategy=truncation,
+                truncation_side=tok.truncation_side,
+                pad_id=pad_id,
+                pad_type_id=getattr(tok, "pad_token_type_id", 0),
+                padding_side=tok.padding_side,
+            )
+            self._rust_key = key
+        return self._rust_tokenizer
+
+    def encode_texts(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> ops.Encoding:
+        """Tokenizes every input once (unpadded); inputs are strings or ``(text, text_pair)`` pairs."""
+        processing = kwargs.get("processing_kwargs") or {}
+        text_kwargs = processing.get("text", {}) if isinstance(processing, dict) else {}
+        tok = self.rust_tokenizer(max_length=text_kwargs.get("max_length"))
+        texts, pairs = _split_pairs(inputs)
+        if prompt:
+            texts = [prompt + t for t in texts]
+        return tok.encode(texts, pairs)
+
+    def prompt_length(self, prompt: str) -> int:
+        """Tokens of the prompt alone, without a trailing special token (for ``include_prompt=False``)."""
+        if prompt not in self._prompt_lengths:
+            ids = self.rust_tokenizer().encode([prompt]).ids(0)
+            length = len(ids)
+            if ids and ids[-1] in set(self.tokenizer.all_special_ids):
+                length -= 1
+            self._prompt_lengths[prompt] = length
+        return self._prompt_lengths[prompt]
+
+    def features_from_encoding(self, encoding: ops.Encoding, rows: Any = None) -> dict[str, Any]:
+        """Pads ``rows`` of an encoding into a features dict of CPU int64 tensors (zero-copy from numpy)."""
+        row_list = None if rows is None else [int(r) for r in rows]
+        input_ids, attention_mask, token_type_ids = encoding.pad(row_list)
+        features: dict[str, Any] = {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(attention_mask),
+        }
+        if "token_type_ids" in self._input_names:
+            features["token_type_ids"] = torch.from_numpy(token_type_ids)
+        return features
+
+    def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Tokenizes a batch into padded tensors ``input_ids``, ``attention_mask`` (+ ``token_type_ids``)."""
+        if isinstance(inputs, (str, tuple)):
+            inputs = [inputs]
+        features = self.features_from_encoding(self.encode_texts(list(inputs), prompt=prompt, **kwargs))
+        if prompt:
+            features["prompt_length"] = self.prompt_length(prompt)
+        features["modality"] = "text"
+        return features
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        model_inputs = {k: features[k] for k in self._input_names if k in features}
+        output = self.auto_model(**model_inputs, return_dict=True)
+        path = self.modality_config["text"]["method_output_name"]
+        value: Any = output
+        for part in [path] if isinstance(path, str) else list(path):
+            value = value[part] if isinstance(value, dict) or hasattr(value, "keys") else getattr(value, part)
+        features[self.module_output_name] = value
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        config = self.auto_model.config
+        if self.transformer_task == "fill-mask":
+            return int(config.vocab_size)
+        if self.transformer_task == "sequence-classification":
+            return int(config.num_labels)
+        hidden = getattr(config, "hidden_size", None)
+        if hidden is None and hasattr(config, "get_text_config"):
+            hidden = getattr(config.get_text_config(), "hidden_size", None)
+        if hidden is None:
+            raise ValueError(f"cannot tell the hidden size of a {type(config).__name__}")
+        return int(hidden)
+
+    # ------------------------------------------------------------------ save / load
+    def get_config_dict(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "transformer_task": self.transformer_task,
+            "modality_config": self.modality_config,
+            "module_output_name": self.module_output_name,
+        }
+        if self.processing_kwargs:
+            config["processing_kwargs"] = self.processing_kwargs
+        return config
+
+    def save(self, output_path: str, safe_serialization: bool = True) -> None:
+        self.auto_model.save_pretrained(output_path)
+        self.tokenizer.save_pretrained(output_path)
+        self.save_config(output_path)
+
+    @classmethod
+    def load_config(cls, model_dir: str, config_filename: str | None = None) -> dict[str, Any]:
+        names = (config_filename,) if config_filename else _CONFIG_FILES
+        for name in names:
+            path = os.path.join(model_dir, name)
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    try:
+                        config = json.load(f)
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+                if not isinstance(config, dict):
+                    raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
+                return config
+        return {}
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
+        init_defaults: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Transformer:
+        config = cls.load_config(model_dir)
+        init = dict(init_defaults or {})
+        # Legacy (<= 5.3) keys.
+        legacy_model = _strip_remote_code(config.pop("model_args", None))
+        legacy_tok = _strip_remote_code(config.pop("tokenizer_args", None))
+        legacy_cfg = _strip_remote_code(config.pop("config_args", None))
+        if "max_seq_length" in config:
+            max_len = config.pop("max_seq_length")
+            if max_len is not None:
+                legacy_tok.setdefault("model_max_length", max_len)
+        init.update(config)
+        init["model_kwargs"] = {**legacy_model, **(model_kwargs or {})}
+        init["processor_kwargs"] = {**legacy_tok, **(processor_kwargs or {})}
+        init["config_kwargs"] = {**legacy_cfg, **(config_kwargs or {})}
+        init["backend"] = backend
+        return cls(model_dir, **init)
+
+    def __repr__(self) -> str:
+        config = self.get_config_dict()
+        config["architecture"] = type(self.auto_model).__name__
+        return f"Transformer({config})"
+
+
+def _split_pairs(inputs: list[Any]) -> tuple[list[str], list[str] | None]:
+    """Splits inputs into first texts and (for pairs) second texts; validates types with clear errors."""
+    if not inputs:
+        return [], None
+    first = inputs[0]
+    is_pair = isinstance(first, (tuple, list))
+    texts: list[str] = []
+    pairs: list[str] = []
+    for i, item in enumerate(inputs):
+        if is_pair:
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ValueError(f"inputs[{i}] must be a pair (text, text) like inputs[0], got {item!r}")
+            a, b = item
+            for j, part in enumerate((a, b)):
+                if not isinstance(part, str):
+                    raise TypeError(f"inputs[{i}][{j}] must be a str, got {type(part).__name__}")
+            texts.append(a)
+            pairs.append(b)
+        else:
+            if isinstance(item, np.str_):
+                item = str(item)
+            if not isinstance(item, str):
+                raise TypeError(f"inputs[{i}] must be a str, got {type(item).__name__}")
+            texts.append(item)
+    return texts, (pairs if is_pair else None)
+
+
+def _has_lowercase(normalizer: Any) -> bool:
+    """Whether a serialized normalizer already lower-cases (a Lowercase step or a lower-casing BertNormalizer)."""
+    if not isinstance(normalizer, dict):
+        return False
+    kind = normalizer.get("type")
+    if kind == "Lowercase" or (kind == "BertNormalizer" and normalizer.get("lowercase")):
+        return True
+    return any(_has_lowercase(n) for n in normalizer.get("normalizers", []) or [])

@@ -1,0 +1,29 @@
+"""Exceptions raised by sentrs.
+
+Each one subclasses the built-in exception a user of sentence-transformers would already catch, so
+``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ModuleTypeError", "SentrsError", "TokenizerError", "UnsupportedFeatureError"]
+
+
+class SentrsError(Exception):
+    """Base class of every sentrs-specific exception."""
+
+
+class TokenizerError(SentrsError, ValueError):
+    """A tokenizer file could not be read, or a text could not be tokenized."""
+
+
+class ModuleTypeError(SentrsError, ValueError):
+    """A ``modules.json`` entry names a module class that sentrs cannot build."""
+
+
+class UnsupportedFeatureError(SentrsError, NotImplementedError):
+    """An option of the reference API that sentrs does not support (yet); the message says which."""
+
+
+for _cls in (SentrsError, TokenizerError, ModuleTypeError, UnsupportedFeatureError):
+    _cls.__module__ = "sentrs.exceptions"

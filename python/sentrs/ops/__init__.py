@@ -1,0 +1,115 @@
+"""Typed numpy-in, numpy-out facade over the Rust core ``sentrs._core``.
+
+This is the only package that imports the extension. Nothing here imports torch. Every function validates its
+arguments and raises ``ValueError`` or ``TypeError`` naming the argument; the kernels release the GIL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from sentrs import _core
+from sentrs._core import Encoding, Tokenizer
+
+__all__ = [
+    "POOLING_MODES",
+    "SIMILARITY_FN_NAMES",
+    "Encoding",
+    "Tokenizer",
+    "normalize",
+    "num_threads",
+    "plan_batches",
+    "pool",
+    "similarity_matrix",
+    "similarity_pairwise",
+]
+
+PoolingModeName = Literal["cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
+SimilarityFnName = Literal["cosine", "dot", "euclidean", "manhattan"]
+
+POOLING_MODES: tuple[str, ...] = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+SIMILARITY_FN_NAMES: tuple[str, ...] = ("cosine", "dot", "euclidean", "manhattan")
+
+# A forked child must not use the parent's thread pool: run the kernels on the calling thread there.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_core._mark_forked)
+
+
+def num_threads() -> int:
+    """Threads the Rust core uses (``SENTRS_NUM_THREADS``, default all cores; 1 in a forked child)."""
+    return _core.num_threads()
+
+
+def _as_f32_matrix(x: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 1-D or 2-D, got {arr.ndim}-D with shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def plan_batches(
+    lengths: Sequence[int] | npt.NDArray[np.integer], batch_size: int, max_tokens: int | None = None
+) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
+    """Sorts rows by token count (longest first, ties in input order) and cuts them into batches.
+
+    Returns ``(order, batches)``: ``order`` is the permutation of row indices, ``batches`` a list of index
+    arrays into the input (each at most ``batch_size`` rows and, when given, ``max_tokens`` padded tokens).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    order, bounds = _core.plan_batches([int(n) for n in lengths], int(batch_size), max_tokens)
+    return order, [order[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 1)]
+
+
+def pool(
+    token_embeddings: npt.NDArray[np.float32],
+    attention_mask: npt.NDArray[np.integer],
+    modes: Sequence[str] | str = "mean",
+    skip_first: int = 0,
+) -> npt.NDArray[np.float32]:
+    """Pools ``(batch, seq, hidden)`` token embeddings into ``(batch, hidden * len(modes))`` float32.
+
+    ``skip_first`` excludes that many positions from each row's first attended token on (the prompt).
+    """
+    if isinstance(modes, str):
+        modes = [modes]
+    tokens = np.ascontiguousarray(token_embeddings, dtype=np.float32)
+    if tokens.ndim != 3:
+        raise ValueError(f"token_embeddings must be 3-D (batch, seq, hidden), got shape {tokens.shape}")
+    mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
+    return _core.pool(tokens, mask, list(modes), int(skip_first))
+
+
+def normalize(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """L2-normalises each row: ``x / max(||x||, 1e-12)``; returns a new ``(n, d)`` float32 array."""
+    return _core.normalize(_as_f32_matrix(x, "x"))
+
+
+def _check_sim_name(similarity_fn_name: str) -> None:
+    if similarity_fn_name not in SIMILARITY_FN_NAMES:
+        raise ValueError(f"similarity_fn_name must be one of {SIMILARITY_FN_NAMES}, got {similarity_fn_name!r}")
+
+
+def similarity_matrix(
+    a: npt.ArrayLike, b: npt.ArrayLike, similarity_fn_name: SimilarityFnName | str = "cosine"
+) -> npt.NDArray[np.float32]:
+    """``(n, m)`` similarity between rows of ``a`` ``(n, d)`` and ``b`` ``(m, d)`` as float32."""
+    _check_sim_name(similarity_fn_name)
+    return _core.similarity_matrix(_as_f32_matrix(a, "a"), _as_f32_matrix(b, "b"), similarity_fn_name)
+
+
+def similarity_pairwise(
+    a: npt.ArrayLike, b: npt.ArrayLike, similarity_fn_name: SimilarityFnName | str = "cosine"
+) -> npt.NDArray[np.float32]:
+    """``(n,)`` similarity between row i of ``a`` and row i of ``b``."""
+    _check_sim_name(similarity_fn_name)
+    return _core.similarity_pairwise(_as_f32_matrix(a, "a"), _as_f32_matrix(b, "b"), similarity_fn_name)

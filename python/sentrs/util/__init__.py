@@ -1,0 +1,49 @@
+"""The reference's ``util`` API: similarity, tensor helpers, quantisation.
+
+Host (CPU, float32, no autograd) data is computed by the Rust core; everything else stays in torch.
+"""
+
+from __future__ import annotations
+
+from sentrs.util.misc import fullname, import_from_string
+from sentrs.util.quantization import quantize_embeddings
+from sentrs.util.similarity import (
+    SimilarityFunction,
+    cos_sim,
+    dot_score,
+    euclidean_sim,
+    manhattan_sim,
+    pairwise_cos_sim,
+    pairwise_dot_score,
+    pairwise_euclidean_sim,
+    pairwise_manhattan_sim,
+    pytorch_cos_sim,
+)
+from sentrs.util.tensor import (
+    _convert_to_batch_tensor,
+    _convert_to_tensor,
+    batch_to_device,
+    normalize_embeddings,
+    truncate_embeddings,
+)
+
+__all__ = [
+    "SimilarityFunction",
+    "_convert_to_batch_tensor",
+    "_convert_to_tensor",
+    "batch_to_device",
+    "cos_sim",
+    "dot_score",
+    "euclidean_sim",
+    "fullname",
+    "import_from_string",
+    "manhattan_sim",
+    "normalize_embeddings",
+    "pairwise_cos_sim",
+    "pairwise_dot_score",
+    "pairwise_euclidean_sim",
+    "pairwise_manhattan_sim",
+    "pytorch_cos_sim",
+    "quantize_embeddings",
+    "truncate_embeddings",
+]

@@ -1,0 +1,87 @@
+"""Conversions between lists, numpy arrays and torch tensors, and small tensor helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor
+
+from sentrs import ops
+
+__all__ = [
+    "batch_to_device",
+    "host_float32",
+    "normalize_embeddings",
+    "truncate_embeddings",
+]
+
+
+def _convert_to_tensor(a: Any) -> Tensor:
+    """Turns a list, numpy array or tensor into a tensor (no copy for arrays); fp16/bf16 become fp32."""
+    if isinstance(a, Tensor):
+        t = a
+    elif isinstance(a, np.ndarray):
+        if a.dtype.kind not in "fiub":
+            raise TypeError(f"embeddings must hold numbers, got a numpy array of dtype {a.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(a))
+    elif isinstance(a, (list, tuple)):
+        if len(a) and all(isinstance(x, Tensor) for x in a):
+            t = torch.stack(list(a))
+        else:
+            try:
+                t = torch.tensor(np.asarray(a, dtype=np.float32) if len(a) else a)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"embeddings must be numbers, a numpy array or a tensor, got {type(a[0])}") from exc
+    else:
+        raise TypeError(f"embeddings must be a list, numpy array or torch tensor, got {type(a).__name__}")
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t
+
+
+def _convert_to_batch_tensor(a: Any) -> Tensor:
+    """As :func:`_convert_to_tensor`, with a 1-D input promoted to one row."""
+    t = _convert_to_tensor(a)
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    return t
+
+
+def host_float32(t: Tensor) -> npt.NDArray[np.float32] | None:
+    """A zero-copy float32 numpy view of ``t`` when the Rust core may compute on it, else None.
+
+    That is: a dense CPU float32 tensor that autograd does not track. CUDA tensors and tensors on the gradient
+    path stay in torch.
+    """
+    if t.layout != torch.strided or t.device.type != "cpu" or t.dtype != torch.float32:
+        return None
+    if t.requires_grad and torch.is_grad_enabled():
+        return None
+    return t.detach().contiguous().numpy()
+
+
+def normalize_embeddings(embeddings: Tensor) -> Tensor:
+    """L2-normalises along the last dimension (``x / max(||x||, 1e-12)``)."""
+    if not isinstance(embeddings, Tensor):
+        embeddings = _convert_to_tensor(embeddings)
+    if embeddings.is_sparse:
+        embeddings = embeddings.coalesce()
+        dense = embeddings.to_dense()
+        return torch.nn.functional.normalize(dense, p=2, dim=-1).to_sparse()
+    host = host_float32(embeddings) if embeddings.dim() == 2 else None
+    if host is not None:
+        return torch.from_numpy(ops.normalize(host))
+    return torch.nn.functional.normalize(embeddings, p=2, dim=-1)
+
+
+def truncate_embeddings(embeddings: Any, truncate_dim: int | None) -> Any:
+    """Keeps the first ``truncate_dim`` dimensions (``embeddings[..., :truncate_dim]``); None keeps all."""
+    return embeddings[..., :truncate_dim]
+
+
+def batch_to_device(batch: dict[str, Any], target_device: torch.device | str) -> dict[str, Any]:
+    """Moves every tensor of a feature dict to ``target_device``."""
+    return {k: (v.to(target_device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
