@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -72,6 +73,19 @@ def _matrix(a: Any, b: Any, name: str) -> Tensor:
 
 
 def _pairwise(a: Any, b: Any, name: str) -> Tensor:
+    result = _pairwise_rows(a, b, name)
+    if _is_1d(a) and _is_1d(b):
+        return result[0]  # two single vectors give a scalar, as in the reference
+    return result
+
+
+def _is_1d(x: Any) -> bool:
+    if isinstance(x, (Tensor, np.ndarray)):
+        return x.ndim == 1
+    return isinstance(x, (list, tuple)) and (not x or not isinstance(x[0], (list, tuple, Tensor, np.ndarray)))
+
+
+def _pairwise_rows(a: Any, b: Any, name: str) -> Tensor:
     ta, tb = _prepare(a, b)
     if ta.shape[0] != tb.shape[0]:
         raise ValueError(f"pairwise similarity needs the same number of rows, got {ta.shape[0]} and {tb.shape[0]}")
