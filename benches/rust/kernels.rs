@@ -131,6 +131,8 @@ fn bench_tokenize(c: &mut Criterion) {
     let rows: Vec<usize> = (0..encoded.len()).collect();
 
     let mut group = c.benchmark_group("tokenize");
+    // One encode of the corpus takes tens of milliseconds: fewer samples keep short runs within their budget.
+    group.sample_size(20);
     group.throughput(Throughput::Elements(texts.len() as u64));
     group.bench_with_input(
         BenchmarkId::new("encode", texts.len()),
@@ -201,6 +203,7 @@ fn bench_similarity(c: &mut Criterion) {
     let a = random_matrix(n, HIDDEN, 1);
     let b = random_matrix(m, HIDDEN, 2);
     let mut group = c.benchmark_group("similarity_matrix");
+    group.sample_size(30);
     group.throughput(Throughput::Elements((n * m) as u64));
     for (name, sim) in [("cosine", Similarity::Cosine), ("dot", Similarity::Dot)] {
         group.bench_function(

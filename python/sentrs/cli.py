@@ -1,0 +1,107 @@
+"""The ``sentrs`` command line: ``sentrs encode MODEL INPUT -o OUT.npy``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+__all__ = ["main"]
+
+
+def _read_texts(stream: TextIO, name: str, field: str) -> list[str]:
+    """One text per line, or one JSON object per line (``.jsonl``) with the text under ``field``."""
+    texts: list[str] = []
+    is_jsonl = name.endswith((".jsonl", ".ndjson"))
+    for lineno, line in enumerate(stream, start=1):
+        line = line.rstrip("\n").rstrip("\r")
+        if is_jsonl:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SystemExit(f"sentrs encode: {name}:{lineno}: not valid JSON: {exc.msg}") from exc
+            if isinstance(record, str):
+                texts.append(record)
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get(field), str):
+                raise SystemExit(f"sentrs encode: {name}:{lineno}: expected an object with a string field {field!r}")
+            texts.append(record[field])
+        else:
+            texts.append(line)
+    return texts
+
+
+def _encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sentrs import SentenceTransformer
+
+    if args.input == "-":
+        texts = _read_texts(sys.stdin, "<stdin>.jsonl" if args.jsonl else "<stdin>", args.field)
+    else:
+        try:
+            with open(args.input, encoding="utf-8") as f:
+                texts = _read_texts(f, ".jsonl" if args.jsonl else args.input, args.field)
+        except FileNotFoundError:
+            print(f"sentrs encode: input file not found: {args.input}", file=sys.stderr)
+            return 2
+    model = SentenceTransformer(args.model, device=args.device, trust_remote_code=False)
+    start = time.perf_counter()
+    embeddings = model.encode(
+        texts,
+        batch_size=args.batch_size,
+        show_progress_bar=not args.quiet,
+        prompt_name=args.prompt_name,
+        prompt=args.prompt,
+        normalize_embeddings=args.normalize,
+        precision=args.precision,
+        truncate_dim=args.truncate_dim,
+    )
+    seconds = time.perf_counter() - start
+    np.save(args.output, embeddings)
+    if not args.quiet:
+        rate = len(texts) / seconds if seconds > 0 else float("inf")
+        print(
+            f"encoded {len(texts)} texts -> {args.output} {tuple(embeddings.shape)} {embeddings.dtype} "
+            f"in {seconds:.2f}s ({rate:.0f} texts/s)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sentrs", description="Rust-accelerated sentence embeddings.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    enc = sub.add_parser("encode", help="embed texts (one per line, or JSONL) into a .npy file")
+    enc.add_argument("model", help="model folder or Hugging Face Hub id")
+    enc.add_argument("input", help="text file with one text per line, a .jsonl file, or - for stdin")
+    enc.add_argument("-o", "--output", required=True, help="output .npy path")
+    enc.add_argument("--jsonl", action="store_true", help="treat the input as JSONL whatever its name")
+    enc.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
+    enc.add_argument("--batch-size", type=int, default=32)
+    enc.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
+    enc.add_argument("--prompt-name", default=None)
+    enc.add_argument("--prompt", default=None)
+    enc.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
+    enc.add_argument("--truncate-dim", type=int, default=None)
+    enc.add_argument(
+        "--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"]
+    )
+    enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    enc.set_defaults(func=_encode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sentrs`` command."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The ``sentrs encode`` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sentrs.cli import main
+
+
+def test_encode_lines(tmp_path: Path, minilm_path: str, our_minilm: Any) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("A man is eating food.\nA man is riding a horse.\n", encoding="utf-8")
+    out = tmp_path / "out.npy"
+    assert main(["encode", minilm_path, str(src), "-o", str(out), "-q", "--device", "cpu"]) == 0
+    emb = np.load(out)
+    assert emb.shape == (2, 384)
+    np.testing.assert_allclose(emb, our_minilm.encode(["A man is eating food.", "A man is riding a horse."]), atol=1e-6)
+
+
+def test_encode_jsonl_with_options(tmp_path: Path, minilm_path: str) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"body": t}) for t in ["one", "two", "three"]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.npy"
+    args = ["encode", minilm_path, str(src), "-o", str(out), "--field", "body", "--truncate-dim", "8",
+            "--precision", "ubinary", "-q", "--device", "cpu"]
+    assert main(args) == 0
+    emb = np.load(out)
+    assert emb.shape == (3, 1) and emb.dtype == np.uint8
+
+
+def test_encode_bad_jsonl(tmp_path: Path, minilm_path: str) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": 1}\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match="expected an object with a string field 'text'"):
+        main(["encode", minilm_path, str(src), "-o", str(tmp_path / "o.npy"), "-q"])
+
+
+def test_missing_input_file(tmp_path: Path, minilm_path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["encode", minilm_path, str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o.npy"), "-q"]) == 2
+    assert "input file not found" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "sentrs", "--help"], capture_output=True, text=True, check=True)
+    assert "encode" in proc.stdout
