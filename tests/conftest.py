@@ -10,8 +10,9 @@ import logging
 import os
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -70,8 +71,13 @@ def make_tiny_st(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: str) -
     """Builds (once per configuration) a reference-saved SentenceTransformer folder on the tiny BERT."""
     cache: dict[tuple[Any, ...], str] = {}
 
-    def build(pooling_mode: str | tuple[str, ...] = "mean", include_prompt: bool = True, dense: bool = False,
-              normalize: bool = False, prompts: dict[str, str] | None = None) -> str:
+    def build(
+        pooling_mode: str | tuple[str, ...] = "mean",
+        include_prompt: bool = True,
+        dense: bool = False,
+        normalize: bool = False,
+        prompts: dict[str, str] | None = None,
+    ) -> str:
         key = (pooling_mode, include_prompt, dense, normalize, tuple(sorted((prompts or {}).items())))
         if key in cache:
             return cache[key]

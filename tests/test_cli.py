@@ -21,15 +21,31 @@ def test_encode_lines(tmp_path: Path, minilm_path: str, our_minilm: Any) -> None
     assert main(["encode", minilm_path, str(src), "-o", str(out), "-q", "--device", "cpu"]) == 0
     emb = np.load(out)
     assert emb.shape == (2, 384)
-    np.testing.assert_allclose(emb, our_minilm.encode(["A man is eating food.", "A man is riding a horse."]), atol=1e-6)
+    np.testing.assert_allclose(
+        emb, our_minilm.encode(["A man is eating food.", "A man is riding a horse."]), atol=1e-6
+    )
 
 
 def test_encode_jsonl_with_options(tmp_path: Path, minilm_path: str) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps({"body": t}) for t in ["one", "two", "three"]) + "\n", encoding="utf-8")
     out = tmp_path / "out.npy"
-    args = ["encode", minilm_path, str(src), "-o", str(out), "--field", "body", "--truncate-dim", "8",
-            "--precision", "ubinary", "-q", "--device", "cpu"]
+    args = [
+        "encode",
+        minilm_path,
+        str(src),
+        "-o",
+        str(out),
+        "--field",
+        "body",
+        "--truncate-dim",
+        "8",
+        "--precision",
+        "ubinary",
+        "-q",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     emb = np.load(out)
     assert emb.shape == (3, 1) and emb.dtype == np.uint8

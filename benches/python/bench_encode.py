@@ -11,6 +11,9 @@ every round), best of ``--repeats`` rounds each. One extra sentrs run with the t
 wrapped in a timer gives the host-side overhead: the fraction of ``encode`` spent outside the forward pass
 (tokenization, batching, padding, pooling, normalisation, conversions). The same is measured for the
 reference, for comparison. Finally the embeddings of both libraries are compared.
+
+Run it on an otherwise idle machine: when other processes hold cores, torch's spinning thread pool makes
+timings erratic (several times slower at random); ``--threads`` below the number of free cores avoids that.
 """
 
 from __future__ import annotations

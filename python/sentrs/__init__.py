@@ -9,12 +9,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 __MODEL_HUB_ORGANIZATION__ = "sentence-transformers"
 
-from sentrs.base.modules import Dense, Normalize, Transformer  # noqa: E402
-from sentrs.base.registry import register_module_class  # noqa: E402
-from sentrs.sentence_transformer.model import SentenceTransformer  # noqa: E402
-from sentrs.sentence_transformer.modules import Pooling  # noqa: E402
-from sentrs.util.quantization import quantize_embeddings  # noqa: E402
-from sentrs.util.similarity import SimilarityFunction  # noqa: E402
+from sentrs.base.modules import Dense, Normalize, Transformer
+from sentrs.base.registry import register_module_class
+from sentrs.sentence_transformer.model import SentenceTransformer
+from sentrs.sentence_transformer.modules import Pooling
+from sentrs.util.quantization import quantize_embeddings
+from sentrs.util.similarity import SimilarityFunction
 
 for _cls in (Transformer, Pooling, Dense, Normalize):
     register_module_class(_cls)

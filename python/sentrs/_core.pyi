@@ -1,15 +1,30 @@
 """Type stubs for the Rust extension ``sentrs._core``."""
 
 from os import PathLike
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "Encoding",
+    "Tokenizer",
+    "__version__",
+    "_mark_forked",
+    "normalize",
+    "num_threads",
+    "plan_batches",
+    "pool",
+    "similarity_matrix",
+    "similarity_pairwise",
+]
 
 __version__: str
 
 def _mark_forked() -> None: ...
 def num_threads() -> int: ...
 
+@final
 class Tokenizer:
     @staticmethod
     def from_str(
@@ -42,6 +57,7 @@ class Tokenizer:
         self, texts: list[str], pairs: list[str] | None = None, *, add_special_tokens: bool = True
     ) -> Encoding: ...
 
+@final
 class Encoding:
     def __len__(self) -> int: ...
     def lengths(self) -> npt.NDArray[np.int64]: ...
@@ -51,9 +67,6 @@ class Encoding:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 
 def plan_batches(
-    lengths: list[int], batch_size: int, max_tokens: int | None = None
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
-def plan_batches_py(
     lengths: list[int], batch_size: int, max_tokens: int | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def pool(

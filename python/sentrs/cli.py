@@ -89,9 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--prompt", default=None)
     enc.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
     enc.add_argument("--truncate-dim", type=int, default=None)
-    enc.add_argument(
-        "--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"]
-    )
+    enc.add_argument("--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"])
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     enc.set_defaults(func=_encode)
     return parser

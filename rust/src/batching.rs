@@ -31,7 +31,11 @@ impl BatchPlan {
 ///
 /// `batch_size` must be >= 1; `max_tokens`, when given, caps `rows * longest_row` per batch (a single row longer
 /// than the budget still gets a batch of its own).
-pub fn plan_batches(lengths: &[usize], batch_size: usize, max_tokens: Option<usize>) -> CoreResult<BatchPlan> {
+pub fn plan_batches(
+    lengths: &[usize],
+    batch_size: usize,
+    max_tokens: Option<usize>,
+) -> CoreResult<BatchPlan> {
     if batch_size == 0 {
         return Err(invalid("batch_size must be >= 1, got 0"));
     }

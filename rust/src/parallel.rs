@@ -12,7 +12,10 @@ static FORKED: AtomicBool = AtomicBool::new(false);
 
 /// Number of threads requested through `SENTRS_NUM_THREADS`, or `None` for the default.
 fn requested_threads() -> Option<usize> {
-    std::env::var("SENTRS_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0)
+    std::env::var("SENTRS_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
 }
 
 fn pool() -> Option<&'static rayon::ThreadPool> {

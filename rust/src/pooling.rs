@@ -77,7 +77,12 @@ pub fn pool(
         }
     };
     if parallel::parallel_enabled() && batch * seq * hidden > 1 << 16 {
-        parallel::install(|| out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(work));
+        parallel::install(|| {
+            out.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .enumerate()
+                .for_each(work)
+        });
     } else {
         out.axis_iter_mut(Axis(0)).enumerate().for_each(work);
     }
@@ -85,11 +90,19 @@ pub fn pool(
 }
 
 /// Pooling of one row: `tok` `(seq, hidden)`, `mask` `(seq,)`.
-fn pool_row(tok: ArrayView2<f32>, mask: ArrayView1<i64>, mode: PoolingMode, skip_first: usize, mut dst: ArrayViewMut1<f32>) {
+fn pool_row(
+    tok: ArrayView2<f32>,
+    mask: ArrayView1<i64>,
+    mode: PoolingMode,
+    skip_first: usize,
+    mut dst: ArrayViewMut1<f32>,
+) {
     let seq = mask.len();
     // Left padding shifts where a row starts; the prompt is the `skip_first` positions from there on.
     let start = (0..seq).find(|&t| mask[t] != 0).unwrap_or(0);
-    let pooled: Vec<usize> = (0..seq).filter(|&t| mask[t] != 0 && t >= start + skip_first).collect();
+    let pooled: Vec<usize> = (0..seq)
+        .filter(|&t| mask[t] != 0 && t >= start + skip_first)
+        .collect();
     match mode {
         // With nothing left to pool the reference reads position 0 (argmax of an all-zero mask).
         PoolingMode::Cls => dst.assign(&tok.row(pooled.first().copied().unwrap_or(0))),
@@ -100,11 +113,7 @@ fn pool_row(tok: ArrayView2<f32>, mask: ArrayView1<i64>, mode: PoolingMode, skip
         PoolingMode::Max => {
             dst.fill(f32::NEG_INFINITY);
             for &t in &pooled {
-                dst.zip_mut_with(&tok.row(t), |d, &x| {
-                    if x > *d {
-                        *d = x
-                    }
-                });
+                dst.zip_mut_with(&tok.row(t), |d, &x| *d = d.max(x));
             }
         }
         PoolingMode::Mean | PoolingMode::MeanSqrtLenTokens => {
@@ -113,7 +122,11 @@ fn pool_row(tok: ArrayView2<f32>, mask: ArrayView1<i64>, mode: PoolingMode, skip
                 dst.zip_mut_with(&tok.row(t), |d, &x| *d += x);
             }
             let count = (pooled.len() as f32).max(1e-9);
-            let denom = if mode == PoolingMode::Mean { count } else { count.sqrt() };
+            let denom = if mode == PoolingMode::Mean {
+                count
+            } else {
+                count.sqrt()
+            };
             dst.mapv_inplace(|v| v / denom);
         }
         PoolingMode::WeightedMean => {
@@ -158,19 +171,32 @@ mod tests {
     use ndarray::{array, Array3};
     use proptest::prelude::*;
 
-    fn naive(tokens: &Array3<f32>, mask: &Array2<i64>, mode: PoolingMode, skip: usize) -> Array2<f32> {
+    fn naive(
+        tokens: &Array3<f32>,
+        mask: &Array2<i64>,
+        mode: PoolingMode,
+        skip: usize,
+    ) -> Array2<f32> {
         let (b, s, h) = tokens.dim();
         let mut out = Array2::zeros((b, h));
         for i in 0..b {
             let f = (0..s).find(|&t| mask[[i, t]] != 0).unwrap_or(0);
-            let pooled: Vec<usize> = (0..s).filter(|&t| mask[[i, t]] != 0 && t >= f + skip).collect();
+            let pooled: Vec<usize> = (0..s)
+                .filter(|&t| mask[[i, t]] != 0 && t >= f + skip)
+                .collect();
             for j in 0..h {
                 out[[i, j]] = match mode {
                     PoolingMode::Cls => tokens[[i, *pooled.first().unwrap_or(&0), j]],
-                    PoolingMode::LastToken => pooled.last().map(|&t| tokens[[i, t, j]]).unwrap_or(0.0),
-                    PoolingMode::Max => pooled.iter().map(|&t| tokens[[i, t, j]]).fold(f32::NEG_INFINITY, f32::max),
+                    PoolingMode::LastToken => {
+                        pooled.last().map(|&t| tokens[[i, t, j]]).unwrap_or(0.0)
+                    }
+                    PoolingMode::Max => pooled
+                        .iter()
+                        .map(|&t| tokens[[i, t, j]])
+                        .fold(f32::NEG_INFINITY, f32::max),
                     PoolingMode::Mean => {
-                        pooled.iter().map(|&t| tokens[[i, t, j]]).sum::<f32>() / (pooled.len() as f32).max(1e-9)
+                        pooled.iter().map(|&t| tokens[[i, t, j]]).sum::<f32>()
+                            / (pooled.len() as f32).max(1e-9)
                     }
                     PoolingMode::MeanSqrtLenTokens => {
                         pooled.iter().map(|&t| tokens[[i, t, j]]).sum::<f32>()
@@ -178,7 +204,11 @@ mod tests {
                     }
                     PoolingMode::WeightedMean => {
                         let ws: f32 = pooled.iter().map(|&t| (t - f + 1) as f32).sum();
-                        pooled.iter().map(|&t| (t - f + 1) as f32 * tokens[[i, t, j]]).sum::<f32>() / ws.max(1e-9)
+                        pooled
+                            .iter()
+                            .map(|&t| (t - f + 1) as f32 * tokens[[i, t, j]])
+                            .sum::<f32>()
+                            / ws.max(1e-9)
                     }
                 };
             }
@@ -188,7 +218,8 @@ mod tests {
 
     #[test]
     fn mean_ignores_padding() {
-        let tokens = Array3::from_shape_vec((1, 3, 2), vec![1.0, 2.0, 3.0, 4.0, 100.0, 100.0]).unwrap();
+        let tokens =
+            Array3::from_shape_vec((1, 3, 2), vec![1.0, 2.0, 3.0, 4.0, 100.0, 100.0]).unwrap();
         let mask = array![[1i64, 1, 0]];
         let out = pool(tokens.view(), mask.view(), &[PoolingMode::Mean], 0).unwrap();
         assert_eq!(out, array![[2.0f32, 3.0]]);
@@ -198,7 +229,12 @@ mod tests {
     fn several_modes_concatenate_in_given_order() {
         let tokens = Array3::from_shape_vec((1, 2, 1), vec![1.0, 3.0]).unwrap();
         let mask = array![[1i64, 1]];
-        let modes = [PoolingMode::Cls, PoolingMode::Max, PoolingMode::Mean, PoolingMode::LastToken];
+        let modes = [
+            PoolingMode::Cls,
+            PoolingMode::Max,
+            PoolingMode::Mean,
+            PoolingMode::LastToken,
+        ];
         let out = pool(tokens.view(), mask.view(), &modes, 0).unwrap();
         assert_eq!(out, array![[1.0f32, 3.0, 2.0, 3.0]]);
     }
@@ -218,7 +254,10 @@ mod tests {
         let tokens = Array3::<f32>::zeros((2, 3, 4));
         let mask = Array2::<i64>::ones((2, 2));
         assert!(pool(tokens.view(), mask.view(), &[PoolingMode::Mean], 0).is_err());
-        assert!(PoolingMode::parse("avg").unwrap_err().to_string().contains("'avg'"));
+        assert!(PoolingMode::parse("avg")
+            .unwrap_err()
+            .to_string()
+            .contains("'avg'"));
     }
 
     #[test]

@@ -52,7 +52,10 @@ fn check_dims(a: &ArrayView2<f32>, b: &ArrayView2<f32>) -> CoreResult<()> {
 
 /// Row L2 norms clamped at 1e-12 (the reference's `F.normalize` epsilon).
 pub fn row_norms(x: ArrayView2<f32>) -> Array1<f32> {
-    x.rows().into_iter().map(|r| r.dot(&r).sqrt().max(1e-12)).collect()
+    x.rows()
+        .into_iter()
+        .map(|r| r.dot(&r).sqrt().max(1e-12))
+        .collect()
 }
 
 /// `a @ b.T`, parallel over row blocks of `a`.
@@ -66,31 +69,56 @@ pub fn matmul_nt(a: ArrayView2<f32>, b: ArrayView2<f32>) -> CoreResult<Array2<f3
         ndarray::linalg::general_mat_mul(1.0, &rows, &bt, 0.0, &mut chunk);
     };
     if parallel::parallel_enabled() && a.nrows() > ROW_BLOCK {
-        parallel::install(|| out.axis_chunks_iter_mut(Axis(0), ROW_BLOCK).into_par_iter().enumerate().for_each(work));
+        parallel::install(|| {
+            out.axis_chunks_iter_mut(Axis(0), ROW_BLOCK)
+                .into_par_iter()
+                .enumerate()
+                .for_each(work)
+        });
     } else {
-        out.axis_chunks_iter_mut(Axis(0), ROW_BLOCK).enumerate().for_each(work);
+        out.axis_chunks_iter_mut(Axis(0), ROW_BLOCK)
+            .enumerate()
+            .for_each(work);
     }
     Ok(out)
 }
 
 fn for_each_row(out: &mut Array2<f32>, f: impl Fn(usize, ArrayViewMut1<f32>) + Sync) {
     if parallel::parallel_enabled() && out.len() > 1 << 14 {
-        parallel::install(|| out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(i, r)| f(i, r)));
+        parallel::install(|| {
+            out.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(i, r)| f(i, r))
+        });
     } else {
-        out.axis_iter_mut(Axis(0)).enumerate().for_each(|(i, r)| f(i, r));
+        out.axis_iter_mut(Axis(0))
+            .enumerate()
+            .for_each(|(i, r)| f(i, r));
     }
 }
 
 fn l2(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
 }
 
 fn l1(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).sum::<f32>()
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .sum::<f32>()
 }
 
 /// The `(n, m)` similarity matrix between the rows of `a` `(n, d)` and `b` `(m, d)`.
-pub fn similarity_matrix(a: ArrayView2<f32>, b: ArrayView2<f32>, sim: Similarity) -> CoreResult<Array2<f32>> {
+pub fn similarity_matrix(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    sim: Similarity,
+) -> CoreResult<Array2<f32>> {
     check_dims(&a, &b)?;
     match sim {
         Similarity::Dot => matmul_nt(a, b),
@@ -98,7 +126,9 @@ pub fn similarity_matrix(a: ArrayView2<f32>, b: ArrayView2<f32>, sim: Similarity
             let mut out = matmul_nt(a, b)?;
             let na = row_norms(a);
             let nb = row_norms(b);
-            for_each_row(&mut out, |i, mut row| row.zip_mut_with(&nb, |v, &n| *v /= na[i] * n));
+            for_each_row(&mut out, |i, mut row| {
+                row.zip_mut_with(&nb, |v, &n| *v /= na[i] * n)
+            });
             Ok(out)
         }
         Similarity::Euclidean | Similarity::Manhattan => {
@@ -115,7 +145,11 @@ pub fn similarity_matrix(a: ArrayView2<f32>, b: ArrayView2<f32>, sim: Similarity
 }
 
 /// Similarity of row i of `a` with row i of `b`, for every i.
-pub fn similarity_pairwise(a: ArrayView2<f32>, b: ArrayView2<f32>, sim: Similarity) -> CoreResult<Array1<f32>> {
+pub fn similarity_pairwise(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    sim: Similarity,
+) -> CoreResult<Array1<f32>> {
     check_dims(&a, &b)?;
     if a.nrows() != b.nrows() {
         return Err(CoreError::ShapeMismatch(format!(
@@ -129,7 +163,9 @@ pub fn similarity_pairwise(a: ArrayView2<f32>, b: ArrayView2<f32>, sim: Similari
             let (x, y) = (a.row(i), b.row(i));
             match sim {
                 Similarity::Dot => x.dot(&y),
-                Similarity::Cosine => x.dot(&y) / (x.dot(&x).sqrt().max(1e-12) * y.dot(&y).sqrt().max(1e-12)),
+                Similarity::Cosine => {
+                    x.dot(&y) / (x.dot(&x).sqrt().max(1e-12) * y.dot(&y).sqrt().max(1e-12))
+                }
                 Similarity::Euclidean => -l2(x, y),
                 Similarity::Manhattan => -l1(x, y),
             }
@@ -154,8 +190,17 @@ mod tests {
                     let ny = y.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
                     dot / (nx * ny)
                 }
-                Similarity::Euclidean => -x.iter().zip(y.iter()).map(|(p, q)| (p - q).powi(2)).sum::<f32>().sqrt(),
-                Similarity::Manhattan => -x.iter().zip(y.iter()).map(|(p, q)| (p - q).abs()).sum::<f32>(),
+                Similarity::Euclidean => -x
+                    .iter()
+                    .zip(y.iter())
+                    .map(|(p, q)| (p - q).powi(2))
+                    .sum::<f32>()
+                    .sqrt(),
+                Similarity::Manhattan => -x
+                    .iter()
+                    .zip(y.iter())
+                    .map(|(p, q)| (p - q).abs())
+                    .sum::<f32>(),
             }
         })
     }
@@ -177,14 +222,22 @@ mod tests {
         let a = Array2::<f32>::zeros((2, 3));
         let b = Array2::<f32>::zeros((2, 4));
         let err = similarity_matrix(a.view(), b.view(), Similarity::Dot).unwrap_err();
-        assert_eq!(err.to_string(), "embeddings must have the same dimension, got 3 and 4");
+        assert_eq!(
+            err.to_string(),
+            "embeddings must have the same dimension, got 3 and 4"
+        );
         let c = Array2::<f32>::zeros((3, 3));
         assert!(similarity_pairwise(a.view(), c.view(), Similarity::Dot).is_err());
         assert!(Similarity::parse("cos").is_err());
     }
 
     fn sims() -> impl Strategy<Value = Similarity> {
-        prop_oneof![Just(Similarity::Cosine), Just(Similarity::Dot), Just(Similarity::Euclidean), Just(Similarity::Manhattan)]
+        prop_oneof![
+            Just(Similarity::Cosine),
+            Just(Similarity::Dot),
+            Just(Similarity::Euclidean),
+            Just(Similarity::Manhattan)
+        ]
     }
 
     proptest! {

@@ -29,7 +29,9 @@ impl Side {
         match value {
             "right" => Ok(Side::Right),
             "left" => Ok(Side::Left),
-            other => Err(invalid(format!("{what} must be 'right' or 'left', got '{other}'"))),
+            other => Err(invalid(format!(
+                "{what} must be 'right' or 'left', got '{other}'"
+            ))),
         }
     }
 }
@@ -127,18 +129,26 @@ pub struct PaddedBatch {
 impl BatchTokenizer {
     /// Loads a tokenizer from the JSON text of a `tokenizer.json`.
     pub fn from_json(json: &str, settings: TokenizerSettings) -> CoreResult<Self> {
-        let inner: Tokenizer =
-            json.parse().map_err(|e| CoreError::Tokenizer(format!("could not parse the tokenizer JSON: {e}")))?;
+        let inner: Tokenizer = json.parse().map_err(|e| {
+            CoreError::Tokenizer(format!("could not parse the tokenizer JSON: {e}"))
+        })?;
         Self::configure(inner, settings)
     }
 
     /// Loads a tokenizer from a `tokenizer.json` file.
     pub fn from_file(path: &Path, settings: TokenizerSettings) -> CoreResult<Self> {
         if !path.is_file() {
-            return Err(CoreError::FileNotFound(format!("tokenizer file not found: {}", path.display())));
+            return Err(CoreError::FileNotFound(format!(
+                "tokenizer file not found: {}",
+                path.display()
+            )));
         }
-        let inner = Tokenizer::from_file(path)
-            .map_err(|e| CoreError::Tokenizer(format!("could not load tokenizer from {}: {e}", path.display())))?;
+        let inner = Tokenizer::from_file(path).map_err(|e| {
+            CoreError::Tokenizer(format!(
+                "could not load tokenizer from {}: {e}",
+                path.display()
+            ))
+        })?;
         Self::configure(inner, settings)
     }
 
@@ -207,12 +217,16 @@ impl BatchTokenizer {
                 .encode(input, add_special_tokens)
                 .map_err(|e| CoreError::Tokenizer(format!("could not tokenize text {i}: {e}")))
         };
-        let encodings: Vec<CoreResult<Encoding>> = if parallel::parallel_enabled() && texts.len() > 1 {
-            parallel::install(|| (0..texts.len()).into_par_iter().map(encode_one).collect())
-        } else {
-            (0..texts.len()).map(encode_one).collect()
+        let encodings: Vec<CoreResult<Encoding>> =
+            if parallel::parallel_enabled() && texts.len() > 1 {
+                parallel::install(|| (0..texts.len()).into_par_iter().map(encode_one).collect())
+            } else {
+                (0..texts.len()).map(encode_one).collect()
+            };
+        let mut out = EncodedBatch {
+            ids: Vec::with_capacity(texts.len()),
+            type_ids: Vec::with_capacity(texts.len()),
         };
-        let mut out = EncodedBatch { ids: Vec::with_capacity(texts.len()), type_ids: Vec::with_capacity(texts.len()) };
         for enc in encodings {
             let enc = enc?;
             out.ids.push(enc.get_ids().to_vec());
@@ -222,8 +236,22 @@ impl BatchTokenizer {
     }
 
     /// Pads the given rows of `encoded` into one batch with this tokenizer's pad ids and padding side.
-    pub fn pad(&self, encoded: &EncodedBatch, rows: &[usize], padding: Padding, multiple_of: Option<usize>) -> CoreResult<PaddedBatch> {
-        pad_rows(encoded, rows, padding, multiple_of, self.settings.pad_id, self.settings.pad_type_id, self.settings.padding_side)
+    pub fn pad(
+        &self,
+        encoded: &EncodedBatch,
+        rows: &[usize],
+        padding: Padding,
+        multiple_of: Option<usize>,
+    ) -> CoreResult<PaddedBatch> {
+        pad_rows(
+            encoded,
+            rows,
+            padding,
+            multiple_of,
+            self.settings.pad_id,
+            self.settings.pad_type_id,
+            self.settings.padding_side,
+        )
     }
 }
 
@@ -259,12 +287,18 @@ pub fn pad_rows(
 ) -> CoreResult<PaddedBatch> {
     let n = encoded.len();
     if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
-        return Err(invalid(format!("row index {bad} is out of range for a batch of {n} encoded texts")));
+        return Err(invalid(format!(
+            "row index {bad} is out of range for a batch of {n} encoded texts"
+        )));
     }
     if multiple_of == Some(0) {
         return Err(invalid("pad_to_multiple_of must be >= 1, got 0"));
     }
-    let longest = rows.iter().map(|&r| encoded.ids[r].len()).max().unwrap_or(0);
+    let longest = rows
+        .iter()
+        .map(|&r| encoded.ids[r].len())
+        .max()
+        .unwrap_or(0);
     let mut seq = match padding {
         Padding::Longest => longest,
         Padding::Fixed(len) => {
@@ -295,7 +329,11 @@ pub fn pad_rows(
             token_type_ids[[b, offset + t]] = i64::from(ty);
         }
     }
-    Ok(PaddedBatch { input_ids, attention_mask, token_type_ids })
+    Ok(PaddedBatch {
+        input_ids,
+        attention_mask,
+        token_type_ids,
+    })
 }
 
 #[cfg(test)]
@@ -333,7 +371,14 @@ mod tests {
     }
 
     fn tok(max_length: Option<usize>) -> BatchTokenizer {
-        BatchTokenizer::from_json(&tiny_json(), TokenizerSettings { max_length, ..Default::default() }).unwrap()
+        BatchTokenizer::from_json(
+            &tiny_json(),
+            TokenizerSettings {
+                max_length,
+                ..Default::default()
+            },
+        )
+        .unwrap()
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
@@ -343,19 +388,26 @@ mod tests {
     #[test]
     fn ignores_fixed_padding_in_file_and_pads_to_longest() {
         let t = tok(None);
-        let enc = t.encode(&strings(&["a man", "a man eats food ."]), None, true).unwrap();
+        let enc = t
+            .encode(&strings(&["a man", "a man eats food ."]), None, true)
+            .unwrap();
         assert_eq!(enc.ids[0], vec![2, 4, 5, 3]);
         assert_eq!(enc.ids[1], vec![2, 4, 5, 6, 7, 8, 3]);
         let batch = t.pad(&enc, &[0, 1], Padding::Longest, None).unwrap();
         assert_eq!(batch.input_ids.shape(), &[2, 7]);
         assert_eq!(batch.input_ids.row(0).to_vec(), vec![2, 4, 5, 3, 0, 0, 0]);
-        assert_eq!(batch.attention_mask.row(0).to_vec(), vec![1, 1, 1, 1, 0, 0, 0]);
+        assert_eq!(
+            batch.attention_mask.row(0).to_vec(),
+            vec![1, 1, 1, 1, 0, 0, 0]
+        );
     }
 
     #[test]
     fn truncates_including_special_tokens() {
         let t = tok(Some(4));
-        let enc = t.encode(&strings(&["a man eats food ."]), None, true).unwrap();
+        let enc = t
+            .encode(&strings(&["a man eats food ."]), None, true)
+            .unwrap();
         assert_eq!(enc.ids[0], vec![2, 4, 5, 3]);
     }
 
@@ -369,7 +421,13 @@ mod tests {
     #[test]
     fn pairs_get_segment_ids_and_longest_first_truncation() {
         let t = tok(Some(7));
-        let enc = t.encode(&strings(&["a man eats food"]), Some(&strings(&["a man"])), true).unwrap();
+        let enc = t
+            .encode(
+                &strings(&["a man eats food"]),
+                Some(&strings(&["a man"])),
+                true,
+            )
+            .unwrap();
         // 4 + 2 words + 3 specials = 9 > 7: two tokens come off the longer first text.
         assert_eq!(enc.ids[0], vec![2, 4, 5, 3, 4, 5, 3]);
         assert_eq!(enc.type_ids[0], vec![0, 0, 0, 0, 1, 1, 1]);
@@ -378,13 +436,18 @@ mod tests {
     #[test]
     fn pair_length_mismatch_is_an_error() {
         let t = tok(None);
-        let err = t.encode(&strings(&["a", "b"]), Some(&strings(&["a"])), true).unwrap_err();
+        let err = t
+            .encode(&strings(&["a", "b"]), Some(&strings(&["a"])), true)
+            .unwrap_err();
         assert!(err.to_string().contains("same length"));
     }
 
     #[test]
     fn left_padding_and_multiple_of() {
-        let enc = EncodedBatch { ids: vec![vec![2, 4, 3], vec![2, 3]], type_ids: vec![vec![0; 3], vec![0; 2]] };
+        let enc = EncodedBatch {
+            ids: vec![vec![2, 4, 3], vec![2, 3]],
+            type_ids: vec![vec![0; 3], vec![0; 2]],
+        };
         let b = pad_rows(&enc, &[1, 0], Padding::Longest, Some(4), 0, 0, Side::Left).unwrap();
         assert_eq!(b.input_ids.row(0).to_vec(), vec![0, 0, 2, 3]);
         assert_eq!(b.attention_mask.row(1).to_vec(), vec![0, 1, 1, 1]);
@@ -392,7 +455,10 @@ mod tests {
 
     #[test]
     fn fixed_padding_shorter_than_row_is_an_error() {
-        let enc = EncodedBatch { ids: vec![vec![2, 4, 3]], type_ids: vec![vec![0; 3]] };
+        let enc = EncodedBatch {
+            ids: vec![vec![2, 4, 3]],
+            type_ids: vec![vec![0; 3]],
+        };
         assert!(pad_rows(&enc, &[0], Padding::Fixed(2), None, 0, 0, Side::Right).is_err());
         assert!(pad_rows(&enc, &[5], Padding::Longest, None, 0, 0, Side::Right).is_err());
     }
@@ -400,7 +466,10 @@ mod tests {
     #[test]
     fn bad_json_is_an_error_not_a_panic() {
         assert!(BatchTokenizer::from_json("{not json", TokenizerSettings::default()).is_err());
-        assert!(BatchTokenizer::from_file(Path::new("/nonexistent/tokenizer.json"), TokenizerSettings::default())
-            .is_err());
+        assert!(BatchTokenizer::from_file(
+            Path::new("/nonexistent/tokenizer.json"),
+            TokenizerSettings::default()
+        )
+        .is_err());
     }
 }

@@ -67,11 +67,19 @@ def test_similarity_matches_reference(name: str) -> None:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((70, 33)).astype(np.float32)
     b = rng.standard_normal((50, 33)).astype(np.float32)
-    ref_fn = {"cosine": ref_util.cos_sim, "dot": ref_util.dot_score, "euclidean": ref_util.euclidean_sim,
-              "manhattan": ref_util.manhattan_sim}[name]
+    ref_fn = {
+        "cosine": ref_util.cos_sim,
+        "dot": ref_util.dot_score,
+        "euclidean": ref_util.euclidean_sim,
+        "manhattan": ref_util.manhattan_sim,
+    }[name]
     np.testing.assert_allclose(ops.similarity_matrix(a, b, name), ref_fn(a, b).numpy(), atol=1e-4, rtol=1e-5)
-    ref_pw = {"cosine": ref_util.pairwise_cos_sim, "dot": ref_util.pairwise_dot_score,
-              "euclidean": ref_util.pairwise_euclidean_sim, "manhattan": ref_util.pairwise_manhattan_sim}[name]
+    ref_pw = {
+        "cosine": ref_util.pairwise_cos_sim,
+        "dot": ref_util.pairwise_dot_score,
+        "euclidean": ref_util.pairwise_euclidean_sim,
+        "manhattan": ref_util.pairwise_manhattan_sim,
+    }[name]
     np.testing.assert_allclose(
         ops.similarity_pairwise(a[:50], b, name), ref_pw(a[:50], b).numpy(), atol=1e-4, rtol=1e-5
     )

@@ -128,9 +128,7 @@ def test_single_string_and_empty(our_minilm: Any, ref_minilm: Any) -> None:
 
 def test_encode_query_and_document(our_minilm: Any, ref_minilm: Any) -> None:
     np.testing.assert_allclose(our_minilm.encode_query(TEXTS[:3]), ref_minilm.encode_query(TEXTS[:3]), atol=ATOL)
-    np.testing.assert_allclose(
-        our_minilm.encode_document(TEXTS[:3]), ref_minilm.encode_document(TEXTS[:3]), atol=ATOL
-    )
+    np.testing.assert_allclose(our_minilm.encode_document(TEXTS[:3]), ref_minilm.encode_document(TEXTS[:3]), atol=ATOL)
 
 
 def test_sentences_keyword_alias(our_minilm: Any) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,7 +38,9 @@ def test_sentrs_save_loads_in_reference(tmp_path: Path, make_tiny_st: Callable[.
     assert [m["path"] for m in modules] == ["", "1_Pooling", "2_Dense", "3_Normalize"]
 
 
-def test_saved_files_match_reference_layout(tmp_path: Path, minilm_path: str, ref_minilm: Any, our_minilm: Any) -> None:
+def test_saved_files_match_reference_layout(
+    tmp_path: Path, minilm_path: str, ref_minilm: Any, our_minilm: Any
+) -> None:
     ref_dir, our_dir = tmp_path / "ref", tmp_path / "ours"
     ref_minilm.save(str(ref_dir))
     our_minilm.save(str(our_dir))
@@ -107,7 +110,9 @@ def test_failed_save_leaves_old_folder_intact(
     sentrs.SentenceTransformer(str(out), device="cpu")  # still loads
 
 
-def test_legacy_module_types_and_pooling_keys(tmp_path: Path, minilm_path: str, copy_dir: Callable[[str], str]) -> None:
+def test_legacy_module_types_and_pooling_keys(
+    tmp_path: Path, minilm_path: str, copy_dir: Callable[[str], str]
+) -> None:
     """The bundled MiniLM uses the legacy `sentence_transformers.models.*` types and boolean pooling keys and has
     no 2_Normalize folder; a legacy Dense config with only four keys loads too."""
     import sentrs

@@ -6,7 +6,8 @@ ids; only float summation order and padding length differ).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -77,7 +78,9 @@ def test_torch_pooling_path_matches_rust_path(make_tiny_st: Callable[..., str]) 
         tokens = features["token_embeddings"].clone().requires_grad_(True)
         with torch.enable_grad():
             torch_out = torch.cat(pooling._pool_torch(tokens, features["attention_mask"], {}, 3), -1)
-        rust_out = pooling({**features, "prompt_length": 3})["sentence_embedding"] if not pooling.include_prompt else None
+        rust_out = (
+            pooling({**features, "prompt_length": 3})["sentence_embedding"] if not pooling.include_prompt else None
+        )
         pooling.include_prompt = False
         rust_out = pooling({**features, "prompt_length": 3})["sentence_embedding"]
         pooling.include_prompt = True

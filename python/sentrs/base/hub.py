@@ -67,7 +67,7 @@ def resolve_model_dir(
         return path
     if os.path.isfile(path):
         raise NotADirectoryError(f"model_name_or_path must be a folder or a Hub id, got the file {path!r}")
-    looks_local = path.startswith((".", "/", "~")) or path.count("/") > 1 or os.sep != "/" and os.sep in path
+    looks_local = path.startswith((".", "/", "~")) or path.count("/") > 1 or (os.sep != "/" and os.sep in path)
     if looks_local or not path:
         raise FileNotFoundError(f"model folder not found: {model_name_or_path!r}")
     repo_id = path

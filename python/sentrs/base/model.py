@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from sentrs.base.hub import resolve_model_dir
-from sentrs.base.modules.module import InputModule, Module
+from sentrs.base.modules.module import InputModule
 from sentrs.base.registry import module_class_for_type
 
 __all__ = ["BaseModel"]
@@ -108,7 +108,11 @@ class BaseModel(nn.Sequential):
                 local_files_only=local_files_only,
             )
             self._model_dir = model_dir
-            hub_kwargs = {"model_kwargs": model_kwargs, "processor_kwargs": processor_kwargs, "config_kwargs": config_kwargs}
+            hub_kwargs = {
+                "model_kwargs": model_kwargs,
+                "processor_kwargs": processor_kwargs,
+                "config_kwargs": config_kwargs,
+            }
             if os.path.exists(os.path.join(model_dir, "modules.json")):
                 self._model_config = self._read_model_config(model_dir)
                 modules = self._load_modules(model_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
@@ -194,10 +198,14 @@ class BaseModel(nn.Sequential):
         return torch.float32
 
     def _first_module(self) -> nn.Module:
-        return self._modules[next(iter(self._modules))]  # type: ignore[return-value]
+        module = self._modules[next(iter(self._modules))]
+        assert module is not None
+        return module
 
     def _last_module(self) -> nn.Module:
-        return self._modules[next(reversed(self._modules))]  # type: ignore[return-value]
+        module = self._modules[next(reversed(self._modules))]
+        assert module is not None
+        return module
 
     @property
     def tokenizer(self) -> Any:
@@ -218,7 +226,7 @@ class BaseModel(nn.Sequential):
         first = self._first_module()
         if not hasattr(first, "max_seq_length"):
             raise AttributeError(f"{type(first).__name__} has no max_seq_length to set")
-        first.max_seq_length = value
+        setattr(first, "max_seq_length", value)  # noqa: B010 - not every module declares it
 
     @property
     def transformers_model(self) -> Any:
@@ -259,7 +267,7 @@ class BaseModel(nn.Sequential):
         """Deprecated alias of :meth:`preprocess`."""
         return self.preprocess(inputs, **kwargs)
 
-    def forward(self, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:  # noqa: A002 - reference name
+    def forward(self, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         for module in self._modules.values():
             accepted = {k: v for k, v in kwargs.items() if k in getattr(module, "forward_kwargs", set())}
             input = module(input, **accepted)

@@ -96,7 +96,9 @@ class SentenceTransformer(BaseModel):
         truncate_dim: int | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1):
+        if truncate_dim is not None and (
+            isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1
+        ):
             raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
         self._similarity_fn_name: str | None = None
         self.truncate_dim = truncate_dim
@@ -121,7 +123,7 @@ class SentenceTransformer(BaseModel):
             backend=backend,
         )
         if similarity_fn_name is not None:
-            self.similarity_fn_name = similarity_fn_name  # type: ignore[assignment]
+            self.similarity_fn_name = similarity_fn_name
         if truncate_dim is not None:
             self.truncate_dim = truncate_dim
 
@@ -144,7 +146,7 @@ class SentenceTransformer(BaseModel):
             return
         name = model_config.get("similarity_fn_name")
         if name is not None and self._user_similarity is None:
-            self.similarity_fn_name = name  # type: ignore[assignment]
+            self.similarity_fn_name = name
         if self.truncate_dim is None and model_config.get("truncate_dim") is not None:
             self.truncate_dim = int(model_config["truncate_dim"])
 
@@ -221,7 +223,9 @@ class SentenceTransformer(BaseModel):
                 return
 
     # ------------------------------------------------------------------ encode
-    def encode_query(self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any) -> Any:
+    def encode_query(
+        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
+    ) -> Any:
         """:meth:`encode` with the ``query`` prompt (when configured) and ``task="query"``."""
         inputs = _pop_sentences_alias(inputs, kwargs)
         if prompt is None and prompt_name is None and "query" in self.prompts:
@@ -281,7 +285,9 @@ class SentenceTransformer(BaseModel):
         if pool is not None or isinstance(device, list):
             from sentrs.exceptions import UnsupportedFeatureError
 
-            raise UnsupportedFeatureError("multi-process encoding (pool=, device=[...]) is not supported by sentrs yet")
+            raise UnsupportedFeatureError(
+                "multi-process encoding (pool=, device=[...]) is not supported by sentrs yet"
+            )
         allowed = set(self.get_model_kwargs()) | {"task", "processing_kwargs"}
         unused = set(kwargs) - allowed
         if unused:
@@ -291,7 +297,9 @@ class SentenceTransformer(BaseModel):
             )
         if precision not in PRECISIONS:
             raise ValueError(f"Precision {precision!r} is not supported, must be one of {PRECISIONS}")
-        if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1):
+        if truncate_dim is not None and (
+            isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1
+        ):
             raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
         single = self.is_singular_input(inputs)
         batch = [inputs] if single else _normalize_inputs(inputs)
@@ -402,7 +410,9 @@ class SentenceTransformer(BaseModel):
                 n = len(rows)
                 for j, r in enumerate(rows):
                     rows_out[int(r)] = {
-                        name: (value[j] if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == n else value)
+                        name: (
+                            value[j] if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == n else value
+                        )
                         for name, value in out.items()
                     }
         if output_value != "sentence_embedding":

@@ -87,7 +87,9 @@ def quantize_embeddings(
         return emb.astype(np.float32)
     if precision.endswith("int8"):
         if ranges is None:
-            ranges = _ranges(emb, precision, None if calibration_embeddings is None else np.asarray(calibration_embeddings))
+            ranges = _ranges(
+                emb, precision, None if calibration_embeddings is None else np.asarray(calibration_embeddings)
+            )
         ranges = np.asarray(ranges).astype(np.float32, copy=False)
         starts = ranges[0, :]
         steps = (ranges[1, :] - starts) / 255

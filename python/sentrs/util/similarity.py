@@ -7,8 +7,9 @@ dtypes stay in torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,9 +63,7 @@ def _matrix(a: Any, b: Any, name: str) -> Tensor:
     if not ta.is_floating_point():
         ta, tb = ta.float(), tb.float()
     if name == "cosine":
-        return torch.mm(
-            torch.nn.functional.normalize(ta, p=2, dim=1), torch.nn.functional.normalize(tb, p=2, dim=1).T
-        )
+        return torch.mm(torch.nn.functional.normalize(ta, p=2, dim=1), torch.nn.functional.normalize(tb, p=2, dim=1).T)
     if name == "dot":
         return torch.mm(ta, tb.T)
     if name == "euclidean":

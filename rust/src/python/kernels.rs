@@ -7,15 +7,18 @@ use crate::similarity::{self, Similarity};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
+/// Two int64 index arrays handed back to Python.
+type IndexArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
 /// Plans length-sorted batches: returns `(order, boundaries)` where batch k is `order[boundaries[k]:boundaries[k+1]]`.
 #[pyfunction]
-#[pyo3(signature = (lengths, batch_size, max_tokens=None))]
+#[pyo3(name = "plan_batches", signature = (lengths, batch_size, max_tokens=None))]
 fn plan_batches_py<'py>(
     py: Python<'py>,
     lengths: Vec<usize>,
     batch_size: usize,
     max_tokens: Option<usize>,
-) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<IndexArrays<'py>> {
     let plan = detach(py, move || plan_batches(&lengths, batch_size, max_tokens))?;
     let order: Vec<i64> = plan.order.iter().map(|&i| i as i64).collect();
     let mut bounds: Vec<i64> = plan.batches.iter().map(|r| r.start as i64).collect();
@@ -33,8 +36,11 @@ fn pool<'py>(
     modes: Vec<String>,
     skip_first: usize,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let modes: Vec<PoolingMode> =
-        modes.iter().map(|m| PoolingMode::parse(m)).collect::<Result<_, _>>().map_err(|e| to_py_err(py, e))?;
+    let modes: Vec<PoolingMode> = modes
+        .iter()
+        .map(|m| PoolingMode::parse(m))
+        .collect::<Result<_, _>>()
+        .map_err(|e| to_py_err(py, e))?;
     let tokens = token_embeddings.as_array();
     let mask = attention_mask.as_array();
     let out = detach(py, || pooling::pool(tokens, mask, &modes, skip_first))?;
@@ -43,7 +49,10 @@ fn pool<'py>(
 
 /// L2-normalises the rows of a float32 matrix into a new array.
 #[pyfunction]
-fn normalize<'py>(py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+fn normalize<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let view = x.as_array();
     let out = detach(py, || {
         let mut owned = view.to_owned();
@@ -83,7 +92,6 @@ fn similarity_pairwise<'py>(
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_batches_py, m)?)?;
-    m.add("plan_batches", m.getattr("plan_batches_py")?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(similarity_matrix, m)?)?;

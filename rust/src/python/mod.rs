@@ -6,21 +6,36 @@ mod tokenizer;
 use crate::error::CoreError;
 use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 
 /// Maps a [`CoreError`] to the Python exception users catch.
 pub(crate) fn to_py_err(py: Python<'_>, err: CoreError) -> PyErr {
     match err {
-        CoreError::InvalidArgument(msg) | CoreError::ShapeMismatch(msg) => PyValueError::new_err(msg),
+        CoreError::InvalidArgument(msg) | CoreError::ShapeMismatch(msg) => {
+            PyValueError::new_err(msg)
+        }
         CoreError::FileNotFound(msg) => PyFileNotFoundError::new_err(msg),
-        CoreError::Tokenizer(msg) => match py.import("sentrs.exceptions").and_then(|m| m.getattr("TokenizerError")) {
-            Ok(cls) => PyErr::from_type(cls.cast_into().map_err(PyErr::from).map_or_else(|_| py.get_type::<PyValueError>(), |t| t), msg),
-            Err(_) => PyValueError::new_err(msg),
-        },
+        CoreError::Tokenizer(msg) => tokenizer_error(py, msg),
+    }
+}
+
+/// A `sentrs.exceptions.TokenizerError` (a `ValueError` subclass); a plain `ValueError` if that cannot be imported.
+fn tokenizer_error(py: Python<'_>, msg: String) -> PyErr {
+    let class = py
+        .import("sentrs.exceptions")
+        .and_then(|m| m.getattr("TokenizerError"))
+        .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
+    match class {
+        Ok(cls) => PyErr::from_type(cls, msg),
+        Err(_) => PyValueError::new_err(msg),
     }
 }
 
 /// Runs `f` with the GIL released and maps its error.
-pub(crate) fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, CoreError> + Send) -> PyResult<T> {
+pub(crate) fn detach<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
     py.detach(f).map_err(|e| to_py_err(py, e))
 }
 

@@ -56,10 +56,19 @@ impl PyTokenizer {
         pad_type_id: u32,
         padding_side: &str,
     ) -> PyResult<Self> {
-        let s = settings(max_length, truncation_strategy, truncation_side, pad_id, pad_type_id, padding_side)
-            .map_err(|e| super::to_py_err(py, e))?;
+        let s = settings(
+            max_length,
+            truncation_strategy,
+            truncation_side,
+            pad_id,
+            pad_type_id,
+            padding_side,
+        )
+        .map_err(|e| super::to_py_err(py, e))?;
         let inner = detach(py, || BatchTokenizer::from_json(&json, s))?;
-        Ok(PyTokenizer { inner: Arc::new(inner) })
+        Ok(PyTokenizer {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Loads a tokenizer from a `tokenizer.json` file.
@@ -77,10 +86,19 @@ impl PyTokenizer {
         pad_type_id: u32,
         padding_side: &str,
     ) -> PyResult<Self> {
-        let s = settings(max_length, truncation_strategy, truncation_side, pad_id, pad_type_id, padding_side)
-            .map_err(|e| super::to_py_err(py, e))?;
+        let s = settings(
+            max_length,
+            truncation_strategy,
+            truncation_side,
+            pad_id,
+            pad_type_id,
+            padding_side,
+        )
+        .map_err(|e| super::to_py_err(py, e))?;
         let inner = detach(py, || BatchTokenizer::from_file(&path, s))?;
-        Ok(PyTokenizer { inner: Arc::new(inner) })
+        Ok(PyTokenizer {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The truncation length, or None.
@@ -110,8 +128,13 @@ impl PyTokenizer {
         add_special_tokens: bool,
     ) -> PyResult<PyEncoding> {
         let tok = Arc::clone(&self.inner);
-        let enc = detach(py, move || tok.encode(&texts, pairs.as_deref(), add_special_tokens))?;
-        Ok(PyEncoding { inner: Arc::new(enc), tokenizer: Arc::clone(&self.inner) })
+        let enc = detach(py, move || {
+            tok.encode(&texts, pairs.as_deref(), add_special_tokens)
+        })?;
+        Ok(PyEncoding {
+            inner: Arc::new(enc),
+            tokenizer: Arc::clone(&self.inner),
+        })
     }
 }
 
@@ -146,7 +169,11 @@ impl PyEncoding {
         rows: Option<Vec<usize>>,
         pad_to: Option<usize>,
         pad_to_multiple_of: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<i64>>)> {
+    ) -> PyResult<(
+        Bound<'py, PyArray2<i64>>,
+        Bound<'py, PyArray2<i64>>,
+        Bound<'py, PyArray2<i64>>,
+    )> {
         let rows = rows.unwrap_or_else(|| (0..self.inner.len()).collect());
         let padding = match pad_to {
             Some(n) => Padding::Fixed(n),
@@ -154,7 +181,9 @@ impl PyEncoding {
         };
         let enc = Arc::clone(&self.inner);
         let tok = Arc::clone(&self.tokenizer);
-        let batch = detach(py, move || tok.pad(&enc, &rows, padding, pad_to_multiple_of))?;
+        let batch = detach(py, move || {
+            tok.pad(&enc, &rows, padding, pad_to_multiple_of)
+        })?;
         Ok((
             batch.input_ids.into_pyarray(py),
             batch.attention_mask.into_pyarray(py),

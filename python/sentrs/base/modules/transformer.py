@@ -111,8 +111,11 @@ class Transformer(InputModule):
             )
         for key in ("unpad_inputs", "query_length", "document_length", "query_expansion"):
             if unused.get(key) not in (None, False):
-                logger.warning("Transformer option %s=%r is not supported by sentrs yet; ignoring it", key, unused[key])
+                logger.warning(
+                    "Transformer option %s=%r is not supported by sentrs yet; ignoring it", key, unused[key]
+                )
         self.transformer_task = transformer_task
+        self._normalizer_version = 0  # bumped when the tokenizer's normalizer is replaced
         self.backend = backend
         self.do_lower_case = do_lower_case
         self.processing_kwargs: dict[str, Any] = dict(processing_kwargs or {})
@@ -180,6 +183,7 @@ class Transformer(InputModule):
         if current is not None:
             parts.append(current)
         backend.normalizer = normalizers.Sequence(parts)
+        self._normalizer_version += 1
 
     def _forward_input_names(self) -> list[str]:
         import inspect
@@ -218,9 +222,11 @@ class Transformer(InputModule):
             trunc = text_kwargs.get("truncation", "longest_first")
             truncation = "longest_first" if trunc is True else str(trunc)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        # The backend object is stable per tokenizer; `backend.normalizer` is a fresh wrapper on every access.
         key = (
             id(tok),
-            id(backend.normalizer),
+            id(backend),
+            self._normalizer_version,
             max_length,
             truncation,
             pad_id,

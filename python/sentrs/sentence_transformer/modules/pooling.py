@@ -102,7 +102,11 @@ class Pooling(Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         mode = self.pooling_mode if isinstance(self.pooling_mode, str) else list(self.pooling_mode)
-        return {"embedding_dimension": self.embedding_dimension, "pooling_mode": mode, "include_prompt": self.include_prompt}
+        return {
+            "embedding_dimension": self.embedding_dimension,
+            "pooling_mode": mode,
+            "include_prompt": self.include_prompt,
+        }
 
     def get_embedding_dimension(self) -> int:
         return self.pooling_output_dimension
