@@ -18,12 +18,15 @@ from sentrs.util.similarity import SimilarityFunction
 
 for _cls in (Transformer, Pooling, Dense, Normalize):
     register_module_class(_cls)
-# Older saves name the masked-language-model wrapper; it is a Transformer with a different task.
 del _cls
 
 __all__ = [
     "SentenceTransformer",
     "SimilarityFunction",
     "__version__",
+    "evaluation",
+    "losses",
+    "models",
     "quantize_embeddings",
+    "util",
 ]

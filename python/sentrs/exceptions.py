@@ -6,7 +6,7 @@ Each one subclasses the built-in exception a user of sentence-transformers would
 
 from __future__ import annotations
 
-__all__ = ["ModuleTypeError", "SentrsError", "TokenizerError", "UnsupportedFeatureError"]
+__all__ = ["ModuleTypeError", "NotYetAvailableError", "SentrsError", "TokenizerError", "UnsupportedFeatureError"]
 
 
 class SentrsError(Exception):
@@ -27,3 +27,6 @@ class UnsupportedFeatureError(SentrsError, NotImplementedError):
 
 for _cls in (SentrsError, TokenizerError, ModuleTypeError, UnsupportedFeatureError):
     _cls.__module__ = "sentrs.exceptions"
+
+
+from sentrs._unavailable import NotYetAvailableError  # noqa: E402 - defined beside its helper

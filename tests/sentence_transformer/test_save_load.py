@@ -121,3 +121,38 @@ def test_legacy_module_types_and_pooling_keys(
     assert not os.path.exists(os.path.join(folder, "2_Normalize"))
     model = sentrs.SentenceTransformer(folder, device="cpu")
     assert [type(m).__name__ for m in model] == ["Transformer", "Pooling", "Normalize"]
+
+
+def test_modules_list_construction(tiny_bert_dir: str) -> None:
+    """SentenceTransformer(modules=[...]) built from the same parts as the reference gives the same output."""
+    import sentence_transformers
+    from sentence_transformers import models as ref_models
+
+    import sentrs
+    from sentrs import models
+
+    ours = sentrs.SentenceTransformer(
+        modules=[models.Transformer(tiny_bert_dir), models.Pooling(32, pooling_mode="max")], device="cpu"
+    )
+    ref = sentence_transformers.SentenceTransformer(
+        modules=[ref_models.Transformer(tiny_bert_dir), ref_models.Pooling(32, pooling_mode="max")], device="cpu"
+    )
+    np.testing.assert_allclose(ours.encode(TEXTS), ref.encode(TEXTS), atol=ATOL)
+
+
+def test_hub_id_resolves_from_local_cache(tmp_path: Path, make_tiny_st: Callable[..., str]) -> None:
+    """A Hub id is served from a Hugging Face cache folder without network (HF_HUB_OFFLINE is set in tests);
+    a bare name gets the sentence-transformers organisation, as in the reference."""
+    import shutil
+
+    import sentrs
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--sentence-transformers--tiny-test"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    shutil.copytree(make_tiny_st("mean"), snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("a" * 40)
+    by_id = sentrs.SentenceTransformer("sentence-transformers/tiny-test", cache_folder=str(cache), device="cpu")
+    by_name = sentrs.SentenceTransformer("tiny-test", cache_folder=str(cache), device="cpu")
+    np.testing.assert_allclose(by_id.encode(TEXTS[:2]), by_name.encode(TEXTS[:2]), atol=0)
