@@ -36,9 +36,6 @@ impl Similarity {
     }
 }
 
-/// Rows per parallel GEMM block.
-const ROW_BLOCK: usize = 64;
-
 fn check_dims(a: &ArrayView2<f32>, b: &ArrayView2<f32>) -> CoreResult<()> {
     if a.ncols() != b.ncols() {
         return Err(CoreError::ShapeMismatch(format!(
@@ -58,27 +55,67 @@ pub fn row_norms(x: ArrayView2<f32>) -> Array1<f32> {
         .collect()
 }
 
-/// `a @ b.T`, parallel over row blocks of `a`.
+/// `a @ b.T` through the `gemm` crate (runtime-dispatched AVX2/AVX-512 kernels, parallel on the core's pool).
 pub fn matmul_nt(a: ArrayView2<f32>, b: ArrayView2<f32>) -> CoreResult<Array2<f32>> {
     check_dims(&a, &b)?;
-    let mut out = Array2::<f32>::zeros((a.nrows(), b.nrows()));
-    let bt = b.t();
-    let work = |(blk, mut chunk): (usize, ndarray::ArrayViewMut2<f32>)| {
-        let start = blk * ROW_BLOCK;
-        let rows = a.slice(ndarray::s![start..start + chunk.nrows(), ..]);
-        ndarray::linalg::general_mat_mul(1.0, &rows, &bt, 0.0, &mut chunk);
-    };
-    if parallel::parallel_enabled() && a.nrows() > ROW_BLOCK {
-        parallel::install(|| {
-            out.axis_chunks_iter_mut(Axis(0), ROW_BLOCK)
-                .into_par_iter()
-                .enumerate()
-                .for_each(work)
-        });
+    let (n, d) = a.dim();
+    let m = b.nrows();
+    let mut out = Array2::<f32>::zeros((n, m));
+    if n == 0 || m == 0 || d == 0 {
+        return Ok(out);
+    }
+    let threads = if parallel::parallel_enabled() && n * m * d > 1 << 16 {
+        parallel::current_num_threads()
     } else {
-        out.axis_chunks_iter_mut(Axis(0), ROW_BLOCK)
-            .enumerate()
-            .for_each(work);
+        1
+    };
+    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
+    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
+    // Raw pointers are not Send; their addresses cross into the pool and become pointers again there.
+    let dst_addr = out.as_mut_ptr() as usize;
+    let (lhs_addr, rhs_addr) = (a.as_ptr() as usize, b.as_ptr() as usize);
+    let run = move || {
+        let (dst, lhs, rhs) = (
+            dst_addr as *mut f32,
+            lhs_addr as *const f32,
+            rhs_addr as *const f32,
+        );
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: `dst` is an owned, contiguous (n, m) buffer; `lhs` and `rhs` point into live views whose
+        // element (i, j) sits at `ptr + i * row_stride + j * col_stride`, which is exactly how `gemm` addresses
+        // them. B is read transposed by swapping its strides. Nothing else touches these buffers meanwhile.
+        unsafe {
+            gemm::gemm(
+                n,
+                m,
+                d,
+                dst,
+                1,
+                m as isize,
+                false,
+                lhs,
+                a_cs,
+                a_rs,
+                rhs,
+                b_rs,
+                b_cs,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    };
+    if threads > 1 {
+        parallel::install(run);
+    } else {
+        run();
     }
     Ok(out)
 }
@@ -215,6 +252,26 @@ mod tests {
         assert_eq!(man, array![[-1.0f32], [-2.0]]);
         let pw = similarity_pairwise(a.view(), a.view(), Similarity::Euclidean).unwrap();
         assert_eq!(pw, array![0.0f32, 0.0]);
+    }
+
+    #[test]
+    fn large_parallel_gemm_matches_naive_on_strided_views() {
+        let a = Array2::from_shape_fn((300, 70), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+        let b_full =
+            Array2::from_shape_fn((70, 410), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.25 - 1.0);
+        let b = b_full.t(); // a transposed (column-major) view: (410, 70)
+        let got = similarity_matrix(a.view(), b, Similarity::Dot).unwrap();
+        let want = naive(&a, &b.to_owned(), Similarity::Dot);
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!((g - w).abs() <= 1e-3 * (1.0 + w.abs()));
+        }
+        let empty = Array2::<f32>::zeros((0, 70));
+        assert_eq!(
+            similarity_matrix(empty.view(), a.view(), Similarity::Cosine)
+                .unwrap()
+                .dim(),
+            (0, 300)
+        );
     }
 
     #[test]
