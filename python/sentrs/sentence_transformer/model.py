@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -438,7 +437,3 @@ def _pop_sentences_alias(inputs: Any, kwargs: dict[str, Any]) -> Any:
     if inputs is None:
         raise TypeError("inputs must be a str or a list of str, got None")
     return inputs
-
-
-def _save_folder_name(path: str) -> str:
-    return os.path.basename(os.path.normpath(path))

@@ -1,6 +1,7 @@
 //! Python wrapper of [`crate::tokenize`].
 
 use super::detach;
+use crate::error::CoreError;
 use crate::tokenize::{BatchTokenizer, EncodedBatch, Padding, Side, TokenizerSettings, Truncation};
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::prelude::*;
@@ -86,7 +87,17 @@ impl PyTokenizer {
         pad_type_id: u32,
         padding_side: &str,
     ) -> PyResult<Self> {
-        let s = settings(
+        let json = detach(py, move || {
+            std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    CoreError::FileNotFound(format!("tokenizer file not found: {}", path.display()))
+                }
+                _ => CoreError::Tokenizer(format!("could not read {}: {e}", path.display())),
+            })
+        })?;
+        Self::from_str(
+            py,
+            json,
             max_length,
             truncation_strategy,
             truncation_side,
@@ -94,11 +105,6 @@ impl PyTokenizer {
             pad_type_id,
             padding_side,
         )
-        .map_err(|e| super::to_py_err(py, e))?;
-        let inner = detach(py, || BatchTokenizer::from_file(&path, s))?;
-        Ok(PyTokenizer {
-            inner: Arc::new(inner),
-        })
     }
 
     /// The truncation length, or None.

@@ -10,7 +10,19 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["InputModule", "Module"]
+__all__ = ["InputModule", "Module", "read_json_object"]
+
+
+def read_json_object(path: str) -> dict[str, Any]:
+    """Reads a JSON config file that must hold an object; raises ValueError naming the file otherwise."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            config = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
+    return config
 
 
 class Module(nn.Module):
@@ -79,13 +91,7 @@ class Module(nn.Module):
         path = os.path.join(model_dir, config_filename or cls.config_file_name)
         if not os.path.exists(path):
             return {}
-        with open(path, encoding="utf-8") as f:
-            try:
-                config = json.load(f)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-        if not isinstance(config, dict):
-            raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
+        config = read_json_object(path)
         for old, new in cls.config_key_renames.items():
             if old in config and new not in config:
                 config[new] = config.pop(old)

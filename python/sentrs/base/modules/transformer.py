@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sentrs import ops
-from sentrs.base.modules.module import InputModule
+from sentrs.base.modules.module import InputModule, read_json_object
 
 __all__ = ["Transformer"]
 
@@ -335,14 +335,7 @@ class Transformer(InputModule):
         for name in names:
             path = os.path.join(model_dir, name)
             if os.path.exists(path):
-                with open(path, encoding="utf-8") as f:
-                    try:
-                        config = json.load(f)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-                if not isinstance(config, dict):
-                    raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
-                return config
+                return read_json_object(path)
         return {}
 
     @classmethod
