@@ -17,6 +17,7 @@ __all__ = [
     "pool",
     "similarity_matrix",
     "similarity_pairwise",
+    "topk_search",
 ]
 
 __version__: str
@@ -82,3 +83,10 @@ def similarity_matrix(
 def similarity_pairwise(
     a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], similarity_fn_name: str
 ) -> npt.NDArray[np.float32]: ...
+def topk_search(
+    queries: npt.NDArray[np.float32],
+    corpus: npt.NDArray[np.float32],
+    k: int,
+    score_function: str = "cosine",
+    corpus_chunk_size: int = 8192,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

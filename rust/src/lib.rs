@@ -10,6 +10,7 @@ pub mod parallel;
 pub mod pooling;
 pub mod similarity;
 pub mod tokenize;
+pub mod topk;
 
 #[cfg(feature = "python")]
 mod python;

@@ -27,6 +27,7 @@ __all__ = [
     "pool",
     "similarity_matrix",
     "similarity_pairwise",
+    "topk_search",
 ]
 
 PoolingModeName = Literal["cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
@@ -113,3 +114,31 @@ def similarity_pairwise(
     """``(n,)`` similarity between row i of ``a`` and row i of ``b``."""
     _check_sim_name(similarity_fn_name)
     return _core.similarity_pairwise(_as_f32_matrix(a, "a"), _as_f32_matrix(b, "b"), similarity_fn_name)
+
+
+def topk_search(
+    queries: npt.ArrayLike,
+    corpus: npt.ArrayLike,
+    k: int,
+    score_function: str = "cosine",
+    corpus_chunk_size: int = 8192,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Exact top-``k`` of ``queries`` ``(q, d)`` against ``corpus`` ``(n, d)`` without the full score matrix.
+
+    Returns ``(ids, scores)``, each ``(q, min(k, n))``, best first; ties go to the lower corpus index.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
+    if (
+        isinstance(corpus_chunk_size, bool)
+        or not isinstance(corpus_chunk_size, (int, np.integer))
+        or corpus_chunk_size < 1
+    ):
+        raise ValueError(f"corpus_chunk_size must be a positive integer, got {corpus_chunk_size!r}")
+    q = _as_f32_matrix(queries, "query_embeddings")
+    c = _as_f32_matrix(corpus, "corpus_embeddings")
+    for name, arr in (("query_embeddings", q), ("corpus_embeddings", c)):
+        bad = ~np.isfinite(arr).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{name} row {int(np.argmax(bad))} contains NaN or infinite values")
+    return _core.topk_search(q, c, int(k), score_function, int(corpus_chunk_size))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sentrs.util.misc import fullname, import_from_string
 from sentrs.util.quantization import quantize_embeddings
+from sentrs.util.retrieval import semantic_search
 from sentrs.util.similarity import (
     SimilarityFunction,
     cos_sim,
@@ -45,5 +46,6 @@ __all__ = [
     "pairwise_manhattan_sim",
     "pytorch_cos_sim",
     "quantize_embeddings",
+    "semantic_search",
     "truncate_embeddings",
 ]

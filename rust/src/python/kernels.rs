@@ -4,6 +4,7 @@ use super::{detach, to_py_err};
 use crate::batching::plan_batches;
 use crate::pooling::{self, PoolingMode};
 use crate::similarity::{self, Similarity};
+use crate::topk::TopKScore;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
@@ -90,11 +91,42 @@ fn similarity_pairwise<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// `(ids, scores)` of a top-k search handed back to Python.
+type TopKArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+
+/// Exact top-k: `(ids, scores)` of shape `(n_queries, min(k, n_corpus))`, best first, ties by lower index.
+#[pyfunction]
+#[pyo3(signature = (queries, corpus, k, score_function="cosine", corpus_chunk_size=8192))]
+fn topk_search<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, f32>,
+    corpus: PyReadonlyArray2<'py, f32>,
+    k: usize,
+    score_function: &str,
+    corpus_chunk_size: usize,
+) -> PyResult<TopKArrays<'py>> {
+    let score = match score_function {
+        "cosine" => TopKScore::Cosine,
+        "dot" => TopKScore::Dot,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "score_function must be 'cosine' or 'dot', got '{other}'"
+            )))
+        }
+    };
+    let (q, c) = (queries.as_array(), corpus.as_array());
+    let (ids, scores) = detach(py, || {
+        crate::topk::topk_search(q, c, k, score, corpus_chunk_size)
+    })?;
+    Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_batches_py, m)?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(similarity_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(similarity_pairwise, m)?)?;
+    m.add_function(wrap_pyfunction!(topk_search, m)?)?;
     Ok(())
 }

@@ -1,0 +1,101 @@
+"""``sentrs.util.semantic_search`` against the reference's.
+
+Ids must match except where scores tie within float rounding; scores within 1e-5 (float32 GEMM vs torch.mm).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from sentrs import util
+
+
+def _assert_same_hits(ours: list[list[dict[str, Any]]], ref: list[list[dict[str, Any]]], atol: float = 1e-5) -> None:
+    assert len(ours) == len(ref)
+    for a, b in zip(ours, ref):
+        assert len(a) == len(b)
+        np.testing.assert_allclose([h["score"] for h in a], [h["score"] for h in b], atol=atol)
+        for ha, hb in zip(a, b):
+            if ha["corpus_id"] != hb["corpus_id"]:
+                assert abs(ha["score"] - hb["score"]) <= atol  # a tie: order among equals may differ
+        assert all(isinstance(h["corpus_id"], int) and isinstance(h["score"], float) for h in a)
+
+
+@pytest.mark.parametrize("score_name", ["cos_sim", "dot_score"])
+@pytest.mark.parametrize(
+    ("nq", "nc", "top_k", "q_chunk", "c_chunk"),
+    [(17, 300, 10, 100, 500000), (1, 50, 100, 100, 7), (40, 1000, 5, 3, 64), (5, 5, 5, 1, 1)],
+)
+def test_parity_random(score_name: str, nq: int, nc: int, top_k: int, q_chunk: int, c_chunk: int) -> None:
+    from sentence_transformers import util as ref_util
+
+    rng = np.random.default_rng(nq * 1000 + nc)
+    q = rng.standard_normal((nq, 24)).astype(np.float32)
+    c = rng.standard_normal((nc, 24)).astype(np.float32)
+    kwargs = {"query_chunk_size": q_chunk, "corpus_chunk_size": c_chunk, "top_k": top_k}
+    ours = util.semantic_search(q, c, score_function=getattr(util, score_name), **kwargs)
+    ref = ref_util.semantic_search(
+        torch.from_numpy(q), torch.from_numpy(c), score_function=getattr(ref_util, score_name), **kwargs
+    )
+    _assert_same_hits(ours, ref)
+
+
+def test_parity_real_embeddings(our_minilm: Any) -> None:
+    from sentence_transformers import util as ref_util
+
+    from tests.conftest import TEXTS
+
+    corpus = our_minilm.encode(TEXTS * 3)
+    queries = our_minilm.encode(["a person eats", "horses", "emoji"])
+    _assert_same_hits(
+        util.semantic_search(queries, corpus, top_k=7), ref_util.semantic_search(queries, corpus, top_k=7)
+    )
+
+
+def test_torch_fallback_for_other_score_functions() -> None:
+    from sentence_transformers import util as ref_util
+
+    rng = np.random.default_rng(5)
+    q = torch.from_numpy(rng.standard_normal((4, 8)).astype(np.float32))
+    c = torch.from_numpy(rng.standard_normal((30, 8)).astype(np.float32))
+    ours = util.semantic_search(q, c, top_k=4, score_function=util.manhattan_sim, corpus_chunk_size=7)
+    ref = ref_util.semantic_search(q, c, top_k=4, score_function=ref_util.manhattan_sim, corpus_chunk_size=7)
+    _assert_same_hits(ours, ref, atol=1e-4)
+
+
+def test_edge_cases_and_errors() -> None:
+    q = np.ones((2, 4), dtype=np.float32)
+    c = np.ones((3, 4), dtype=np.float32)
+    assert util.semantic_search(q, c, top_k=0) == [[], []]
+    assert [h["corpus_id"] for h in util.semantic_search(q, c, top_k=10)[0]] == [0, 1, 2]  # ties: lower id first
+    assert util.semantic_search(q[0], c, top_k=1)[0][0]["corpus_id"] == 0
+    assert util.semantic_search(q, np.zeros((0, 4), dtype=np.float32)) == [[], []]
+    with pytest.raises(ValueError, match="top_k must be a non-negative integer, got -1"):
+        util.semantic_search(q, c, top_k=-1)
+    with pytest.raises(ValueError, match="same dimension, got 4 and 5"):
+        util.semantic_search(q, np.ones((3, 5), dtype=np.float32))
+    bad = c.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="corpus_embeddings row 1 contains NaN"):
+        util.semantic_search(q, bad)
+    with pytest.raises(ValueError, match="corpus_chunk_size must be a positive integer"):
+        util.semantic_search(q, c, corpus_chunk_size=0)
+
+
+def test_thread_safety() -> None:
+    rng = np.random.default_rng(9)
+    q = rng.standard_normal((50, 32)).astype(np.float32)
+    c = rng.standard_normal((2000, 32)).astype(np.float32)
+    expected = util.semantic_search(q, c, top_k=5)
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(util.semantic_search(q, c, top_k=5))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 4
