@@ -89,4 +89,5 @@ def topk_search(
     k: int,
     score_function: str = "cosine",
     corpus_chunk_size: int = 8192,
+    exclude_self: bool = False,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

@@ -6,8 +6,9 @@
 
 use crate::error::{invalid, CoreError, CoreResult};
 use crate::parallel;
+use crate::pooling::normalize_rows;
 use crate::similarity::{matmul_nt, row_norms};
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -60,13 +61,129 @@ fn rank_key(score: f32) -> f32 {
     }
 }
 
+/// Running best-`k` hits for a set of query rows, fed one block of scores at a time.
+///
+/// This is the selection half of a search: the caller computes score blocks (with any GEMM) and pushes them;
+/// memory stays at `rows x k` hits. Ties break by the lower column index.
+#[derive(Debug, Clone)]
+pub struct TopKState {
+    k: usize,
+    heaps: Vec<BinaryHeap<Hit>>,
+}
+
+impl TopKState {
+    /// State for `rows` query rows keeping `k` hits each.
+    pub fn new(rows: usize, k: usize) -> Self {
+        TopKState {
+            k,
+            heaps: (0..rows)
+                .map(|_| BinaryHeap::with_capacity(k + 1))
+                .collect(),
+        }
+    }
+
+    /// Number of query rows.
+    pub fn rows(&self) -> usize {
+        self.heaps.len()
+    }
+
+    /// Offers a block of scores: row `i` of `scores` belongs to query `row_offset + i`, column `j` to corpus
+    /// index `col_offset + j`. With `col_scale`, score `(i, j)` is multiplied by `col_scale[j]` first (cosine from
+    /// dot products and corpus inverse norms). With `exclude_self`, corpus index == query index is skipped
+    /// (paraphrase mining of a set against itself).
+    pub fn push_block(
+        &mut self,
+        scores: ArrayView2<f32>,
+        row_offset: usize,
+        col_offset: usize,
+        col_scale: Option<ArrayView1<f32>>,
+        exclude_self: bool,
+    ) -> CoreResult<()> {
+        let (n, m) = scores.dim();
+        if row_offset + n > self.heaps.len() {
+            return Err(invalid(format!(
+                "score block rows {row_offset}..{} exceed the {} query rows of this search",
+                row_offset + n,
+                self.heaps.len()
+            )));
+        }
+        if let Some(scale) = &col_scale {
+            if scale.len() != m {
+                return Err(CoreError::ShapeMismatch(format!(
+                    "col_scale must have one value per score column, got {} for {m} columns",
+                    scale.len()
+                )));
+            }
+        }
+        let k = self.k;
+        if k == 0 {
+            return Ok(());
+        }
+        let heaps = &mut self.heaps[row_offset..row_offset + n];
+        let work = |(i, heap): (usize, &mut BinaryHeap<Hit>)| {
+            let row = scores.row(i);
+            let query = row_offset + i;
+            for (j, &raw) in row.iter().enumerate() {
+                let index = col_offset + j;
+                if exclude_self && index == query {
+                    continue;
+                }
+                let value = match &col_scale {
+                    Some(scale) => raw * scale[j],
+                    None => raw,
+                };
+                let hit = Hit {
+                    score: rank_key(value),
+                    index,
+                };
+                if heap.len() < k {
+                    heap.push(hit);
+                } else if let Some(worst) = heap.peek() {
+                    if hit < *worst {
+                        heap.pop();
+                        heap.push(hit);
+                    }
+                }
+            }
+        };
+        if parallel::parallel_enabled() && n > 1 && n * m > 1 << 14 {
+            parallel::install(|| heaps.par_iter_mut().enumerate().for_each(work));
+        } else {
+            heaps.iter_mut().enumerate().for_each(work);
+        }
+        Ok(())
+    }
+
+    /// Ids (`-1` where a row has fewer than `k` hits) and scores (`-inf` there), `(rows, k)`, best first.
+    pub fn finish(self) -> (Array2<i64>, Array2<f32>) {
+        let k = self.k;
+        let mut ids = Array2::<i64>::from_elem((self.heaps.len(), k), -1);
+        let mut scores = Array2::<f32>::from_elem((self.heaps.len(), k), f32::NEG_INFINITY);
+        for (i, heap) in self.heaps.into_iter().enumerate() {
+            for (rank, hit) in heap.into_sorted_vec().into_iter().enumerate() {
+                ids[[i, rank]] = hit.index as i64;
+                scores[[i, rank]] = hit.score;
+            }
+        }
+        (ids, scores)
+    }
+}
+
+/// Rows of queries scored per GEMM call.
+const QUERY_BLOCK: usize = 1024;
+
 /// Best `k` hits per query: `(ids, scores)`, each `(n_queries, min(k, n_corpus))`, best first.
+///
+/// The corpus is scored `corpus_block` rows at a time (a GEMM through the `gemm` crate), so extra memory is
+/// bounded by `min(n_queries, 1024) x corpus_block` scores. With `exclude_self`, query i never matches corpus
+/// row i (a set searched against itself); such rows pad with id -1 / score -inf when k exceeds the candidates.
 pub fn topk_search(
     queries: ArrayView2<f32>,
     corpus: ArrayView2<f32>,
     k: usize,
     score: TopKScore,
     corpus_block: usize,
+    exclude_self: bool,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
     if queries.ncols() != corpus.ncols() {
         return Err(CoreError::ShapeMismatch(format!(
@@ -80,76 +197,35 @@ pub fn topk_search(
     }
     let (nq, nc) = (queries.nrows(), corpus.nrows());
     let k = k.min(nc);
-    let mut ids = Array2::<i64>::zeros((nq, k));
-    let mut scores = Array2::<f32>::zeros((nq, k));
+    let mut state = TopKState::new(nq, k);
     if nq == 0 || k == 0 {
-        return Ok((ids, scores));
+        return Ok(state.finish());
     }
-    let query_norms = row_norms(queries);
-    // Each task owns a chunk of queries and walks the whole corpus; GEMMs inside run single-threaded then.
-    let q_chunk = if parallel::parallel_enabled() {
-        nq.div_ceil(parallel::current_num_threads() * 4).max(1)
-    } else {
-        nq
-    };
-    let work = |(chunk, (mut id_rows, mut score_rows)): (
-        usize,
-        (ndarray::ArrayViewMut2<i64>, ndarray::ArrayViewMut2<f32>),
-    )|
-     -> CoreResult<()> {
-        let q0 = chunk * q_chunk;
-        let q = queries.slice(s![q0..q0 + id_rows.nrows(), ..]);
-        let mut heaps: Vec<BinaryHeap<Hit>> = (0..q.nrows())
-            .map(|_| BinaryHeap::with_capacity(k + 1))
-            .collect();
-        let mut start = 0;
-        while start < nc {
-            let end = (start + corpus_block).min(nc);
-            let block = corpus.slice(s![start..end, ..]);
-            let mut block_scores = matmul_nt(q, block)?;
-            if score == TopKScore::Cosine {
-                let block_norms = row_norms(block);
-                for (i, mut row) in block_scores.axis_iter_mut(Axis(0)).enumerate() {
-                    let qn = query_norms[q0 + i];
-                    row.zip_mut_with(&block_norms, |v, &n| *v /= qn * n);
-                }
-            }
-            for (heap, row) in heaps.iter_mut().zip(block_scores.axis_iter(Axis(0))) {
-                for (j, &value) in row.iter().enumerate() {
-                    let hit = Hit {
-                        score: rank_key(value),
-                        index: start + j,
-                    };
-                    if heap.len() < k {
-                        heap.push(hit);
-                    } else if let Some(worst) = heap.peek() {
-                        if hit < *worst {
-                            heap.pop();
-                            heap.push(hit);
-                        }
-                    }
-                }
-            }
-            start = end;
+    let queries = match score {
+        TopKScore::Cosine => {
+            let mut q = queries.to_owned();
+            normalize_rows(&mut q);
+            q
         }
-        for (i, heap) in heaps.into_iter().enumerate() {
-            for (rank, hit) in heap.into_sorted_vec().into_iter().enumerate() {
-                id_rows[[i, rank]] = hit.index as i64;
-                score_rows[[i, rank]] = hit.score;
-            }
+        TopKScore::Dot => queries.to_owned(),
+    };
+    for q0 in (0..nq).step_by(QUERY_BLOCK) {
+        let q = queries.slice(s![q0..(q0 + QUERY_BLOCK).min(nq), ..]);
+        for c0 in (0..nc).step_by(corpus_block) {
+            let block = corpus.slice(s![c0..(c0 + corpus_block).min(nc), ..]);
+            let block_scores = matmul_nt(q, block)?;
+            let inverse_norms: Option<Array1<f32>> =
+                (score == TopKScore::Cosine).then(|| row_norms(block).mapv(|n| 1.0 / n));
+            state.push_block(
+                block_scores.view(),
+                q0,
+                c0,
+                inverse_norms.as_ref().map(|a| a.view()),
+                false,
+            )?;
         }
-        Ok(())
-    };
-    let chunks = ids
-        .axis_chunks_iter_mut(Axis(0), q_chunk)
-        .zip(scores.axis_chunks_iter_mut(Axis(0), q_chunk));
-    let results: Vec<CoreResult<()>> = if parallel::parallel_enabled() && nq > 1 {
-        parallel::install(|| chunks.enumerate().par_bridge().map(work).collect())
-    } else {
-        chunks.enumerate().map(work).collect()
-    };
-    results.into_iter().collect::<CoreResult<Vec<()>>>()?;
-    Ok((ids, scores))
+    }
+    Ok(state.finish())
 }
 
 #[cfg(test)]
@@ -185,8 +261,25 @@ mod tests {
     fn ties_break_by_lower_index() {
         let q = Array2::from_elem((1, 2), 1.0f32);
         let c = Array2::from_elem((5, 2), 1.0f32);
-        let (ids, _) = topk_search(q.view(), c.view(), 3, TopKScore::Dot, 2).unwrap();
+        let (ids, _) = topk_search(q.view(), c.view(), 3, TopKScore::Dot, 2, false).unwrap();
         assert_eq!(ids.row(0).to_vec(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn state_excludes_self_and_pads_short_rows() {
+        let scores = ndarray::array![[9.0f32, 1.0, 5.0], [2.0, 8.0, 3.0]];
+        let mut state = TopKState::new(2, 2);
+        state.push_block(scores.view(), 0, 0, None, true).unwrap();
+        let (ids, s) = state.finish();
+        assert_eq!(ids, ndarray::array![[2i64, 1], [2, 0]]);
+        assert_eq!(s, ndarray::array![[5.0f32, 1.0], [3.0, 2.0]]);
+        let mut short = TopKState::new(1, 3);
+        short
+            .push_block(ndarray::array![[1.0f32]].view(), 0, 0, None, false)
+            .unwrap();
+        assert_eq!(short.finish().0, ndarray::array![[0i64, -1, -1]]);
+        let mut bad = TopKState::new(1, 1);
+        assert!(bad.push_block(scores.view(), 0, 0, None, false).is_err());
     }
 
     #[test]
@@ -194,14 +287,14 @@ mod tests {
         let q = Array2::from_elem((2, 3), 1.0f32);
         let c = Array2::from_elem((4, 3), 1.0f32);
         assert_eq!(
-            topk_search(q.view(), c.view(), 10, TopKScore::Dot, 3)
+            topk_search(q.view(), c.view(), 10, TopKScore::Dot, 3, false)
                 .unwrap()
                 .0
                 .dim(),
             (2, 4)
         );
         assert_eq!(
-            topk_search(q.view(), c.view(), 0, TopKScore::Dot, 3)
+            topk_search(q.view(), c.view(), 0, TopKScore::Dot, 3, false)
                 .unwrap()
                 .0
                 .dim(),
@@ -209,15 +302,15 @@ mod tests {
         );
         let empty = Array2::<f32>::zeros((0, 3));
         assert_eq!(
-            topk_search(q.view(), empty.view(), 5, TopKScore::Cosine, 3)
+            topk_search(q.view(), empty.view(), 5, TopKScore::Cosine, 3, false)
                 .unwrap()
                 .0
                 .dim(),
             (2, 0)
         );
         let bad = Array2::<f32>::zeros((4, 2));
-        assert!(topk_search(q.view(), bad.view(), 1, TopKScore::Dot, 3).is_err());
-        assert!(topk_search(q.view(), c.view(), 1, TopKScore::Dot, 0).is_err());
+        assert!(topk_search(q.view(), bad.view(), 1, TopKScore::Dot, 3, false).is_err());
+        assert!(topk_search(q.view(), c.view(), 1, TopKScore::Dot, 0, false).is_err());
     }
 
     proptest! {
@@ -228,13 +321,16 @@ mod tests {
             let q = Array2::from_shape_fn((nq, d), |(i, j)| f32::from(vals[i * 8 + j]));
             let c = Array2::from_shape_fn((nc, d), |(i, j)| f32::from(vals[(30 + i) * 8 + j]) * 0.5);
             let score = if cosine { TopKScore::Cosine } else { TopKScore::Dot };
-            let (ids, scores) = topk_search(q.view(), c.view(), k, score, block).unwrap();
+            let (ids, scores) = topk_search(q.view(), c.view(), k, score, block, false).unwrap();
             let want = naive(&q, &c, k, score);
+            let sim = if cosine { Similarity::Cosine } else { Similarity::Dot };
+            let full = similarity_matrix(q.view(), c.view(), sim).unwrap();
             for i in 0..nq {
-                for (rank, &(j, s)) in want[i].iter().enumerate() {
+                for (rank, &(_, s)) in want[i].iter().enumerate() {
                     prop_assert!((scores[[i, rank]] - s).abs() <= 1e-5);
-                    // Ids may differ only where scores tie (GEMM and direct sums round alike here: small ints).
-                    if (scores[[i, rank]] - s).abs() == 0.0 { prop_assert_eq!(ids[[i, rank]] as usize, j); }
+                    // Near-ties may swap places; the returned id must carry the expected score.
+                    let got = ids[[i, rank]] as usize;
+                    prop_assert!((full[[i, got]] - s).abs() <= 1e-5);
                 }
             }
         }

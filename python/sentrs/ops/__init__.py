@@ -116,16 +116,24 @@ def similarity_pairwise(
     return _core.similarity_pairwise(_as_f32_matrix(a, "a"), _as_f32_matrix(b, "b"), similarity_fn_name)
 
 
+def _check_finite(arr: npt.NDArray[np.float32], name: str) -> None:
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} row {int(np.argmax(bad))} contains NaN or infinite values")
+
+
 def topk_search(
     queries: npt.ArrayLike,
     corpus: npt.ArrayLike,
     k: int,
     score_function: str = "cosine",
     corpus_chunk_size: int = 8192,
+    exclude_self: bool = False,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Exact top-``k`` of ``queries`` ``(q, d)`` against ``corpus`` ``(n, d)`` without the full score matrix.
 
-    Returns ``(ids, scores)``, each ``(q, min(k, n))``, best first; ties go to the lower corpus index.
+    Returns ``(ids, scores)``, each ``(q, min(k, n))``, best first; ties go to the lower corpus index. With
+    ``exclude_self`` query i never matches corpus row i (rows short of hits pad with id -1, score -inf).
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
@@ -137,8 +145,6 @@ def topk_search(
         raise ValueError(f"corpus_chunk_size must be a positive integer, got {corpus_chunk_size!r}")
     q = _as_f32_matrix(queries, "query_embeddings")
     c = _as_f32_matrix(corpus, "corpus_embeddings")
-    for name, arr in (("query_embeddings", q), ("corpus_embeddings", c)):
-        bad = ~np.isfinite(arr).all(axis=1)
-        if bad.any():
-            raise ValueError(f"{name} row {int(np.argmax(bad))} contains NaN or infinite values")
-    return _core.topk_search(q, c, int(k), score_function, int(corpus_chunk_size))
+    _check_finite(q, "query_embeddings")
+    _check_finite(c, "corpus_embeddings")
+    return _core.topk_search(q, c, int(k), score_function, int(corpus_chunk_size), exclude_self)

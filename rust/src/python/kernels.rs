@@ -2,11 +2,15 @@
 
 use super::{detach, to_py_err};
 use crate::batching::plan_batches;
+use crate::error::invalid;
 use crate::pooling::{self, PoolingMode};
 use crate::similarity::{self, Similarity};
-use crate::topk::TopKScore;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
+use crate::topk::{TopKScore, TopKState};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+};
 use pyo3::prelude::*;
+use std::sync::Mutex;
 
 /// Two int64 index arrays handed back to Python.
 type IndexArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
@@ -94,9 +98,10 @@ fn similarity_pairwise<'py>(
 /// `(ids, scores)` of a top-k search handed back to Python.
 type TopKArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
 
-/// Exact top-k: `(ids, scores)` of shape `(n_queries, min(k, n_corpus))`, best first, ties by lower index.
+/// Exact top-k: `(ids, scores)` of shape `(n_queries, min(k, n_corpus))`, best first, ties by lower index;
+/// `exclude_self` skips corpus row i for query i.
 #[pyfunction]
-#[pyo3(signature = (queries, corpus, k, score_function="cosine", corpus_chunk_size=8192))]
+#[pyo3(signature = (queries, corpus, k, score_function="cosine", corpus_chunk_size=8192, exclude_self=false))]
 fn topk_search<'py>(
     py: Python<'py>,
     queries: PyReadonlyArray2<'py, f32>,
@@ -104,6 +109,7 @@ fn topk_search<'py>(
     k: usize,
     score_function: &str,
     corpus_chunk_size: usize,
+    exclude_self: bool,
 ) -> PyResult<TopKArrays<'py>> {
     let score = match score_function {
         "cosine" => TopKScore::Cosine,
@@ -116,7 +122,7 @@ fn topk_search<'py>(
     };
     let (q, c) = (queries.as_array(), corpus.as_array());
     let (ids, scores) = detach(py, || {
-        crate::topk::topk_search(q, c, k, score, corpus_chunk_size)
+        crate::topk::topk_search(q, c, k, score, corpus_chunk_size, exclude_self)
     })?;
     Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
 }
