@@ -1,16 +1,12 @@
-//! Python wrappers of the numeric kernels: batching, pooling, normalisation, similarity.
+//! Python wrappers of the numeric kernels: batching, pooling, normalisation, similarity, top-k search.
 
 use super::{detach, to_py_err};
 use crate::batching::plan_batches;
-use crate::error::invalid;
 use crate::pooling::{self, PoolingMode};
 use crate::similarity::{self, Similarity};
-use crate::topk::{TopKScore, TopKState};
-use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
-};
+use crate::topk::TopKScore;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
-use std::sync::Mutex;
 
 /// Two int64 index arrays handed back to Python.
 type IndexArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
