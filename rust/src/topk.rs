@@ -221,7 +221,7 @@ pub fn topk_search(
                 q0,
                 c0,
                 inverse_norms.as_ref().map(|a| a.view()),
-                false,
+                exclude_self,
             )?;
         }
     }
@@ -280,6 +280,16 @@ mod tests {
         assert_eq!(short.finish().0, ndarray::array![[0i64, -1, -1]]);
         let mut bad = TopKState::new(1, 1);
         assert!(bad.push_block(scores.view(), 0, 0, None, false).is_err());
+    }
+
+    #[test]
+    fn search_excluding_self() {
+        let x = ndarray::array![[1.0f32, 0.0], [0.9, 0.1], [0.0, 1.0]];
+        let (ids, _) = topk_search(x.view(), x.view(), 2, TopKScore::Cosine, 2, true).unwrap();
+        assert_eq!(ids, ndarray::array![[1i64, 2], [0, 2], [1, 0]]);
+        let (short, scores) = topk_search(x.view(), x.view(), 3, TopKScore::Dot, 8, true).unwrap();
+        assert_eq!(short[[0, 2]], -1);
+        assert_eq!(scores[[0, 2]], f32::NEG_INFINITY);
     }
 
     #[test]
