@@ -11,6 +11,7 @@ __all__ = [
     "Tokenizer",
     "__version__",
     "_mark_forked",
+    "community_detection",
     "normalize",
     "num_threads",
     "plan_batches",
@@ -91,3 +92,9 @@ def topk_search(
     corpus_chunk_size: int = 8192,
     exclude_self: bool = False,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def community_detection(
+    embeddings: npt.NDArray[np.float32],
+    threshold: float = 0.75,
+    min_community_size: int = 10,
+    batch_size: int = 1024,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...

@@ -5,6 +5,7 @@
 //! convert results; `cargo test --no-default-features` needs no Python.
 
 pub mod batching;
+pub mod cluster;
 pub mod error;
 pub mod parallel;
 pub mod pooling;

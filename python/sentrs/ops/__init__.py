@@ -21,6 +21,7 @@ __all__ = [
     "SIMILARITY_FN_NAMES",
     "Encoding",
     "Tokenizer",
+    "community_detection",
     "normalize",
     "num_threads",
     "plan_batches",
@@ -148,3 +149,23 @@ def topk_search(
     _check_finite(q, "query_embeddings")
     _check_finite(c, "corpus_embeddings")
     return _core.topk_search(q, c, int(k), score_function, int(corpus_chunk_size), exclude_self)
+
+
+def community_detection(
+    embeddings: npt.ArrayLike, threshold: float = 0.75, min_community_size: int = 10, batch_size: int = 1024
+) -> list[list[int]]:
+    """Groups of rows at cosine similarity >= ``threshold`` to a centre; largest first, centre first.
+
+    Communities smaller than ``min_community_size`` are dropped and no row is in two communities.
+    """
+    if isinstance(min_community_size, bool) or not isinstance(min_community_size, (int, np.integer)):
+        raise ValueError(f"min_community_size must be a positive integer, got {min_community_size!r}")
+    if min_community_size < 1:
+        raise ValueError(f"min_community_size must be a positive integer, got {min_community_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    x = _as_f32_matrix(embeddings, "embeddings")
+    _check_finite(x, "embeddings")
+    offsets, members = _core.community_detection(x, float(threshold), int(min_community_size), int(batch_size))
+    flat = members.tolist()
+    return [flat[offsets[c] : offsets[c + 1]] for c in range(len(offsets) - 1)]

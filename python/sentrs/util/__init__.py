@@ -7,13 +7,20 @@ from __future__ import annotations
 
 from sentrs.util.misc import fullname, import_from_string
 from sentrs.util.quantization import quantize_embeddings
-from sentrs.util.retrieval import semantic_search
+from sentrs.util.retrieval import (
+    community_detection,
+    information_retrieval,
+    paraphrase_mining,
+    paraphrase_mining_embeddings,
+    semantic_search,
+)
 from sentrs.util.similarity import (
     SimilarityFunction,
     cos_sim,
     dot_score,
     euclidean_sim,
     manhattan_sim,
+    pairwise_angle_sim,
     pairwise_cos_sim,
     pairwise_dot_score,
     pairwise_euclidean_sim,
@@ -33,17 +40,22 @@ __all__ = [
     "_convert_to_batch_tensor",
     "_convert_to_tensor",
     "batch_to_device",
+    "community_detection",
     "cos_sim",
     "dot_score",
     "euclidean_sim",
     "fullname",
     "import_from_string",
+    "information_retrieval",
     "manhattan_sim",
     "normalize_embeddings",
+    "pairwise_angle_sim",
     "pairwise_cos_sim",
     "pairwise_dot_score",
     "pairwise_euclidean_sim",
     "pairwise_manhattan_sim",
+    "paraphrase_mining",
+    "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
     "semantic_search",

@@ -6,6 +6,7 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -13,7 +14,13 @@ from sentrs import ops
 from sentrs.util.similarity import cos_sim, dot_score
 from sentrs.util.tensor import _convert_to_batch_tensor, host_float32
 
-__all__ = ["semantic_search"]
+__all__ = [
+    "community_detection",
+    "information_retrieval",
+    "paraphrase_mining",
+    "paraphrase_mining_embeddings",
+    "semantic_search",
+]
 
 
 def semantic_search(
@@ -82,3 +89,140 @@ def _semantic_search_torch(
                     else:
                         heapq.heappushpop(heap, item)
     return [[{"corpus_id": -neg_id, "score": score} for score, neg_id in sorted(heap, reverse=True)] for heap in heaps]
+
+
+def information_retrieval(*args: Any, **kwargs: Any) -> list[list[dict[str, int | float]]]:
+    """Deprecated alias of :func:`semantic_search`."""
+    return semantic_search(*args, **kwargs)
+
+
+def _nearest_neighbours(
+    embeddings: Tensor,
+    top_k: int,
+    score_function: Callable[[Tensor, Tensor], Tensor],
+    query_chunk_size: int,
+    corpus_chunk_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every row, its ``top_k`` best other rows: ``(ids, scores)`` ``(n, top_k)``, -1 / -inf padded."""
+    rust_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
+    host = host_float32(embeddings)
+    if rust_score is not None and host is not None:
+        return ops.topk_search(host, host, top_k, rust_score, min(corpus_chunk_size, 8192), exclude_self=True)
+    n = embeddings.shape[0]
+    k = min(top_k + 1, n)
+    ids = np.full((n, top_k), -1, dtype=np.int64)
+    scores = np.full((n, top_k), -np.inf, dtype=np.float32)
+    for q0 in range(0, n, query_chunk_size):
+        best_v: Tensor | None = None
+        best_i: Tensor | None = None
+        for c0 in range(0, n, corpus_chunk_size):
+            block = score_function(embeddings[q0 : q0 + query_chunk_size], embeddings[c0 : c0 + corpus_chunk_size])
+            v, i = torch.topk(block.detach(), min(k, block.shape[1]), dim=1)
+            i = i + c0
+            if best_v is None or best_i is None:
+                best_v, best_i = v, i
+            else:
+                cat_v, cat_i = torch.cat([best_v, v], 1), torch.cat([best_i, i], 1)
+                best_v, pos = torch.topk(cat_v, min(k, cat_v.shape[1]), dim=1)
+                best_i = torch.gather(cat_i, 1, pos)
+        assert best_v is not None and best_i is not None
+        for row, (vals, idxs) in enumerate(zip(best_v.float().cpu().tolist(), best_i.cpu().tolist())):
+            keep = [(j, s) for j, s in zip(idxs, vals) if j != q0 + row][:top_k]
+            for rank, (j, s) in enumerate(keep):
+                ids[q0 + row, rank] = j
+                scores[q0 + row, rank] = s
+    return ids, scores
+
+
+def paraphrase_mining_embeddings(
+    embeddings: Any,
+    query_chunk_size: int = 5000,
+    corpus_chunk_size: int = 100000,
+    max_pairs: int = 500000,
+    top_k: int = 100,
+    score_function: Callable[[Tensor, Tensor], Tensor] = cos_sim,
+) -> list[list[float | int]]:
+    """Pairs of rows with high similarity: ``[[score, i, j], ...]`` with ``i < j``, best first.
+
+    Each row contributes its ``top_k`` best other rows; a pair seen from both sides counts once; at most
+    ``max_pairs`` pairs are returned. Equal scores come in ``(i, j)`` order. With ``cos_sim`` or ``dot_score`` on
+    host float32 data the neighbour search runs in the Rust core.
+    """
+    for name, value in (
+        ("query_chunk_size", query_chunk_size),
+        ("corpus_chunk_size", corpus_chunk_size),
+        ("max_pairs", max_pairs),
+        ("top_k", top_k),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    emb = _convert_to_batch_tensor(embeddings)
+    n = emb.shape[0]
+    if n < 2:
+        return []
+    ids, scores = _nearest_neighbours(emb, top_k, score_function, query_chunk_size, corpus_chunk_size)
+    rows = np.repeat(np.arange(n, dtype=np.int64), ids.shape[1])
+    cols = ids.ravel()
+    vals = scores.ravel().astype(np.float64)
+    valid = cols >= 0
+    rows, cols, vals = rows[valid], cols[valid], vals[valid]
+    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
+    # A pair found from both sides keeps its first sighting (row order), as the reference does.
+    _, first = np.unique(lo * n + hi, return_index=True)
+    lo, hi, vals = lo[first], hi[first], vals[first]
+    order = np.lexsort((hi, lo, -vals))[:max_pairs]
+    return [[float(vals[t]), int(lo[t]), int(hi[t])] for t in order]
+
+
+def paraphrase_mining(
+    model: Any,
+    sentences: list[str],
+    show_progress_bar: bool = False,
+    batch_size: int = 32,
+    query_chunk_size: int = 5000,
+    corpus_chunk_size: int = 100000,
+    max_pairs: int = 500000,
+    top_k: int = 100,
+    score_function: Callable[[Tensor, Tensor], Tensor] = cos_sim,
+    truncate_dim: int | None = None,
+    prompt_name: str | None = None,
+    prompt: str | None = None,
+) -> list[list[float | int]]:
+    """Encodes ``sentences`` with ``model`` and returns :func:`paraphrase_mining_embeddings` of them."""
+    embeddings = model.encode(
+        sentences,
+        show_progress_bar=show_progress_bar,
+        batch_size=batch_size,
+        convert_to_tensor=True,
+        truncate_dim=truncate_dim,
+        prompt_name=prompt_name,
+        prompt=prompt,
+    )
+    return paraphrase_mining_embeddings(
+        embeddings,
+        query_chunk_size=query_chunk_size,
+        corpus_chunk_size=corpus_chunk_size,
+        max_pairs=max_pairs,
+        top_k=top_k,
+        score_function=score_function,
+    )
+
+
+def community_detection(
+    embeddings: Any,
+    threshold: float = 0.75,
+    min_community_size: int = 10,
+    batch_size: int = 1024,
+    show_progress_bar: bool = False,
+) -> list[list[int]]:
+    """Groups of rows whose cosine similarity to a centre is at least ``threshold``.
+
+    Returns lists of row ids, largest community first, each starting with its centre; rows belong to at most one
+    community and communities smaller than ``min_community_size`` are dropped. Runs in the Rust core.
+    """
+    emb = _convert_to_batch_tensor(embeddings) if not isinstance(embeddings, np.ndarray) else embeddings
+    if len(emb) == 0:
+        return []
+    if isinstance(emb, Tensor):
+        emb = emb.detach().float().cpu().numpy()
+    return ops.community_detection(emb, threshold, min_community_size, batch_size)

@@ -24,6 +24,7 @@ __all__ = [
     "dot_score",
     "euclidean_sim",
     "manhattan_sim",
+    "pairwise_angle_sim",
     "pairwise_cos_sim",
     "pairwise_dot_score",
     "pairwise_euclidean_sim",
@@ -147,6 +148,25 @@ def pairwise_euclidean_sim(a: Any, b: Any) -> Tensor:
 def pairwise_manhattan_sim(a: Any, b: Any) -> Tensor:
     """Negative manhattan distance of row i of ``a`` to row i of ``b``: ``(n,)``."""
     return _pairwise(a, b, "manhattan")
+
+
+def pairwise_angle_sim(x: Any, y: Any) -> Tensor:
+    """Angle similarity of row i of ``x`` with row i of ``y`` (AnglE): ``|cos + sin|`` after L2 normalisation,
+    pairing dimension i with i + D/2 (an odd D is zero-padded). Returns ``(n,)`` (a scalar for two vectors)."""
+    tx, ty = _prepare(x, y)
+    if not tx.is_floating_point():
+        tx, ty = tx.float(), ty.float()
+    if tx.shape[1] % 2:
+        tx = torch.nn.functional.pad(tx, (0, 1))
+        ty = torch.nn.functional.pad(ty, (0, 1))
+    nx = torch.nn.functional.normalize(tx, p=2, dim=1)
+    ny = torch.nn.functional.normalize(ty, p=2, dim=1)
+    cosines = (nx * ny).sum(dim=1)
+    first_x, last_x = torch.chunk(nx, 2, dim=1)
+    first_y, last_y = torch.chunk(ny, 2, dim=1)
+    sines = (last_x * first_y - first_x * last_y).sum(dim=1)
+    result = torch.abs(cosines + sines)
+    return result[0] if _is_1d(x) and _is_1d(y) else result
 
 
 class SimilarityFunction(Enum):

@@ -8,7 +8,7 @@ use crate::topk::TopKScore;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
-/// Two int64 index arrays handed back to Python.
+/// Two int64 index arrays handed back to Python (an order and its bounds, or CSR offsets and members).
 type IndexArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
 
 /// Plans length-sorted batches: returns `(order, boundaries)` where batch k is `order[boundaries[k]:boundaries[k+1]]`.
@@ -123,6 +123,30 @@ fn topk_search<'py>(
     Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
 }
 
+/// Community detection: `(offsets, members)` in CSR form; community c is `members[offsets[c]:offsets[c+1]]`.
+#[pyfunction]
+#[pyo3(signature = (embeddings, threshold=0.75, min_community_size=10, batch_size=1024))]
+fn community_detection<'py>(
+    py: Python<'py>,
+    embeddings: PyReadonlyArray2<'py, f32>,
+    threshold: f32,
+    min_community_size: usize,
+    batch_size: usize,
+) -> PyResult<IndexArrays<'py>> {
+    let x = embeddings.as_array();
+    let communities = detach(py, || {
+        crate::cluster::community_detection(x, threshold, min_community_size, batch_size)
+    })?;
+    let mut offsets = Vec::with_capacity(communities.len() + 1);
+    offsets.push(0i64);
+    let mut members = Vec::new();
+    for community in communities {
+        members.extend(community.into_iter().map(|j| j as i64));
+        offsets.push(members.len() as i64);
+    }
+    Ok((offsets.into_pyarray(py), members.into_pyarray(py)))
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_batches_py, m)?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
@@ -130,5 +154,6 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(similarity_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(similarity_pairwise, m)?)?;
     m.add_function(wrap_pyfunction!(topk_search, m)?)?;
+    m.add_function(wrap_pyfunction!(community_detection, m)?)?;
     Ok(())
 }
