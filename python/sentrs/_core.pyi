@@ -11,7 +11,10 @@ __all__ = [
     "Tokenizer",
     "__version__",
     "_mark_forked",
+    "code_dot_topk_i8",
+    "code_dot_topk_u8",
     "community_detection",
+    "hamming_topk",
     "normalize",
     "num_threads",
     "plan_batches",
@@ -98,3 +101,12 @@ def community_detection(
     min_community_size: int = 10,
     batch_size: int = 1024,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def hamming_topk(
+    queries: npt.NDArray[np.uint8], corpus: npt.NDArray[np.uint8], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]: ...
+def code_dot_topk_u8(
+    queries: npt.NDArray[np.uint8], corpus: npt.NDArray[np.uint8], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def code_dot_topk_i8(
+    queries: npt.NDArray[np.int8], corpus: npt.NDArray[np.int8], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod error;
 pub mod parallel;
 pub mod pooling;
+pub mod quantize;
 pub mod similarity;
 pub mod tokenize;
 pub mod topk;

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,9 @@ __all__ = [
     "SIMILARITY_FN_NAMES",
     "Encoding",
     "Tokenizer",
+    "code_dot_topk",
     "community_detection",
+    "hamming_topk",
     "normalize",
     "num_threads",
     "plan_batches",
@@ -169,3 +171,43 @@ def community_detection(
     offsets, members = _core.community_detection(x, float(threshold), int(min_community_size), int(batch_size))
     flat = members.tolist()
     return [flat[offsets[c] : offsets[c + 1]] for c in range(len(offsets) - 1)]
+
+
+def _as_code_matrix(x: npt.ArrayLike, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    arr = np.asarray(x)
+    if arr.dtype != dtype:
+        raise TypeError(f"{name} must be {np.dtype(dtype).name} codes, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 1-D or 2-D, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def hamming_topk(
+    queries: npt.ArrayLike, corpus: npt.ArrayLike, k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
+    """The ``k`` nearest packed-bit codes (uint8, ``np.packbits`` rows) by Hamming distance, nearest first;
+    ties go to the lower corpus index. Returns ``(ids, distances)`` of shape ``(q, min(k, n))``."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
+    q = _as_code_matrix(queries, "query_embeddings", np.uint8)
+    c = _as_code_matrix(corpus, "corpus_embeddings", np.uint8)
+    return _core.hamming_topk(q, c, int(k))
+
+
+def code_dot_topk(
+    queries: npt.ArrayLike, corpus: npt.ArrayLike, k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The ``k`` best int8 or uint8 codes by inner product (exact, as float32), best first, ties to the lower
+    index. Queries and corpus must share the dtype. Returns ``(ids, scores)`` of shape ``(q, min(k, n))``."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
+    dtype = np.asarray(corpus).dtype
+    if dtype == np.uint8:
+        q = _as_code_matrix(queries, "query_embeddings", np.uint8)
+        return _core.code_dot_topk_u8(q, _as_code_matrix(corpus, "corpus_embeddings", np.uint8), int(k))
+    if dtype == np.int8:
+        q = _as_code_matrix(queries, "query_embeddings", np.int8)
+        return _core.code_dot_topk_i8(q, _as_code_matrix(corpus, "corpus_embeddings", np.int8), int(k))
+    raise TypeError(f"corpus_embeddings must be int8 or uint8 codes, got dtype {dtype}")

@@ -6,7 +6,12 @@ Host (CPU, float32, no autograd) data is computed by the Rust core; everything e
 from __future__ import annotations
 
 from sentrs.util.misc import fullname, import_from_string
-from sentrs.util.quantization import quantize_embeddings
+from sentrs.util.quantization import (
+    QuantizedIndex,
+    quantize_embeddings,
+    semantic_search_faiss,
+    semantic_search_usearch,
+)
 from sentrs.util.retrieval import (
     community_detection,
     information_retrieval,
@@ -36,6 +41,7 @@ from sentrs.util.tensor import (
 )
 
 __all__ = [
+    "QuantizedIndex",
     "SimilarityFunction",
     "_convert_to_batch_tensor",
     "_convert_to_tensor",
@@ -59,5 +65,7 @@ __all__ = [
     "pytorch_cos_sim",
     "quantize_embeddings",
     "semantic_search",
+    "semantic_search_faiss",
+    "semantic_search_usearch",
     "truncate_embeddings",
 ]

@@ -92,7 +92,10 @@ fn similarity_pairwise<'py>(
 }
 
 /// `(ids, scores)` of a top-k search handed back to Python.
-type TopKArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+type TopKArrays<'py> = ArrayPair<'py, i64, f32>;
+
+/// Two matrices handed back to Python together.
+type ArrayPair<'py, A, B> = (Bound<'py, PyArray2<A>>, Bound<'py, PyArray2<B>>);
 
 /// Exact top-k: `(ids, scores)` of shape `(n_queries, min(k, n_corpus))`, best first, ties by lower index;
 /// `exclude_self` skips corpus row i for query i.
@@ -147,6 +150,45 @@ fn community_detection<'py>(
     Ok((offsets.into_pyarray(py), members.into_pyarray(py)))
 }
 
+/// Nearest packed-bit codes by Hamming distance: `(ids int64, distances uint32)`, `(q, min(k, n))`.
+#[pyfunction]
+fn hamming_topk<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, u8>,
+    corpus: PyReadonlyArray2<'py, u8>,
+    k: usize,
+) -> PyResult<ArrayPair<'py, i64, u32>> {
+    let (q, c) = (queries.as_array(), corpus.as_array());
+    let (ids, dists) = detach(py, || crate::quantize::hamming_topk(q, c, k))?;
+    Ok((ids.into_pyarray(py), dists.into_pyarray(py)))
+}
+
+/// Best uint8 codes by inner product: `(ids, scores)`.
+#[pyfunction]
+fn code_dot_topk_u8<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, u8>,
+    corpus: PyReadonlyArray2<'py, u8>,
+    k: usize,
+) -> PyResult<TopKArrays<'py>> {
+    let (q, c) = (queries.as_array(), corpus.as_array());
+    let (ids, scores) = detach(py, || crate::quantize::code_dot_topk(q, c, k))?;
+    Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+}
+
+/// Best int8 codes by inner product: `(ids, scores)`.
+#[pyfunction]
+fn code_dot_topk_i8<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, i8>,
+    corpus: PyReadonlyArray2<'py, i8>,
+    k: usize,
+) -> PyResult<TopKArrays<'py>> {
+    let (q, c) = (queries.as_array(), corpus.as_array());
+    let (ids, scores) = detach(py, || crate::quantize::code_dot_topk(q, c, k))?;
+    Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_batches_py, m)?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
@@ -155,5 +197,8 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(similarity_pairwise, m)?)?;
     m.add_function(wrap_pyfunction!(topk_search, m)?)?;
     m.add_function(wrap_pyfunction!(community_detection, m)?)?;
+    m.add_function(wrap_pyfunction!(hamming_topk, m)?)?;
+    m.add_function(wrap_pyfunction!(code_dot_topk_u8, m)?)?;
+    m.add_function(wrap_pyfunction!(code_dot_topk_i8, m)?)?;
     Ok(())
 }
