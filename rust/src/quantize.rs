@@ -8,14 +8,14 @@ use crate::parallel;
 use crate::topk::TopKState;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::collections::BinaryHeap;
 
-/// Corpus rows scanned per block (keeps a block of packed codes in cache while a query group walks it).
-const HAMMING_BLOCK: usize = 8192;
+/// Corpus rows scanned per block: a block of packed codes stays in cache while a group of queries walks it.
+const HAMMING_BLOCK: usize = 4096;
 
-/// Rows of `codes` packed into little-endian `u64` words, zero-padded to `words` per row.
-fn pack_words(codes: ArrayView2<u8>) -> (Vec<u64>, usize) {
-    let bytes = codes.ncols();
-    let words = bytes.div_ceil(8).max(1);
+/// Packed bits (rows of bytes) as little-endian `u64` words, zero-padded; returns `(words, words_per_row)`.
+fn pack_rows(codes: ArrayView2<u8>) -> (Vec<u64>, usize) {
+    let words = codes.ncols().div_ceil(8).max(1);
     let mut out = vec![0u64; codes.nrows() * words];
     for (r, row) in codes.rows().into_iter().enumerate() {
         for (b, &v) in row.iter().enumerate() {
@@ -25,40 +25,144 @@ fn pack_words(codes: ArrayView2<u8>) -> (Vec<u64>, usize) {
     (out, words)
 }
 
-#[inline(always)]
-fn hamming_words(a: &[u64], b: &[u64]) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
-}
-
-/// Hamming distances of one query to a block of rows, with the hardware `popcnt` instruction.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-fn hamming_block_popcnt(query: &[u64], block: &[u64], words: usize, out: &mut [u32]) {
-    for (d, row) in out.iter_mut().zip(block.chunks_exact(words)) {
-        *d = hamming_words(query, row);
-    }
-}
-
-fn hamming_block_portable(query: &[u64], block: &[u64], words: usize, out: &mut [u32]) {
-    for (d, row) in out.iter_mut().zip(block.chunks_exact(words)) {
-        *d = hamming_words(query, row);
-    }
-}
-
-fn hamming_block(query: &[u64], block: &[u64], words: usize, out: &mut [u32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("popcnt") {
-            // SAFETY: the CPU supports popcnt, checked just above.
-            unsafe { hamming_block_popcnt(query, block, words, out) };
-            return;
+/// The same words laid out word-major per block of rows, so a query's word `w` meets `HAMMING_BLOCK`
+/// consecutive corpus words (a loop the compiler vectorises, with `vpopcntq` where the CPU has it).
+fn pack_block_columns(rows: &[u64], n: usize, words: usize) -> Vec<u64> {
+    let mut out = vec![0u64; rows.len()];
+    for b0 in (0..n).step_by(HAMMING_BLOCK) {
+        let len = (b0 + HAMMING_BLOCK).min(n) - b0;
+        for r in 0..len {
+            for w in 0..words {
+                out[b0 * words + w * len + r] = rows[(b0 + r) * words + w];
+            }
         }
     }
-    hamming_block_portable(query, block, words, out);
+    out
+}
+
+/// Keeps the best `k` of one query's hits: a max-heap of `(distance, index)` and the distance a newcomer must
+/// beat once the heap is full.
+struct Nearest {
+    heap: BinaryHeap<(u32, usize)>,
+    bar: u32,
+}
+
+/// Lanes checked together before looking at single distances.
+const SCAN_CHUNK: usize = 32;
+
+/// Distances of one query to a block (word-major columns), then the block's hits into `best`.
+#[inline(always)]
+fn scan_generic(
+    query: &[u64],
+    block: &[u64],
+    out: &mut [u32],
+    best: &mut Nearest,
+    base: usize,
+    k: usize,
+) {
+    let len = out.len();
+    out.fill(0);
+    for (w, &qw) in query.iter().enumerate() {
+        let column = &block[w * len..(w + 1) * len];
+        for (d, &c) in out.iter_mut().zip(column) {
+            *d += (qw ^ c).count_ones();
+        }
+    }
+    for (c, chunk) in out.chunks(SCAN_CHUNK).enumerate() {
+        // A vectorised minimum first: most chunks hold nothing that beats the bar.
+        if chunk.iter().fold(u32::MAX, |m, &d| m.min(d)) >= best.bar {
+            continue;
+        }
+        for (j, &d) in chunk.iter().enumerate() {
+            // Rows arrive in increasing index order, so only a strictly smaller distance displaces a kept hit.
+            if d < best.bar {
+                best.heap.push((d, base + c * SCAN_CHUNK + j));
+                if best.heap.len() > k {
+                    best.heap.pop();
+                }
+                if best.heap.len() == k {
+                    best.bar = best.heap.peek().map_or(u32::MAX, |&(worst, _)| worst);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+fn scan_avx512(
+    query: &[u64],
+    block: &[u64],
+    out: &mut [u32],
+    best: &mut Nearest,
+    base: usize,
+    k: usize,
+) {
+    scan_generic(query, block, out, best, base, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt")]
+fn scan_avx2(
+    query: &[u64],
+    block: &[u64],
+    out: &mut [u32],
+    best: &mut Nearest,
+    base: usize,
+    k: usize,
+) {
+    scan_generic(query, block, out, best, base, k)
+}
+
+/// Which popcount kernel this CPU runs.
+#[derive(Clone, Copy)]
+enum Kernel {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Portable,
+}
+
+fn detect_kernel() -> Kernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
+            return Kernel::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
+            return Kernel::Avx2;
+        }
+    }
+    Kernel::Portable
+}
+
+fn scan(
+    kernel: Kernel,
+    query: &[u64],
+    block: &[u64],
+    out: &mut [u32],
+    best: &mut Nearest,
+    base: usize,
+    k: usize,
+) {
+    match kernel {
+        // SAFETY: detect_kernel() chose these only after checking that the CPU has the features they enable.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => unsafe { scan_avx512(query, block, out, best, base, k) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { scan_avx2(query, block, out, best, base, k) },
+        Kernel::Portable => scan_generic(query, block, out, best, base, k),
+    }
 }
 
 /// The `k` corpus rows nearest in Hamming distance to each query: `(ids, distances)`, `(q, min(k, n))`,
-/// nearest first. Rows are packed bits (`np.packbits` output, uint8); both sides must have the same width.
+/// nearest first, ties to the lower index. Rows are packed bits (`np.packbits` output, uint8).
 pub fn hamming_topk(
     queries: ArrayView2<u8>,
     corpus: ArrayView2<u8>,
@@ -78,51 +182,53 @@ pub fn hamming_topk(
     if nq == 0 || k == 0 {
         return Ok((ids, dists));
     }
-    let (q_words, words) = pack_words(queries);
-    let (c_words, _) = pack_words(corpus);
-    let work = |(qi, (mut id_row, mut dist_row)): (
+    let (q_words, words) = pack_rows(queries);
+    let (c_rows, _) = pack_rows(corpus);
+    let c_cols = pack_block_columns(&c_rows, nc, words);
+    drop(c_rows);
+    let kernel = detect_kernel();
+    let threads = if parallel::parallel_enabled() {
+        parallel::current_num_threads()
+    } else {
+        1
+    };
+    let q_chunk = nq.div_ceil(threads).max(1);
+    let work = |(chunk, (mut id_rows, mut dist_rows)): (
         usize,
-        (ndarray::ArrayViewMut1<i64>, ndarray::ArrayViewMut1<u32>),
+        (ndarray::ArrayViewMut2<i64>, ndarray::ArrayViewMut2<u32>),
     )| {
-        let query = &q_words[qi * words..(qi + 1) * words];
-        // Max-heap of (distance, index): the top is the worst kept hit.
-        let mut heap: std::collections::BinaryHeap<(u32, usize)> =
-            std::collections::BinaryHeap::with_capacity(k + 1);
+        let q0 = chunk * q_chunk;
+        let rows = id_rows.nrows();
+        let mut best: Vec<Nearest> = (0..rows)
+            .map(|_| Nearest {
+                heap: BinaryHeap::with_capacity(k + 1),
+                bar: u32::MAX,
+            })
+            .collect();
         let mut scratch = vec![0u32; HAMMING_BLOCK.min(nc)];
-        for c0 in (0..nc).step_by(HAMMING_BLOCK) {
-            let c1 = (c0 + HAMMING_BLOCK).min(nc);
-            let out = &mut scratch[..c1 - c0];
-            hamming_block(query, &c_words[c0 * words..c1 * words], words, out);
-            for (j, &d) in out.iter().enumerate() {
-                if heap.len() < k {
-                    heap.push((d, c0 + j));
-                } else if let Some(&(worst, _)) = heap.peek() {
-                    // Later rows have higher indices, so only a strictly smaller distance wins a tie-free place.
-                    if d < worst {
-                        heap.pop();
-                        heap.push((d, c0 + j));
-                    }
-                }
+        for b0 in (0..nc).step_by(HAMMING_BLOCK) {
+            let len = (b0 + HAMMING_BLOCK).min(nc) - b0;
+            let block = &c_cols[b0 * words..(b0 + len) * words];
+            let out = &mut scratch[..len];
+            for (i, nearest) in best.iter_mut().enumerate() {
+                let query = &q_words[(q0 + i) * words..(q0 + i + 1) * words];
+                scan(kernel, query, block, out, nearest, b0, k);
             }
         }
-        for (rank, (d, j)) in heap.into_sorted_vec().into_iter().enumerate() {
-            id_row[rank] = j as i64;
-            dist_row[rank] = d;
+        for (i, nearest) in best.into_iter().enumerate() {
+            for (rank, (d, j)) in nearest.heap.into_sorted_vec().into_iter().enumerate() {
+                id_rows[[i, rank]] = j as i64;
+                dist_rows[[i, rank]] = d;
+            }
         }
     };
-    if parallel::parallel_enabled() && nq > 1 {
-        parallel::install(|| {
-            ids.axis_iter_mut(Axis(0))
-                .into_par_iter()
-                .zip(dists.axis_iter_mut(Axis(0)).into_par_iter())
-                .enumerate()
-                .for_each(work)
-        });
+    let chunks = ids
+        .axis_chunks_iter_mut(Axis(0), q_chunk)
+        .zip(dists.axis_chunks_iter_mut(Axis(0), q_chunk));
+    if threads > 1 && nq > 1 {
+        parallel::install(|| chunks.enumerate().par_bridge().for_each(work));
     } else {
-        ids.axis_iter_mut(Axis(0))
-            .zip(dists.axis_iter_mut(Axis(0)))
-            .enumerate()
-            .for_each(work);
+        chunks.enumerate().for_each(work);
     }
     Ok((ids, dists))
 }
@@ -242,6 +348,21 @@ mod tests {
                     prop_assert_eq!(scores[[i, r]] as i64, all[r].0);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn hamming_across_several_blocks() {
+        let nc = 2 * HAMMING_BLOCK + 123;
+        let c = Array2::from_shape_fn((nc, 48), |(i, j)| ((i * 131 + j * 17) % 251) as u8);
+        let q = Array2::from_shape_fn((3, 48), |(i, j)| ((i * 7 + j * 3) % 256) as u8);
+        let (ids, dists) = hamming_topk(q.view(), c.view(), 25).unwrap();
+        let want = naive_hamming(&q, &c, 25);
+        for i in 0..3 {
+            let got: Vec<(u32, usize)> = (0..25)
+                .map(|r| (dists[[i, r]], ids[[i, r]] as usize))
+                .collect();
+            assert_eq!(got, want[i]);
         }
     }
 

@@ -242,16 +242,19 @@ def _quantized_search(
     if rescore_with is not None and ids.size:
         candidates = corpus[np.where(valid, ids, 0)]
         if rescore_corpus_embeddings is not None:
-            candidates = rescore_corpus_embeddings[np.where(valid, ids, 0)].astype(np.float64)
+            candidates = rescore_corpus_embeddings[np.where(valid, ids, 0)].astype(np.float32)
         elif precision in ("ubinary", "binary"):
             bits = candidates.view(np.uint8) if precision == "ubinary" else candidates.view(np.uint8) ^ np.uint8(0x80)
             candidates = np.unpackbits(np.asarray(bits, dtype=np.uint8), axis=-1)[
                 ..., : rescore_with.shape[-1]
-            ].astype(np.float64)
+            ].astype(np.float32)
         else:
             assert ranges is not None
             candidates = _dequantize(candidates, precision, ranges)
-        rescored = np.einsum("ij,ikj->ik", rescore_with.astype(np.float64), candidates)
+        # One batched GEMV per query: (q, k', d) x (q, d, 1); float32 for bits and float corpora (exact sums of
+        # float32 products up to rounding), float64 for dequantised codes as the reference.
+        query_side = rescore_with.astype(candidates.dtype)[:, :, None]
+        rescored = np.matmul(candidates, query_side)[..., 0].astype(np.float64)
         rescored[~valid] = -np.inf
         order = np.argsort(-rescored, axis=1, kind="stable")[:, :top_k]
         rows = np.arange(len(ids))[:, None]
