@@ -66,3 +66,41 @@ def test_missing_input_file(tmp_path: Path, minilm_path: str, capsys: pytest.Cap
 def test_console_entry_point_runs(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "sentrs", "--help"], capture_output=True, text=True, check=True)
     assert "encode" in proc.stdout
+
+
+def test_search_prints_ranked_hits(tmp_path: Path, minilm_path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("A man is eating food.\nA man is riding a horse.\nThe sky is blue.\n", encoding="utf-8")
+    emb = tmp_path / "corpus.npy"
+    assert main(["encode", minilm_path, str(corpus), "-o", str(emb), "-q", "--device", "cpu"]) == 0
+    args = [
+        "search",
+        minilm_path,
+        str(emb),
+        "-q",
+        "someone eats a meal",
+        "--texts",
+        str(corpus),
+        "-k",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "query: someone eats a meal"
+    assert out[1].strip().startswith("1.") and "A man is eating food." in out[1]
+    assert len(out) == 3
+
+
+def test_search_errors(tmp_path: Path, minilm_path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", minilm_path, str(tmp_path / "missing.npy"), "-q", "x"]) == 2
+    assert "not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((2, 3), dtype=np.int64))
+    assert main(["search", minilm_path, str(bad), "-q", "x"]) == 2
+    assert "2-D float array" in capsys.readouterr().err
+    wrong_dim = tmp_path / "wrong.npy"
+    np.save(wrong_dim, np.zeros((2, 3), dtype=np.float32))
+    assert main(["search", minilm_path, str(wrong_dim), "-q", "x", "--device", "cpu"]) == 2
+    assert "384-d embeddings" in capsys.readouterr().err

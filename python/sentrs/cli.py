@@ -1,4 +1,4 @@
-"""The ``sentrs`` command line: ``sentrs encode MODEL INPUT -o OUT.npy``."""
+"""The ``sentrs`` command line: ``sentrs encode MODEL INPUT -o OUT.npy`` and ``sentrs search MODEL OUT.npy -q ...``."""
 
 from __future__ import annotations
 
@@ -74,6 +74,67 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sentrs import SentenceTransformer
+    from sentrs.util import semantic_search
+
+    try:
+        corpus = np.load(args.corpus, mmap_mode="r")
+    except FileNotFoundError:
+        print(f"sentrs search: corpus embeddings not found: {args.corpus}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"sentrs search: {args.corpus} is not a .npy array: {exc}", file=sys.stderr)
+        return 2
+    if corpus.ndim != 2 or corpus.dtype.kind != "f":
+        print(
+            f"sentrs search: {args.corpus} must hold a 2-D float array of embeddings, got {corpus.dtype} "
+            f"{corpus.shape}",
+            file=sys.stderr,
+        )
+        return 2
+    texts: list[str] | None = None
+    if args.texts:
+        with open(args.texts, encoding="utf-8") as f:
+            texts = _read_texts(f, args.texts, args.field)
+        if len(texts) != corpus.shape[0]:
+            print(
+                f"sentrs search: {args.texts} has {len(texts)} texts but the corpus has {corpus.shape[0]} rows",
+                file=sys.stderr,
+            )
+            return 2
+    queries = list(args.query or [])
+    if args.queries_file:
+        with open(args.queries_file, encoding="utf-8") as f:
+            queries += [line.rstrip("\n") for line in f if line.strip()]
+    if not queries:
+        print("sentrs search: give at least one --query or a --queries-file", file=sys.stderr)
+        return 2
+    model = SentenceTransformer(args.model, device=args.device)
+    query_emb = model.encode_query(queries, batch_size=args.batch_size, prompt_name=args.prompt_name)
+    if query_emb.shape[1] != corpus.shape[1]:
+        print(
+            f"sentrs search: the model makes {query_emb.shape[1]}-d embeddings but the corpus has "
+            f"{corpus.shape[1]}-d rows",
+            file=sys.stderr,
+        )
+        return 2
+    start = time.perf_counter()
+    hits = semantic_search(query_emb, np.ascontiguousarray(corpus, dtype=np.float32), top_k=args.top_k)
+    seconds = time.perf_counter() - start
+    for query, query_hits in zip(queries, hits):
+        print(f"query: {query}")
+        for rank, hit in enumerate(query_hits, start=1):
+            line = f"  {rank:2d}. {hit['score']:.4f}  #{hit['corpus_id']}"
+            if texts is not None:
+                line += f"  {texts[int(hit['corpus_id'])]}"
+            print(line)
+    print(f"searched {len(queries)} queries over {corpus.shape[0]} rows in {seconds * 1000:.1f} ms", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentrs", description="Rust-accelerated sentence embeddings.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"])
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     enc.set_defaults(func=_encode)
+
+    srch = sub.add_parser("search", help="answer text queries against a .npy file of corpus embeddings")
+    srch.add_argument("model", help="model folder or Hugging Face Hub id (the one that encoded the corpus)")
+    srch.add_argument("corpus", help=".npy file of corpus embeddings (from `sentrs encode`)")
+    srch.add_argument("-q", "--query", action="append", help="a query text (repeatable)")
+    srch.add_argument("--queries-file", default=None, help="a file with one query per line")
+    srch.add_argument("--texts", default=None, help="the corpus texts (lines or .jsonl), to print with the hits")
+    srch.add_argument("--field", default="text", help="JSONL field of --texts (default: text)")
+    srch.add_argument("-k", "--top-k", type=int, default=5)
+    srch.add_argument("--batch-size", type=int, default=32)
+    srch.add_argument("--device", default=None)
+    srch.add_argument("--prompt-name", default=None, help="prompt for the queries (default: the model's query prompt)")
+    srch.set_defaults(func=_search)
     return parser
 
 
