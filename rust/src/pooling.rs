@@ -66,6 +66,11 @@ pub fn pool(
     if modes.is_empty() {
         return Err(invalid("pooling needs at least one mode, got none"));
     }
+    if seq == 0 && batch > 0 {
+        return Err(invalid(
+            "token_embeddings must have at least one token per row, got a sequence length of 0",
+        ));
+    }
     let width = hidden * modes.len();
     let mut out = Array2::<f32>::zeros((batch, width));
     let work = |(b, mut row): (usize, ArrayViewMut1<f32>)| {
@@ -247,6 +252,15 @@ mod tests {
         assert_eq!(cls[[0, 0]], 1.0);
         let wm = pool(tokens.view(), mask.view(), &[PoolingMode::WeightedMean], 0).unwrap();
         assert!((wm[[0, 0]] - (1.0 + 2.0 * 3.0) / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn empty_sequence_is_an_error_not_a_panic() {
+        let tokens = Array3::<f32>::zeros((2, 0, 4));
+        let mask = Array2::<i64>::zeros((2, 0));
+        for mode in [PoolingMode::Cls, PoolingMode::Mean, PoolingMode::LastToken] {
+            assert!(pool(tokens.view(), mask.view(), &[mode], 0).is_err());
+        }
     }
 
     #[test]

@@ -119,10 +119,12 @@ def similarity_pairwise(
     return _core.similarity_pairwise(_as_f32_matrix(a, "a"), _as_f32_matrix(b, "b"), similarity_fn_name)
 
 
-def _check_finite(arr: npt.NDArray[np.float32], name: str) -> None:
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise ValueError(f"{name} row {int(np.argmax(bad))} contains NaN or infinite values")
+def _check_finite(arr: npt.NDArray[np.float32], name: str, chunk_rows: int = 65536) -> None:
+    """Raises ValueError naming the first row holding NaN or inf; checks in chunks to keep memory flat."""
+    for start in range(0, arr.shape[0], chunk_rows):
+        bad = ~np.isfinite(arr[start : start + chunk_rows]).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{name} row {start + int(np.argmax(bad))} contains NaN or infinite values")
 
 
 def topk_search(
