@@ -9,8 +9,10 @@ from __future__ import annotations
 __version__ = "0.1.0"
 __MODEL_HUB_ORGANIZATION__ = "sentence-transformers"
 
+from sentrs import evaluation, losses, models, util
 from sentrs.base.modules import Dense, Normalize, Transformer
 from sentrs.base.registry import register_module_class
+from sentrs.cross_encoder.model import CrossEncoder
 from sentrs.sentence_transformer.model import SentenceTransformer
 from sentrs.sentence_transformer.modules import Pooling
 from sentrs.util.quantization import quantize_embeddings
@@ -21,6 +23,7 @@ for _cls in (Transformer, Pooling, Dense, Normalize):
 del _cls
 
 __all__ = [
+    "CrossEncoder",
     "SentenceTransformer",
     "SimilarityFunction",
     "__version__",

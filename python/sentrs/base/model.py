@@ -8,8 +8,11 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -113,10 +116,18 @@ class BaseModel(nn.Sequential):
                 "processor_kwargs": processor_kwargs,
                 "config_kwargs": config_kwargs,
             }
-            if os.path.exists(os.path.join(model_dir, "modules.json")):
-                self._model_config = self._read_model_config(model_dir)
+            saved_config = self._read_model_config(model_dir)
+            saved_type = saved_config.get("model_type", "SentenceTransformer")
+            if os.path.exists(os.path.join(model_dir, "modules.json")) and saved_type == self.model_type:
+                self._model_config = saved_config
                 modules = self._load_modules(model_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
             else:
+                if saved_type == self.model_type:
+                    self._model_config = saved_config  # a plain transformers folder with our metadata beside it
+                elif os.path.exists(os.path.join(model_dir, "modules.json")):
+                    # A folder of another model type: keep its transformer, build this type's default head.
+                    logger.warning("Converting %s model %s to %s", saved_type, model_name_or_path, self.model_type)
+                self._model_dir = model_dir
                 modules = self._load_default_modules(model_dir, **hub_kwargs)
         super().__init__(modules or OrderedDict())
 
@@ -272,6 +283,44 @@ class BaseModel(nn.Sequential):
             accepted = {k: v for k, v in kwargs.items() if k in getattr(module, "forward_kwargs", set())}
             input = module(input, **accepted)
         return input
+
+    def _batched_forward(
+        self,
+        inputs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        device: str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
+        """Tokenizes every input once (Rust), runs length-sorted batches, yields ``(input rows, output features)``.
+
+        Texts of similar token counts share a batch, so padding stays small; callers put results back by row.
+        """
+        from tqdm.autonotebook import tqdm
+
+        from sentrs import ops
+        from sentrs.base.modules.transformer import Transformer
+
+        if device is not None:
+            self.to(device)
+        self.eval()
+        model_device = self.device
+        first = self._first_module()
+        if not isinstance(first, Transformer):
+            raise TypeError(f"the first module must be a Transformer, got {type(first).__name__}")
+        encoding = first.encode_texts(inputs, prompt=prompt, **kwargs)
+        _, batches = ops.plan_batches(encoding.lengths(), batch_size)
+        prompt_length = first.prompt_length(prompt) if prompt else None
+        forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
+        for rows in tqdm(batches, desc="Batches", disable=not show_progress_bar):
+            features = first.features_from_encoding(encoding, rows)
+            if prompt_length is not None:
+                features["prompt_length"] = prompt_length
+            features["modality"] = "text"
+            if model_device.type != "cpu":
+                features = {k: (v.to(model_device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
+            yield rows, self.forward(features, **forward_kwargs)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         if prompt is None:

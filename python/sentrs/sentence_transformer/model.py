@@ -12,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from torch import Tensor, nn
-from tqdm.autonotebook import tqdm
 
 from sentrs import ops
 from sentrs.base.model import BaseModel
@@ -359,29 +358,10 @@ class SentenceTransformer(BaseModel):
         Sentence embeddings come back as one ``(n, dim)`` array (numpy when ``keep_on_host`` or on the CPU, else a
         tensor on the model's device); other outputs as lists in input order.
         """
-        if device is not None:
-            self.to(device)
-        self.eval()
-        model_device = self.device
-        first = self._first_module()
-        if not isinstance(first, Transformer):
-            raise TypeError(f"the first module must be a Transformer, got {type(first).__name__}")
-        encoding = first.encode_texts(inputs, prompt=prompt, **kwargs)
-        _, batches = ops.plan_batches(encoding.lengths(), batch_size)
-        prompt_length = first.prompt_length(prompt) if prompt else None
-        forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
-
         host_out: npt.NDArray[np.float32] | None = None
         device_parts: list[tuple[npt.NDArray[np.int64], Tensor]] = []
         rows_out: list[Any] = [None] * len(inputs)
-        for rows in tqdm(batches, desc="Batches", disable=not show_progress_bar):
-            features = first.features_from_encoding(encoding, rows)
-            if prompt_length is not None:
-                features["prompt_length"] = prompt_length
-            features["modality"] = "text"
-            if model_device.type != "cpu":
-                features = {k: (v.to(model_device) if isinstance(v, Tensor) else v) for k, v in features.items()}
-            out = self.forward(features, **forward_kwargs)
+        for rows, out in self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs):
             if output_value == "sentence_embedding":
                 emb: Tensor = out["sentence_embedding"]
                 if truncate_dim is not None:
@@ -420,7 +400,7 @@ class SentenceTransformer(BaseModel):
             return host_out
         if not device_parts:
             return np.zeros((0, 0), dtype=np.float32)
-        order = torch.from_numpy(np.concatenate([r for r, _ in device_parts])).to(model_device)
+        order = torch.from_numpy(np.concatenate([r for r, _ in device_parts])).to(device_parts[0][1].device)
         stacked = torch.cat([e for _, e in device_parts])
         result = torch.empty_like(stacked)
         result[order] = stacked

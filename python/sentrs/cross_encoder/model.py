@@ -1,0 +1,399 @@
+"""``CrossEncoder``: scores text pairs jointly (reranking), with the reference's API and folders."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sentrs.base.model import BaseModel
+from sentrs.base.modules.transformer import Transformer
+from sentrs.util.misc import fullname, import_from_string
+
+__all__ = ["CrossEncoder"]
+
+logger = logging.getLogger(__name__)
+
+
+def _is_text_pair(item: Any) -> bool:
+    return isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)
+
+
+def _check_pair(item: Any, index: int) -> None:
+    if isinstance(item, str):
+        return
+    if isinstance(item, (list, tuple)):
+        if len(item) != 2:
+            raise ValueError(f"inputs[{index}] must be a (query, document) pair of two texts, got {len(item)} items")
+        for j, part in enumerate(item):
+            if not isinstance(part, str):
+                raise ValueError(
+                    f"Unsupported input type: inputs[{index}][{j}] must be a str, got {type(part).__name__}"
+                )
+        return
+    raise ValueError(
+        f"Unsupported input type: inputs[{index}] must be a (str, str) pair or a str, got {type(item).__name__}"
+    )
+
+
+class CrossEncoder(BaseModel):
+    """Scores (query, document) pairs with a sequence-classification transformer; a drop-in for
+    ``sentence_transformers.CrossEncoder``.
+
+    Args:
+        model_name_or_path: a local folder (the reference's cross-encoder folders, old and new, or a plain
+            transformers sequence-classification folder) or a Hub id.
+        num_labels: number of output labels (a new head is initialised when the checkpoint has none).
+        max_length: truncation length of the pair, special tokens included.
+        activation_fn: applied to the logits by ``predict``; default Sigmoid for one label, else Identity (or what
+            the saved model records).
+        keep_in_fp32_modules: recorded in the saved config (sentrs keeps every module in the model's dtype).
+        The other arguments are as for :class:`~sentrs.SentenceTransformer`.
+    """
+
+    model_type: ClassVar[str] = "CrossEncoder"
+    default_huggingface_organization: ClassVar[str | None] = "cross-encoder"
+    _default_prompts: ClassVar[dict[str, str | None]] = {}
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        *,
+        modules: list[nn.Module] | OrderedDict[str, nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        cache_folder: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: bool | str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        model_card_data: Any = None,
+        backend: Literal["torch", "onnx", "openvino"] = "torch",
+        num_labels: int | None = None,
+        max_length: int | None = None,
+        activation_fn: Callable[[Tensor], Tensor] | None = None,
+        keep_in_fp32_modules: list[str] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if num_labels is not None:
+            if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+                raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+            config_kwargs = {**(config_kwargs or {}), "num_labels": num_labels}
+        if max_length is not None:
+            if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+                raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+            processor_kwargs = {**(processor_kwargs or {}), "model_max_length": max_length}
+        self.keep_in_fp32_modules = keep_in_fp32_modules
+        super().__init__(
+            model_name_or_path,
+            modules=modules,
+            device=device,
+            prompts=prompts,
+            default_prompt_name=default_prompt_name,
+            cache_folder=cache_folder,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            local_files_only=local_files_only,
+            token=token,
+            model_kwargs=model_kwargs,
+            processor_kwargs=processor_kwargs,
+            tokenizer_kwargs=tokenizer_kwargs,
+            config_kwargs=config_kwargs,
+            model_card_data=model_card_data,
+            backend=backend,
+        )
+        if not isinstance(self._first_module(), Transformer):
+            raise TypeError(
+                f"a CrossEncoder needs a Transformer first module, got {type(self._first_module()).__name__}"
+            )
+        self.activation_fn = (
+            activation_fn
+            if activation_fn is not None
+            else self._saved_activation_fn() or self.get_default_activation_fn()
+        )
+
+    # ------------------------------------------------------------------ construction
+    def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+            archs = json.load(f).get("architectures") or []
+        if archs and archs[0].endswith("ForCausalLM"):
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                f"{archs[0]} is a causal LM: LLM rerankers (Transformer text-generation + LogitScore) are not "
+                "supported by sentrs yet"
+            )
+        transformer = Transformer(
+            model_dir,
+            transformer_task="sequence-classification",
+            model_kwargs=hub_kwargs.get("model_kwargs"),
+            processor_kwargs=hub_kwargs.get("processor_kwargs"),
+            config_kwargs=hub_kwargs.get("config_kwargs"),
+            cache_dir=self.cache_folder,
+        )
+        return OrderedDict([("0", transformer)])
+
+    def _import_activation(self, path: str, source: str) -> Callable[[Tensor], Tensor] | None:
+        if not path.startswith("torch.") and not self.trust_remote_code:
+            logger.warning(
+                "Activation function %r from %s is not a torch class; pass trust_remote_code=True to load it. "
+                "Using the default activation instead.",
+                path,
+                source,
+            )
+            return None
+        try:
+            activation = import_from_string(path)
+        except ImportError as exc:
+            logger.warning(
+                "Could not import activation function %r from %s (%s); using the default", path, source, exc
+            )
+            return None
+        return activation() if isinstance(activation, type) else activation
+
+    def _saved_activation_fn(self) -> Callable[[Tensor], Tensor] | None:
+        """The activation recorded by a saved model, in the reference's three historical places."""
+        if self._model_config.get("activation_fn"):
+            return self._import_activation(self._model_config["activation_fn"], "config_sentence_transformers.json")
+        config = self.config
+        legacy = getattr(config, "sentence_transformers", None)
+        if isinstance(legacy, dict) and legacy.get("activation_fn"):
+            return self._import_activation(legacy["activation_fn"], "config.json")
+        old = getattr(config, "sbert_ce_default_activation_function", None)
+        if old:
+            return self._import_activation(old, "config.json")
+        return None
+
+    def get_default_activation_fn(self) -> Callable[[Tensor], Tensor]:
+        """Sigmoid for one label, identity otherwise."""
+        return nn.Sigmoid() if self.num_labels == 1 else nn.Identity()
+
+    def _parse_model_config(self, model_config: dict[str, Any]) -> None:
+        if self.keep_in_fp32_modules is None and model_config.get("keep_in_fp32_modules"):
+            self.keep_in_fp32_modules = list(model_config["keep_in_fp32_modules"])
+
+    def _get_model_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"activation_fn": fullname(self.activation_fn)}
+        if self.keep_in_fp32_modules:
+            config["keep_in_fp32_modules"] = self.keep_in_fp32_modules
+        return config
+
+    # ------------------------------------------------------------------ properties
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The activation is a plain attribute, as in the reference: an nn.Module assigned normally would become a
+        # child module, run in the pipeline and be saved as one.
+        if name == "activation_fn":
+            object.__setattr__(self, "_activation_fn", value)
+            return
+        super().__setattr__(name, value)
+
+    @property
+    def activation_fn(self) -> Callable[[Tensor], Tensor]:
+        """Applied to the logits by ``predict`` unless a call passes its own."""
+        activation: Callable[[Tensor], Tensor] = self.__dict__["_activation_fn"]
+        return activation
+
+    @activation_fn.setter
+    def activation_fn(self, value: Callable[[Tensor], Tensor]) -> None:
+        object.__setattr__(self, "_activation_fn", value)
+
+    @property
+    def config(self) -> Any:
+        """The transformers config of the model."""
+        return self.transformers_model.config
+
+    @property
+    def model(self) -> Any:
+        """The transformers sequence-classification model."""
+        return self.transformers_model
+
+    @property
+    def num_labels(self) -> int:
+        """Number of scores per pair."""
+        return int(self.config.num_labels)
+
+    @property
+    def max_length(self) -> int | None:
+        """Deprecated name of ``max_seq_length``."""
+        return self.max_seq_length
+
+    @max_length.setter
+    def max_length(self, value: int | None) -> None:
+        self.max_seq_length = value
+
+    @property
+    def default_activation_function(self) -> Callable[[Tensor], Tensor]:
+        """Deprecated name of ``activation_fn``."""
+        return self.activation_fn
+
+    def get_embedding_dimension(self) -> int:
+        return self.num_labels
+
+    def is_singular_input(self, inputs: Any) -> bool:
+        """One pair (a list or tuple whose first item is not itself a list or tuple), or one bare text."""
+        if isinstance(inputs, str):
+            return True
+        if isinstance(inputs, np.ndarray):
+            return inputs.ndim == 1
+        return isinstance(inputs, (list, tuple)) and len(inputs) > 0 and not isinstance(inputs[0], (list, tuple))
+
+    # ------------------------------------------------------------------ scoring
+    def predict(
+        self,
+        inputs: Any = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        activation_fn: Callable[[Tensor], Tensor] | None = None,
+        apply_softmax: bool | None = False,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Scores pairs: ``(n,)`` float32 for one label (sigmoid by default), ``(n, num_labels)`` otherwise.
+
+        One pair in gives a scalar (``np.float32``, or a 0-d tensor). ``convert_to_tensor`` returns a tensor,
+        ``convert_to_numpy=False`` a list of tensors; ``apply_softmax`` normalises multi-label scores.
+        """
+        if inputs is None:
+            inputs = kwargs.pop("sentences", None)
+            if inputs is None:
+                raise TypeError("inputs must be a (query, document) pair or a list of pairs, got None")
+        if "activation_fct" in kwargs:
+            activation_fn = kwargs.pop("activation_fct")
+        kwargs.pop("num_workers", None)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if pool is not None or isinstance(device, list):
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                "multi-process prediction (pool=, device=[...]) is not supported by sentrs yet"
+            )
+        unused = set(kwargs) - {"task", "processing_kwargs"}
+        if unused:
+            raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
+        single = self.is_singular_input(inputs)
+        if isinstance(inputs, np.ndarray):
+            inputs = inputs.tolist()
+        batch = [inputs] if single else list(inputs)
+        if not batch:
+            return (
+                np.array([])
+                if convert_to_numpy and not convert_to_tensor
+                else (torch.tensor([]) if convert_to_tensor else [])
+            )
+        for i, item in enumerate(batch):
+            _check_pair(item, i)
+        kinds = {isinstance(item, str) for item in batch}
+        if len(kinds) > 1:
+            raise ValueError("inputs must be all (query, document) pairs or all single texts, not a mix")
+        resolved_prompt = self._resolve_prompt(prompt, prompt_name)
+        activation = activation_fn if activation_fn is not None else self.activation_fn
+        scores = self._score(batch, resolved_prompt, batch_size, bool(show_progress_bar), device, **kwargs)
+        scores = activation(scores)
+        if scores.ndim > 1 and scores.shape[1] == 1:
+            scores = scores[:, 0]
+        if apply_softmax and scores.ndim > 1:
+            scores = torch.nn.functional.softmax(scores, dim=1)
+        if convert_to_tensor:
+            out: Any = scores
+        elif convert_to_numpy:
+            out = scores.detach().cpu().float().numpy()
+        else:
+            out = list(scores)
+        return out[0] if single else out
+
+    @torch.inference_mode()
+    def _score(
+        self,
+        pairs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        device: str | None,
+        **kwargs: Any,
+    ) -> Tensor:
+        """Float32 logits ``(n, num_labels)`` in input order."""
+        if prompt:
+            pairs = [(prompt + p[0], p[1]) if not isinstance(p, str) else prompt + p for p in pairs]
+        parts: list[tuple[np.ndarray, Tensor]] = []
+        for rows, out in self._batched_forward(pairs, None, batch_size, show_progress_bar, device, **kwargs):
+            logits = out["scores"]
+            parts.append((rows, logits.float()))
+        stacked = torch.cat([p for _, p in parts])
+        order = torch.from_numpy(np.concatenate([r for r, _ in parts])).to(stacked.device)
+        result = torch.empty_like(stacked)
+        result[order] = stacked
+        return result
+
+    def rank(
+        self,
+        query: str,
+        documents: list[str],
+        top_k: int | None = None,
+        return_documents: bool = False,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        activation_fn: Callable[[Tensor], Tensor] | None = None,
+        device: str | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Ranks ``documents`` for ``query``: ``[{"corpus_id": int, "score": float, ("text": str)}]``, best first,
+        the first ``top_k`` (all when None). Needs a one-label model."""
+        if self.num_labels != 1:
+            raise ValueError(
+                f"CrossEncoder.rank() only works for models with num_labels=1; this model has {self.num_labels}. "
+                "Use predict() to get all label scores."
+            )
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+            raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
+        documents = list(documents)
+        for i, doc in enumerate(documents):
+            if not isinstance(doc, str):
+                raise TypeError(f"documents[{i}] must be a str, got {type(doc).__name__}")
+        if not documents:
+            return []
+        scores = self.predict(
+            [(query, doc) for doc in documents],
+            prompt_name=prompt_name,
+            prompt=prompt,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            activation_fn=activation_fn,
+            convert_to_tensor=True,
+            device=device,
+        )
+        values = scores.tolist()
+        order = sorted(range(len(values)), key=lambda i: -values[i])  # stable: equal scores keep document order
+        results: list[dict[str, Any]] = []
+        for i in order[:top_k]:
+            hit: dict[str, Any] = {"corpus_id": i, "score": float(values[i])}
+            if return_documents:
+                hit["text"] = documents[i]
+            results.append(hit)
+        return results
