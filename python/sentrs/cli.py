@@ -1,4 +1,4 @@
-"""The ``sentrs`` command line: ``sentrs encode MODEL INPUT -o OUT.npy`` and ``sentrs search MODEL OUT.npy -q ...``."""
+"""The ``sentrs`` command line: ``encode`` texts to ``.npy``, ``search`` them, ``rerank`` passages for a query."""
 
 from __future__ import annotations
 
@@ -135,6 +135,38 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rerank(args: argparse.Namespace) -> int:
+    from sentrs import CrossEncoder
+
+    try:
+        with open(args.passages, encoding="utf-8") as f:
+            passages = _read_texts(f, ".jsonl" if args.jsonl else args.passages, args.field)
+    except FileNotFoundError:
+        print(f"sentrs rerank: passages file not found: {args.passages}", file=sys.stderr)
+        return 2
+    passages = [p for p in passages if p.strip()]
+    if not passages:
+        print(f"sentrs rerank: {args.passages} holds no passages", file=sys.stderr)
+        return 2
+    model = CrossEncoder(args.model, device=args.device)
+    if model.num_labels != 1:
+        print(
+            f"sentrs rerank: the model has {model.num_labels} labels; ranking needs a one-label model", file=sys.stderr
+        )
+        return 2
+    start = time.perf_counter()
+    ranking = model.rank(
+        args.query, passages, top_k=args.top_k, batch_size=args.batch_size, show_progress_bar=not args.quiet
+    )
+    seconds = time.perf_counter() - start
+    print(f"query: {args.query}")
+    for rank, hit in enumerate(ranking, start=1):
+        print(f"  {rank:2d}. {hit['score']:.4f}  #{hit['corpus_id']}  {passages[int(hit['corpus_id'])]}")
+    if not args.quiet:
+        print(f"scored {len(passages)} passages in {seconds * 1000:.1f} ms", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentrs", description="Rust-accelerated sentence embeddings.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--device", default=None)
     srch.add_argument("--prompt-name", default=None, help="prompt for the queries (default: the model's query prompt)")
     srch.set_defaults(func=_search)
+
+    rr = sub.add_parser("rerank", help="rank passages for a query with a cross-encoder")
+    rr.add_argument("model", help="cross-encoder folder or Hugging Face Hub id")
+    rr.add_argument("query", help="the query text")
+    rr.add_argument("passages", help="passages, one per line, or a .jsonl file")
+    rr.add_argument("--jsonl", action="store_true", help="treat the passages file as JSONL whatever its name")
+    rr.add_argument("--field", default="text", help="JSONL field holding the passage (default: text)")
+    rr.add_argument("-k", "--top-k", type=int, default=None, help="show only the best k (default: all)")
+    rr.add_argument("--batch-size", type=int, default=32)
+    rr.add_argument("--device", default=None)
+    rr.add_argument("-q", "--quiet", action="store_true", help="no progress bar or timing")
+    rr.set_defaults(func=_rerank)
     return parser
 
 

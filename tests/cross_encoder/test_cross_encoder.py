@@ -195,3 +195,43 @@ def test_bad_arguments(make_ce: Callable[[int], str], minilm_path: str) -> None:
         ours.predict([("a", "b")], batch_size=0)
     with pytest.raises(ValueError, match="num_labels must be a positive integer"):
         sentrs.CrossEncoder(minilm_path, num_labels=0, device="cpu")
+
+
+def test_legacy_constructor_forms(make_ce: Callable[[int], str]) -> None:
+    positional = sentrs.CrossEncoder(make_ce(1), 1, 64, None, "cpu")
+    assert positional.num_labels == 1 and positional.max_seq_length == 64
+    renamed = sentrs.CrossEncoder(model_name=make_ce(1), default_activation_function=torch.nn.Identity(), device="cpu")
+    assert type(renamed.activation_fn).__name__ == "Identity"
+    with pytest.raises(TypeError, match="unexpected keyword arguments"):
+        sentrs.CrossEncoder(make_ce(1), device="cpu", nonsense=1)
+
+
+def test_rerank_cli(tmp_path: Path, make_ce: Callable[[int], str], capsys: pytest.CaptureFixture[str]) -> None:
+    from sentrs.cli import main
+
+    passages = tmp_path / "p.txt"
+    passages.write_text("\n".join(p[1] for p in PAIRS[:4]) + "\n", encoding="utf-8")
+    assert (
+        main(
+            [
+                "rerank",
+                make_ce(1),
+                "How many people live in Berlin?",
+                str(passages),
+                "-k",
+                "2",
+                "-q",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    expected = sentrs.CrossEncoder(make_ce(1), device="cpu").rank(
+        "How many people live in Berlin?", [p[1] for p in PAIRS[:4]], top_k=2
+    )
+    assert out[0] == "query: How many people live in Berlin?" and len(out) == 3
+    assert f"#{expected[0]['corpus_id']}" in out[1]
+    assert main(["rerank", make_ce(3), "q", str(passages), "-q"]) == 2
+    assert "one-label model" in capsys.readouterr().err

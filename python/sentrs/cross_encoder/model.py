@@ -65,7 +65,7 @@ class CrossEncoder(BaseModel):
     def __init__(
         self,
         model_name_or_path: str | None = None,
-        *,
+        *legacy_args: Any,
         modules: list[nn.Module] | OrderedDict[str, nn.Module] | None = None,
         device: str | None = None,
         prompts: dict[str, str] | None = None,
@@ -85,7 +85,39 @@ class CrossEncoder(BaseModel):
         activation_fn: Callable[[Tensor], Tensor] | None = None,
         keep_in_fp32_modules: list[str] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
+        **legacy_kwargs: Any,
     ) -> None:
+        # The pre-v4 API: positional (num_labels, max_length, activation_fn, device) and older keyword names.
+        if len(legacy_args) > 4:
+            raise TypeError(f"CrossEncoder takes at most 5 positional arguments, got {1 + len(legacy_args)}")
+        if legacy_args:
+            logger.warning("Positional CrossEncoder arguments are deprecated; pass num_labels=..., device=... by name")
+            names = ("num_labels", "max_length", "activation_fn", "device")
+            given = dict(zip(names, legacy_args))
+            num_labels = given.get("num_labels", num_labels)
+            max_length = given.get("max_length", max_length)
+            activation_fn = given.get("activation_fn", activation_fn)
+            device = given.get("device", device)
+        renames = {
+            "model_name": "model_name_or_path",
+            "automodel_args": "model_kwargs",
+            "tokenizer_args": "tokenizer_kwargs",
+            "config_args": "config_kwargs",
+            "cache_dir": "cache_folder",
+            "default_activation_function": "activation_fn",
+        }
+        unknown = set(legacy_kwargs) - set(renames) - {"classifier_dropout"}
+        if unknown:
+            raise TypeError(f"CrossEncoder got unexpected keyword arguments {sorted(unknown)}")
+        if "model_name" in legacy_kwargs:
+            model_name_or_path = legacy_kwargs["model_name"]
+        model_kwargs = legacy_kwargs.get("automodel_args", model_kwargs)
+        tokenizer_kwargs = legacy_kwargs.get("tokenizer_args", tokenizer_kwargs)
+        config_kwargs = legacy_kwargs.get("config_args", config_kwargs)
+        cache_folder = legacy_kwargs.get("cache_dir", cache_folder)
+        activation_fn = legacy_kwargs.get("default_activation_function", activation_fn)
+        if "classifier_dropout" in legacy_kwargs:
+            config_kwargs = {**(config_kwargs or {}), "classifier_dropout": legacy_kwargs["classifier_dropout"]}
         if num_labels is not None:
             if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
                 raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
