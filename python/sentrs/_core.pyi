@@ -14,6 +14,7 @@ __all__ = [
     "code_dot_topk_i8",
     "code_dot_topk_u8",
     "community_detection",
+    "dense_to_csr",
     "hamming_topk",
     "normalize",
     "num_threads",
@@ -21,6 +22,7 @@ __all__ = [
     "pool",
     "similarity_matrix",
     "similarity_pairwise",
+    "splade_pool",
     "topk_search",
 ]
 
@@ -110,3 +112,13 @@ def code_dot_topk_u8(
 def code_dot_topk_i8(
     queries: npt.NDArray[np.int8], corpus: npt.NDArray[np.int8], k: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def splade_pool(
+    logits: npt.NDArray[np.float32],
+    attention_mask: npt.NDArray[np.int64],
+    pooling_strategy: str = "max",
+    activation_function: str = "relu",
+    max_active_dims: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def dense_to_csr(
+    x: npt.NDArray[np.float32], max_active_dims: int | None = None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

@@ -11,6 +11,7 @@ pub mod parallel;
 pub mod pooling;
 pub mod quantize;
 pub mod similarity;
+pub mod sparse;
 pub mod tokenize;
 pub mod topk;
 

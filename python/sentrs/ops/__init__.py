@@ -23,6 +23,7 @@ __all__ = [
     "Tokenizer",
     "code_dot_topk",
     "community_detection",
+    "dense_to_csr",
     "hamming_topk",
     "normalize",
     "num_threads",
@@ -30,6 +31,7 @@ __all__ = [
     "pool",
     "similarity_matrix",
     "similarity_pairwise",
+    "splade_pool",
     "topk_search",
 ]
 
@@ -213,3 +215,36 @@ def code_dot_topk(
         q = _as_code_matrix(queries, "query_embeddings", np.int8)
         return _core.code_dot_topk_i8(q, _as_code_matrix(corpus, "corpus_embeddings", np.int8), int(k))
     raise TypeError(f"corpus_embeddings must be int8 or uint8 codes, got dtype {dtype}")
+
+
+CsrArrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]
+
+
+def _check_max_active_dims(max_active_dims: int | None) -> None:
+    if max_active_dims is not None and (
+        isinstance(max_active_dims, bool) or not isinstance(max_active_dims, (int, np.integer)) or max_active_dims < 1
+    ):
+        raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
+
+
+def splade_pool(
+    logits: npt.ArrayLike,
+    attention_mask: npt.ArrayLike,
+    pooling_strategy: str = "max",
+    activation_function: str = "relu",
+    max_active_dims: int | None = None,
+) -> CsrArrays:
+    """SPLADE pooling of MLM logits ``(batch, seq, vocab)``: ``pool_t log1p(relu(logit))`` over attended tokens
+    (``log1p`` twice for ``log1p_relu``), as CSR ``(indptr, indices, values)``, pruned to ``max_active_dims``."""
+    _check_max_active_dims(max_active_dims)
+    x = np.ascontiguousarray(logits, dtype=np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"logits must be 3-D (batch, seq, vocab), got shape {x.shape}")
+    mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
+    return _core.splade_pool(x, mask, pooling_strategy, activation_function, max_active_dims)
+
+
+def dense_to_csr(x: npt.ArrayLike, max_active_dims: int | None = None) -> CsrArrays:
+    """Dense rows to CSR ``(indptr, indices, values)``, keeping the ``max_active_dims`` largest magnitudes."""
+    _check_max_active_dims(max_active_dims)
+    return _core.dense_to_csr(_as_f32_matrix(x, "embeddings"), max_active_dims)

@@ -189,6 +189,56 @@ fn code_dot_topk_i8<'py>(
     Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
 }
 
+/// CSR arrays `(indptr, indices, values)` handed back to Python.
+type CsrArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+fn csr_to_py(py: Python<'_>, csr: crate::sparse::SparseCsr) -> CsrArrays<'_> {
+    (
+        csr.indptr.into_pyarray(py),
+        csr.indices.into_pyarray(py),
+        csr.values.into_pyarray(py),
+    )
+}
+
+/// SPLADE pooling of `(batch, seq, vocab)` float32 logits straight to CSR rows, pruned to `max_active_dims`.
+#[pyfunction]
+#[pyo3(signature = (logits, attention_mask, pooling_strategy="max", activation_function="relu", max_active_dims=None))]
+fn splade_pool<'py>(
+    py: Python<'py>,
+    logits: PyReadonlyArray3<'py, f32>,
+    attention_mask: PyReadonlyArray2<'py, i64>,
+    pooling_strategy: &str,
+    activation_function: &str,
+    max_active_dims: Option<usize>,
+) -> PyResult<CsrArrays<'py>> {
+    let strategy =
+        crate::sparse::SpladeStrategy::parse(pooling_strategy).map_err(|e| to_py_err(py, e))?;
+    let activation = crate::sparse::SpladeActivation::parse(activation_function)
+        .map_err(|e| to_py_err(py, e))?;
+    let (l, m) = (logits.as_array(), attention_mask.as_array());
+    let csr = detach(py, || {
+        crate::sparse::splade_pool(l, m, strategy, activation, max_active_dims)
+    })?;
+    Ok(csr_to_py(py, csr))
+}
+
+/// Dense float32 rows to CSR, keeping the `max_active_dims` largest magnitudes per row.
+#[pyfunction]
+#[pyo3(signature = (x, max_active_dims=None))]
+fn dense_to_csr<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    max_active_dims: Option<usize>,
+) -> PyResult<CsrArrays<'py>> {
+    let view = x.as_array();
+    let csr = detach(py, || crate::sparse::dense_to_csr(view, max_active_dims))?;
+    Ok(csr_to_py(py, csr))
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_batches_py, m)?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
@@ -197,6 +247,8 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(similarity_pairwise, m)?)?;
     m.add_function(wrap_pyfunction!(topk_search, m)?)?;
     m.add_function(wrap_pyfunction!(community_detection, m)?)?;
+    m.add_function(wrap_pyfunction!(splade_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
     m.add_function(wrap_pyfunction!(hamming_topk, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_u8, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_i8, m)?)?;

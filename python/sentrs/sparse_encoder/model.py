@@ -1,0 +1,397 @@
+"""``SparseEncoder``: SPLADE-style sparse embeddings with the reference's API and folders."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import OrderedDict
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sentrs import ops
+from sentrs.base.model import BaseModel
+from sentrs.base.modules.transformer import Transformer
+from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
+from sentrs.util.similarity import SimilarityFunction
+from sentrs.util.tensor import host_float32
+
+__all__ = ["SparseEncoder"]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
+
+
+class SparseEncoder(BaseModel):
+    """Maps texts to sparse vocabulary-sized vectors (SPLADE); a drop-in for ``sentence_transformers.SparseEncoder``.
+
+    Args:
+        max_active_dims: keep at most this many non-zero dimensions per embedding (also read from the saved config).
+        similarity_fn_name: ``dot`` (default), ``cosine``, ``euclidean`` or ``manhattan``.
+        The other arguments are as for :class:`~sentrs.SentenceTransformer`.
+    """
+
+    model_type: ClassVar[str] = "SparseEncoder"
+    default_huggingface_organization: ClassVar[str | None] = "sparse-encoder"
+    _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        *,
+        modules: list[nn.Module] | OrderedDict[str, nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        cache_folder: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: bool | str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        processor_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        model_card_data: Any = None,
+        backend: Literal["torch", "onnx", "openvino"] = "torch",
+        similarity_fn_name: str | SimilarityFunction | None = None,
+        max_active_dims: int | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if max_active_dims is not None and (
+            isinstance(max_active_dims, bool) or not isinstance(max_active_dims, int) or max_active_dims < 1
+        ):
+            raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
+        self._similarity_fn_name: str | None = None
+        self.max_active_dims = max_active_dims
+        self._user_similarity = similarity_fn_name
+        super().__init__(
+            model_name_or_path,
+            modules=modules,
+            device=device,
+            prompts=prompts,
+            default_prompt_name=default_prompt_name,
+            cache_folder=cache_folder,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            local_files_only=local_files_only,
+            token=token,
+            model_kwargs=model_kwargs,
+            processor_kwargs=processor_kwargs,
+            tokenizer_kwargs=tokenizer_kwargs,
+            config_kwargs=config_kwargs,
+            model_card_data=model_card_data,
+            backend=backend,
+        )
+        if similarity_fn_name is not None:
+            self.similarity_fn_name = similarity_fn_name
+
+    # ------------------------------------------------------------------ construction and config
+    def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+            archs = json.load(f).get("architectures") or []
+        if not any(a.endswith("ForMaskedLM") for a in archs):
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                f"{model_dir} is not a masked-language model ({archs}); CSR sparse models "
+                "(Transformer + Pooling + SparseAutoEncoder) are not supported by sentrs yet"
+            )
+        transformer = Transformer(
+            model_dir,
+            transformer_task="fill-mask",
+            model_kwargs=hub_kwargs.get("model_kwargs"),
+            processor_kwargs=hub_kwargs.get("processor_kwargs"),
+            config_kwargs=hub_kwargs.get("config_kwargs"),
+            cache_dir=self.cache_folder,
+        )
+        return OrderedDict(
+            [("0", transformer), ("1", SpladePooling("max", "relu", transformer.get_embedding_dimension()))]
+        )
+
+    def _parse_model_config(self, model_config: dict[str, Any]) -> None:
+        name = model_config.get("similarity_fn_name")
+        if self._user_similarity is None and name in SUPPORTED_SIMILARITY_FN_NAMES:
+            self.similarity_fn_name = name
+        if self.max_active_dims is None and model_config.get("max_active_dims") is not None:
+            self.max_active_dims = int(model_config["max_active_dims"])
+
+    def _get_model_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"similarity_fn_name": self._similarity_fn_name}
+        if self.max_active_dims is not None:
+            config["max_active_dims"] = self.max_active_dims
+        return config
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """The similarity used by :meth:`similarity`; defaults to ``dot`` on first use."""
+        if self._similarity_fn_name is None:
+            self._similarity_fn_name = "dot"
+        return self._similarity_fn_name
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
+        if isinstance(value, SimilarityFunction):
+            value = value.value
+        if value not in SUPPORTED_SIMILARITY_FN_NAMES:
+            raise ValueError(
+                f"similarity_fn_name must be one of {SUPPORTED_SIMILARITY_FN_NAMES} or a SimilarityFunction, "
+                f"got {value!r}"
+            )
+        self._similarity_fn_name = value
+
+    def get_embedding_dimension(self) -> int | None:
+        """Vocabulary size (the sparse vectors' width)."""
+        for module in reversed(list(self._modules.values())):
+            getter = getattr(module, "get_embedding_dimension", None)
+            if getter is not None and getter() is not None:
+                return int(getter())
+        return None
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        """Deprecated name of :meth:`get_embedding_dimension`."""
+        return self.get_embedding_dimension()
+
+    def _splade(self) -> SpladePooling | None:
+        for module in self._modules.values():
+            if isinstance(module, SpladePooling):
+                return module
+        return None
+
+    @property
+    def splade_pooling_chunk_size(self) -> int | None:
+        """Sequence chunk of SpladePooling's torch path (None: whole sequence)."""
+        pooling = self._splade()
+        return pooling.chunk_size if pooling is not None else None
+
+    @splade_pooling_chunk_size.setter
+    def splade_pooling_chunk_size(self, value: int | None) -> None:
+        pooling = self._splade()
+        if pooling is None:
+            logger.warning("This model has no SpladePooling module; splade_pooling_chunk_size is ignored")
+            return
+        pooling.chunk_size = value
+
+    # ------------------------------------------------------------------ encode
+    def encode_query(
+        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
+    ) -> Any:
+        """:meth:`encode` with the ``query`` prompt (when configured) and ``task="query"``."""
+        if prompt is None and prompt_name is None and "query" in self.prompts:
+            prompt_name = "query"
+        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
+
+    def encode_document(
+        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
+    ) -> Any:
+        """:meth:`encode` with the first of the ``document``/``passage``/``corpus`` prompts and ``task="document"``."""
+        if prompt is None and prompt_name is None:
+            for candidate in ("document", "passage", "corpus"):
+                if candidate in self.prompts:
+                    prompt_name = candidate
+                    break
+        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
+
+    def encode(
+        self,
+        inputs: Any = None,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        convert_to_tensor: bool = True,
+        convert_to_sparse_tensor: bool = True,
+        save_to_cpu: bool = False,
+        device: str | None = None,
+        max_active_dims: int | None = None,
+        pool: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Sparse embeddings: a ``(n, vocab)`` torch sparse COO tensor by default (1-D for one text).
+
+        ``convert_to_sparse_tensor=False`` gives dense tensors, ``convert_to_tensor=False`` a list of per-text
+        tensors; ``max_active_dims`` keeps only the largest dimensions of each embedding.
+        """
+        from sentrs.sentence_transformer.model import _normalize_inputs
+
+        if inputs is None:
+            inputs = kwargs.pop("sentences", None)
+            if inputs is None:
+                raise TypeError("inputs must be a str or a list of str, got None")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if pool is not None or isinstance(device, list):
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                "multi-process encoding (pool=, device=[...]) is not supported by sentrs yet"
+            )
+        unused = set(kwargs) - {"task", "processing_kwargs"}
+        if unused:
+            raise ValueError(f"SparseEncoder.encode() got keyword arguments this model does not use: {sorted(unused)}")
+        max_active_dims = max_active_dims if max_active_dims is not None else self.max_active_dims
+        if max_active_dims is not None and (
+            isinstance(max_active_dims, bool) or not isinstance(max_active_dims, int) or max_active_dims < 1
+        ):
+            raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
+        single = self.is_singular_input(inputs)
+        batch = [inputs] if single else _normalize_inputs(inputs)
+        resolved_prompt = self._resolve_prompt(prompt, prompt_name)
+        if not batch:
+            empty = torch.tensor([])
+            return (
+                empty.to_sparse()
+                if convert_to_sparse_tensor and convert_to_tensor
+                else (empty if convert_to_tensor else [])
+            )
+        coo = self._inference(
+            batch, resolved_prompt, batch_size, bool(show_progress_bar), device, max_active_dims, **kwargs
+        )
+        if not save_to_cpu and self.device.type != "cpu":
+            coo = coo.to(self.device)
+        result: Any = coo if convert_to_sparse_tensor else coo.to_dense()
+        if not convert_to_tensor:
+            result = list(result)
+        if single:
+            return result[0]
+        return result
+
+    @torch.inference_mode()
+    def _inference(
+        self,
+        inputs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        device: str | None,
+        max_active_dims: int | None,
+        **kwargs: Any,
+    ) -> Tensor:
+        """All embeddings as one coalesced ``(n, width)`` sparse COO tensor on the CPU, in input order."""
+        modules = list(self._modules.values())
+        splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
+        parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
+        width = 0
+        for rows, out in self._batched_forward_upto(
+            inputs, prompt, batch_size, show_progress_bar, device, splade, **kwargs
+        ):
+            csr = splade.pool_to_csr(out, max_active_dims) if splade is not None else None
+            if csr is None:
+                if splade is not None:
+                    out = splade(out)
+                dense = out["sentence_embedding"].detach().float()
+                host = host_float32(dense)
+                csr = ops.dense_to_csr(host if host is not None else dense.cpu().numpy(), max_active_dims)
+                width = int(dense.shape[-1])
+            else:
+                width = int(out["token_embeddings"].shape[-1])
+            parts.append((rows, csr))
+        return _stack_rows(parts, len(inputs), width)
+
+    def _batched_forward_upto(
+        self,
+        inputs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        device: str | None,
+        stop_before: nn.Module | None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like ``_batched_forward`` but leaves ``stop_before`` (the SPLADE pooling) to the caller."""
+        if stop_before is None:
+            yield from self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs)
+            return
+        original = self._modules
+        head = OrderedDict((k, m) for k, m in original.items() if m is not stop_before)
+        try:
+            self._modules = head
+            yield from self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs)
+        finally:
+            self._modules = original
+
+    # ------------------------------------------------------------------ similarity and inspection
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
+        """``(n, m)`` scores with :attr:`similarity_fn_name` (sparse inputs accepted)."""
+        return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
+        """``(n,)`` scores of row i with row i."""
+        return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
+
+    @staticmethod
+    def sparsity(embeddings: Tensor) -> dict[str, float]:
+        """Mean active dimensions per row and the mean share of zero dimensions."""
+        if not isinstance(embeddings, Tensor):
+            raise TypeError(f"embeddings must be a torch.Tensor, got {type(embeddings).__name__}")
+        if embeddings.ndim not in (1, 2):
+            raise ValueError(f"embeddings must be 1-D or 2-D, got {embeddings.ndim}-D")
+        if embeddings.ndim == 1:
+            embeddings = embeddings.unsqueeze(0)
+        rows, cols = embeddings.shape
+        if rows == 0 or cols == 0:
+            return {"active_dims": 0.0, "sparsity_ratio": 1.0}
+        if embeddings.is_sparse:
+            coalesced = embeddings.coalesce()
+            nonzero = coalesced.values() != 0
+            counts = torch.bincount(coalesced.indices()[0][nonzero], minlength=rows)
+        else:
+            counts = (embeddings != 0).sum(dim=1)
+        active = float(counts.float().mean().item())
+        return {"active_dims": active, "sparsity_ratio": 1.0 - active / cols}
+
+    @staticmethod
+    def intersection(embeddings_1: Tensor, embeddings_2: Tensor) -> Tensor:
+        """Element-wise product of a 1-D embedding with a 1-D or 2-D one, keeping only positive entries (sparse)."""
+        if embeddings_1.ndim != 1:
+            raise ValueError(f"embeddings_1 must be 1-D, got {embeddings_1.ndim}-D")
+        if embeddings_2.ndim not in (1, 2):
+            raise ValueError(f"embeddings_2 must be 1-D or 2-D, got {embeddings_2.ndim}-D")
+        if embeddings_1.shape[-1] != embeddings_2.shape[-1]:
+            raise ValueError(
+                f"embeddings must have the same vocabulary size, got {embeddings_1.shape[-1]} and "
+                f"{embeddings_2.shape[-1]}"
+            )
+        a = embeddings_1.to_dense() if embeddings_1.is_sparse else embeddings_1
+        b = embeddings_2.to_dense() if embeddings_2.is_sparse else embeddings_2
+        product = a * b
+        return product.clamp(min=0).to_sparse()
+
+    def decode(self, embeddings: Tensor, top_k: int | None = None) -> list[Any]:
+        """``[(token, weight), ...]`` best first (a list of such lists for 2-D input); ``top_k`` caps each list."""
+        if not isinstance(embeddings, Tensor):
+            raise TypeError(f"embeddings must be a torch.Tensor, got {type(embeddings).__name__}")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        if embeddings.ndim not in (1, 2):
+            raise ValueError(f"embeddings must be 1-D or 2-D, got {embeddings.ndim}-D")
+        single = embeddings.ndim == 1
+        matrix = embeddings.unsqueeze(0) if single else embeddings
+        dense = (matrix.to_dense() if matrix.is_sparse else matrix).detach().float().cpu()
+        decoded = []
+        for row in dense:
+            idx = torch.nonzero(row, as_tuple=True)[0]
+            vals = row[idx]
+            order = torch.argsort(vals, descending=True, stable=True)[:top_k]
+            tokens = self.tokenizer.convert_ids_to_tokens(idx[order].tolist())
+            decoded.append(list(zip(tokens, vals[order].tolist())))
+        return decoded[0] if single else decoded
+
+
+def _stack_rows(parts: list[tuple[np.ndarray, ops.CsrArrays]], n: int, width: int) -> Tensor:
+    """Per-batch CSR pieces (rows given in input numbering) to one coalesced COO tensor in input order."""
+    all_rows, all_cols, all_vals = [], [], []
+    for rows, (indptr, indices, values) in parts:
+        counts = np.diff(indptr)
+        all_rows.append(np.repeat(np.asarray(rows, dtype=np.int64), counts))
+        all_cols.append(indices)
+        all_vals.append(values)
+    index = torch.from_numpy(np.stack([np.concatenate(all_rows), np.concatenate(all_cols)]))
+    stored = torch.from_numpy(np.concatenate(all_vals))
+    return torch.sparse_coo_tensor(index, stored, (n, width), check_invariants=False).coalesce()
