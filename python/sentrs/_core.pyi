@@ -8,6 +8,7 @@ import numpy.typing as npt
 
 __all__ = [
     "Encoding",
+    "SparseIndex",
     "Tokenizer",
     "__version__",
     "_mark_forked",
@@ -122,3 +123,24 @@ def splade_pool(
 def dense_to_csr(
     x: npt.NDArray[np.float32], max_active_dims: int | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+
+@final
+class SparseIndex:
+    def __init__(
+        self,
+        indptr: npt.NDArray[np.int64],
+        indices: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float32],
+        dim: int,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    def search(
+        self,
+        indptr: npt.NDArray[np.int64],
+        indices: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float32],
+        k: int,
+        score_function: str = "dot",
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

@@ -7,7 +7,7 @@
 
 use crate::error::{invalid, CoreError, CoreResult};
 use crate::parallel;
-use ndarray::{Array1, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array1, Array2, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 /// How token activations are combined over the sequence.
@@ -173,6 +173,257 @@ pub fn dense_to_csr(x: ArrayView2<f32>, max_active_dims: Option<usize>) -> CoreR
     Ok(to_csr(rows, x.ncols()))
 }
 
+/// Per-thread search state: score accumulator, touched flags and the touched documents.
+type Scratch = (Vec<f32>, Vec<bool>, Vec<u32>);
+
+/// An inverted index over sparse document vectors: for each dimension, the documents that use it.
+#[derive(Debug, Clone)]
+pub struct InvertedIndex {
+    n_docs: usize,
+    dim: usize,
+    /// Column offsets into `docs`/`values`, `dim + 1` entries (CSC layout of the document matrix).
+    col_ptr: Vec<usize>,
+    docs: Vec<u32>,
+    values: Vec<f32>,
+    /// L2 norm of each document (for cosine).
+    norms: Vec<f32>,
+}
+
+fn check_csr(
+    indptr: &[i64],
+    indices: &[i64],
+    values: &[f32],
+    dim: usize,
+    what: &str,
+) -> CoreResult<usize> {
+    if indptr.is_empty() || indptr[0] != 0 {
+        return Err(invalid(format!("{what} indptr must start with 0")));
+    }
+    if indices.len() != values.len() || *indptr.last().unwrap_or(&0) as usize != indices.len() {
+        return Err(CoreError::ShapeMismatch(format!(
+            "{what} indptr, indices and values disagree: indptr ends at {}, {} indices, {} values",
+            indptr.last().unwrap_or(&0),
+            indices.len(),
+            values.len()
+        )));
+    }
+    if indptr.windows(2).any(|w| w[1] < w[0]) {
+        return Err(invalid(format!("{what} indptr must be non-decreasing")));
+    }
+    if let Some(&bad) = indices.iter().find(|&&j| j < 0 || j as usize >= dim) {
+        return Err(invalid(format!(
+            "{what} has column index {bad} outside 0..{dim}"
+        )));
+    }
+    Ok(indptr.len() - 1)
+}
+
+impl InvertedIndex {
+    /// Builds the index from documents in CSR form (`dim` columns).
+    pub fn from_csr(
+        indptr: &[i64],
+        indices: &[i64],
+        values: &[f32],
+        dim: usize,
+    ) -> CoreResult<Self> {
+        let n_docs = check_csr(indptr, indices, values, dim, "corpus")?;
+        if n_docs > u32::MAX as usize {
+            return Err(invalid(format!(
+                "at most {} documents per index, got {n_docs}",
+                u32::MAX
+            )));
+        }
+        let mut counts = vec![0usize; dim + 1];
+        for &j in indices {
+            counts[j as usize + 1] += 1;
+        }
+        for j in 0..dim {
+            counts[j + 1] += counts[j];
+        }
+        let col_ptr = counts.clone();
+        let mut fill = counts;
+        let mut docs = vec![0u32; indices.len()];
+        let mut vals = vec![0f32; indices.len()];
+        let mut norms = vec![0f32; n_docs];
+        for d in 0..n_docs {
+            for p in indptr[d] as usize..indptr[d + 1] as usize {
+                let j = indices[p] as usize;
+                docs[fill[j]] = d as u32;
+                vals[fill[j]] = values[p];
+                fill[j] += 1;
+                norms[d] += values[p] * values[p];
+            }
+        }
+        for n in &mut norms {
+            *n = n.sqrt().max(1e-12);
+        }
+        Ok(InvertedIndex {
+            n_docs,
+            dim,
+            col_ptr,
+            docs,
+            values: vals,
+            norms,
+        })
+    }
+
+    fn scratch(&self) -> Scratch {
+        (
+            vec![0f32; self.n_docs],
+            vec![false; self.n_docs],
+            Vec::new(),
+        )
+    }
+
+    /// Number of documents.
+    pub fn len(&self) -> usize {
+        self.n_docs
+    }
+
+    /// Whether the index holds no documents.
+    pub fn is_empty(&self) -> bool {
+        self.n_docs == 0
+    }
+
+    /// Number of columns.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Best `k` documents per query (queries in CSR form): `(ids, scores)`, `(q, min(k, n_docs))`, best first,
+    /// ties to the lower document index; exact, including documents that share no dimension (score 0).
+    pub fn search(
+        &self,
+        indptr: &[i64],
+        indices: &[i64],
+        values: &[f32],
+        k: usize,
+        cosine: bool,
+    ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+        let nq = check_csr(indptr, indices, values, self.dim, "query")?;
+        let k = k.min(self.n_docs);
+        let mut ids = Array2::<i64>::from_elem((nq, k), -1);
+        let mut scores = Array2::<f32>::zeros((nq, k));
+        if nq == 0 || k == 0 {
+            return Ok((ids, scores));
+        }
+        let one = |(acc, seen, touched): &mut Scratch, q: usize| -> Vec<(usize, f32)> {
+            let (start, end) = (indptr[q] as usize, indptr[q + 1] as usize);
+            for p in start..end {
+                let (j, qv) = (indices[p] as usize, values[p]);
+                for t in self.col_ptr[j]..self.col_ptr[j + 1] {
+                    let d = self.docs[t] as usize;
+                    if !seen[d] {
+                        seen[d] = true;
+                        touched.push(d as u32);
+                    }
+                    acc[d] += qv * self.values[t];
+                }
+            }
+            let q_norm = if cosine {
+                (start..end)
+                    .map(|p| values[p] * values[p])
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(1e-12)
+            } else {
+                1.0
+            };
+            let score = |d: usize, raw: f32| {
+                if cosine {
+                    raw / (q_norm * self.norms[d])
+                } else {
+                    raw
+                }
+            };
+            // Bounded heap over the non-zero scores; ordering: lower score worse, then higher index worse.
+            let mut heap: std::collections::BinaryHeap<Ranked> =
+                std::collections::BinaryHeap::with_capacity(k + 1);
+            let push = |heap: &mut std::collections::BinaryHeap<Ranked>, s: f32, d: usize| {
+                heap.push(Ranked { score: s, index: d });
+                if heap.len() > k {
+                    heap.pop();
+                }
+            };
+            for &d in touched.iter() {
+                let d = d as usize;
+                let s = score(d, acc[d]);
+                if s != 0.0 {
+                    push(&mut heap, s, d);
+                }
+            }
+            // Zero scores (documents sharing nothing, or cancelling out) compete only when the heap is short or
+            // holds something not above zero.
+            let need_zeros = heap.len() < k || heap.peek().is_some_and(|w| w.score <= 0.0);
+            if need_zeros {
+                let mut added = 0;
+                for (d, &raw) in acc.iter().enumerate() {
+                    if score(d, raw) == 0.0 {
+                        push(&mut heap, 0.0, d);
+                        added += 1;
+                        if added >= k {
+                            break; // later zeros have higher indices and lose every tie
+                        }
+                    }
+                }
+            }
+            for &d in touched.iter() {
+                acc[d as usize] = 0.0;
+                seen[d as usize] = false;
+            }
+            touched.clear();
+            heap.into_sorted_vec()
+                .into_iter()
+                .map(|r| (r.index, r.score))
+                .collect()
+        };
+        let results: Vec<Vec<(usize, f32)>> = if parallel::parallel_enabled() && nq > 1 {
+            parallel::install(|| {
+                (0..nq)
+                    .into_par_iter()
+                    .map_init(|| self.scratch(), |scratch, q| one(scratch, q))
+                    .collect()
+            })
+        } else {
+            let mut scratch = self.scratch();
+            (0..nq).map(|q| one(&mut scratch, q)).collect()
+        };
+        for (q, row) in results.into_iter().enumerate() {
+            for (rank, (d, s)) in row.into_iter().enumerate() {
+                ids[[q, rank]] = d as i64;
+                scores[[q, rank]] = s;
+            }
+        }
+        Ok((ids, scores))
+    }
+}
+
+/// A hit ordered so that the worst is the greatest (lower score, then higher index).
+#[derive(Debug, Clone, Copy)]
+struct Ranked {
+    score: f32,
+    index: usize,
+}
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.index.cmp(&other.index))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +463,69 @@ mod tests {
             }
         }
         out
+    }
+
+    fn naive_search(
+        q: &ndarray::Array2<f32>,
+        d: &ndarray::Array2<f32>,
+        k: usize,
+        cosine: bool,
+    ) -> Vec<Vec<(usize, f32)>> {
+        q.rows()
+            .into_iter()
+            .map(|qr| {
+                let qn = qr.dot(&qr).sqrt().max(1e-12);
+                let mut v: Vec<(usize, f32)> = d
+                    .rows()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, dr)| {
+                        let s = qr.dot(&dr);
+                        (
+                            j,
+                            if cosine {
+                                s / (qn * dr.dot(&dr).sqrt().max(1e-12))
+                            } else {
+                                s
+                            },
+                        )
+                    })
+                    .collect();
+                v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                v.truncate(k);
+                v
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn inverted_index_matches_dense_search(nq in 1usize..6, nd in 1usize..40, dim in 1usize..15, k in 1usize..12,
+                                               cosine in any::<bool>(),
+                                               vals in proptest::collection::vec(-2i8..4, 46 * 15)) {
+            // Small integers, many zeros: exact float sums, so ids must match exactly.
+            let q = ndarray::Array2::from_shape_fn((nq, dim), |(i, j)| f32::from(vals[i * 15 + j].max(0)));
+            let d = ndarray::Array2::from_shape_fn((nd, dim), |(i, j)| f32::from(vals[(6 + i) * 15 + j]));
+            let qc = dense_to_csr(q.view(), None).unwrap();
+            let dc = dense_to_csr(d.view(), None).unwrap();
+            let index = InvertedIndex::from_csr(&dc.indptr, &dc.indices, &dc.values, dim).unwrap();
+            let (ids, scores) = index.search(&qc.indptr, &qc.indices, &qc.values, k, cosine).unwrap();
+            let want = naive_search(&q, &d, k, cosine);
+            for i in 0..nq {
+                for (r, &(j, s)) in want[i].iter().enumerate() {
+                    prop_assert!((scores[[i, r]] - s).abs() <= 1e-5, "score {} vs {}", scores[[i, r]], s);
+                    if !cosine { prop_assert_eq!(ids[[i, r]] as usize, j); }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_csr_is_an_error() {
+        assert!(InvertedIndex::from_csr(&[0, 2], &[0], &[1.0], 4).is_err());
+        assert!(InvertedIndex::from_csr(&[0, 1], &[7], &[1.0], 4).is_err());
+        let index = InvertedIndex::from_csr(&[0, 1], &[1], &[1.0], 4).unwrap();
+        assert!(index.search(&[0, 1], &[9], &[1.0], 1, false).is_err());
     }
 
     #[test]

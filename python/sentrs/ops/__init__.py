@@ -14,12 +14,13 @@ import numpy as np
 import numpy.typing as npt
 
 from sentrs import _core
-from sentrs._core import Encoding, Tokenizer
+from sentrs._core import Encoding, SparseIndex, Tokenizer
 
 __all__ = [
     "POOLING_MODES",
     "SIMILARITY_FN_NAMES",
     "Encoding",
+    "SparseIndex",
     "Tokenizer",
     "code_dot_topk",
     "community_detection",

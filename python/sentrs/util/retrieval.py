@@ -44,6 +44,9 @@ def semantic_search(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     queries = _convert_to_batch_tensor(query_embeddings)
     corpus = _convert_to_batch_tensor(corpus_embeddings)
+    sparse_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
+    if (queries.layout != torch.strided or corpus.layout != torch.strided) and sparse_score is not None:
+        return _sparse_search(queries, corpus, top_k, sparse_score)
     if queries.is_sparse or corpus.is_sparse:
         queries, corpus = queries.to_dense(), corpus.to_dense()
     if corpus.numel() == 0:
@@ -61,6 +64,41 @@ def semantic_search(
             for id_row, score_row in zip(ids.tolist(), scores.tolist())
         ]
     return _semantic_search_torch(queries, corpus, query_chunk_size, corpus_chunk_size, top_k, score_function)
+
+
+def to_csr_arrays(x: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 2-D tensor (sparse COO/CSR or dense) as CSR ``(indptr int64, indices int64, values float32)`` numpy."""
+    if x.layout == torch.sparse_csr:
+        return (
+            x.crow_indices().cpu().numpy().astype(np.int64),
+            x.col_indices().cpu().numpy().astype(np.int64),
+            x.values().detach().float().cpu().numpy(),
+        )
+    if x.layout != torch.sparse_coo:
+        dense = x.detach().float().cpu().numpy()
+        return ops.dense_to_csr(dense)
+    coo = x.detach().coalesce().cpu()
+    rows, cols = coo.indices().numpy()
+    values = coo.values().float().numpy()
+    keep = values != 0
+    rows, cols, values = rows[keep], cols[keep], values[keep]
+    indptr = np.zeros(coo.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=coo.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int64), np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _sparse_search(queries: Tensor, corpus: Tensor, top_k: int, score: str) -> list[list[dict[str, int | float]]]:
+    """Exact search of sparse vectors through an inverted index of the corpus (Rust), without densifying."""
+    if queries.shape[1] != corpus.shape[1]:
+        raise ValueError(
+            f"query and corpus embeddings must have the same dimension, got {queries.shape[1]} and {corpus.shape[1]}"
+        )
+    index = ops.SparseIndex(*to_csr_arrays(corpus), int(corpus.shape[1]))
+    ids, scores = index.search(*to_csr_arrays(queries), top_k, score)
+    return [
+        [{"corpus_id": int(i), "score": float(s)} for i, s in zip(id_row, score_row)]
+        for id_row, score_row in zip(ids.tolist(), scores.tolist())
+    ]
 
 
 def _semantic_search_torch(

@@ -5,7 +5,9 @@ use crate::batching::plan_batches;
 use crate::pooling::{self, PoolingMode};
 use crate::similarity::{self, Similarity};
 use crate::topk::TopKScore;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+};
 use pyo3::prelude::*;
 
 /// Two int64 index arrays handed back to Python (an order and its bounds, or CSR offsets and members).
@@ -239,6 +241,66 @@ fn dense_to_csr<'py>(
     Ok(csr_to_py(py, csr))
 }
 
+/// An inverted index over sparse document vectors (CSR in), searched exactly for sparse queries.
+#[pyclass(module = "sentrs._core", name = "SparseIndex", frozen)]
+pub struct PySparseIndex {
+    inner: std::sync::Arc<crate::sparse::InvertedIndex>,
+}
+
+#[pymethods]
+impl PySparseIndex {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        indptr: PyReadonlyArray1<'_, i64>,
+        indices: PyReadonlyArray1<'_, i64>,
+        values: PyReadonlyArray1<'_, f32>,
+        dim: usize,
+    ) -> PyResult<Self> {
+        let (p, i, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
+        let index = detach(py, || crate::sparse::InvertedIndex::from_csr(p, i, v, dim))?;
+        Ok(PySparseIndex {
+            inner: std::sync::Arc::new(index),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Number of columns (the vocabulary size).
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// Best `k` documents per CSR query row: `(ids, scores)`; `score_function` is "dot" or "cosine".
+    #[pyo3(signature = (indptr, indices, values, k, score_function="dot"))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        indptr: PyReadonlyArray1<'py, i64>,
+        indices: PyReadonlyArray1<'py, i64>,
+        values: PyReadonlyArray1<'py, f32>,
+        k: usize,
+        score_function: &str,
+    ) -> PyResult<TopKArrays<'py>> {
+        let cosine = match score_function {
+            "cosine" => true,
+            "dot" => false,
+            other => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "score_function must be 'cosine' or 'dot', got '{other}'"
+                )))
+            }
+        };
+        let (p, i, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
+        let index = std::sync::Arc::clone(&self.inner);
+        let (ids, scores) = detach(py, move || index.search(p, i, v, k, cosine))?;
+        Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+    }
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_batches_py, m)?)?;
     m.add_function(wrap_pyfunction!(pool, m)?)?;
@@ -249,6 +311,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(community_detection, m)?)?;
     m.add_function(wrap_pyfunction!(splade_pool, m)?)?;
     m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
+    m.add_class::<PySparseIndex>()?;
     m.add_function(wrap_pyfunction!(hamming_topk, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_u8, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_i8, m)?)?;
