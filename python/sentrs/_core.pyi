@@ -126,13 +126,13 @@ def dense_to_csr(
 
 @final
 class SparseIndex:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         indptr: npt.NDArray[np.int64],
         indices: npt.NDArray[np.int64],
         values: npt.NDArray[np.float32],
         dim: int,
-    ) -> None: ...
+    ) -> SparseIndex: ...
     def __len__(self) -> int: ...
     @property
     def dim(self) -> int: ...
