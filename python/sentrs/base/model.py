@@ -279,10 +279,16 @@ class BaseModel(nn.Sequential):
         return self.preprocess(inputs, **kwargs)
 
     def forward(self, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Runs the modules in order on a features dict; each gets only the kwargs it declares."""
+        return self._forward_until(input, None, **kwargs)
+
+    def _forward_until(self, features: dict[str, Any], stop_before: nn.Module | None, **kwargs: Any) -> dict[str, Any]:
         for module in self._modules.values():
+            if module is stop_before:
+                break
             accepted = {k: v for k, v in kwargs.items() if k in getattr(module, "forward_kwargs", set())}
-            input = module(input, **accepted)
-        return input
+            features = module(features, **accepted)
+        return features
 
     def _batched_forward(
         self,
@@ -291,11 +297,13 @@ class BaseModel(nn.Sequential):
         batch_size: int,
         show_progress_bar: bool,
         device: str | None = None,
+        stop_before: nn.Module | None = None,
         **kwargs: Any,
     ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
         """Tokenizes every input once (Rust), runs length-sorted batches, yields ``(input rows, output features)``.
 
         Texts of similar token counts share a batch, so padding stays small; callers put results back by row.
+        With ``stop_before``, that module and the ones after it are left to the caller.
         """
         from tqdm.autonotebook import tqdm
 
@@ -320,7 +328,7 @@ class BaseModel(nn.Sequential):
             features["modality"] = "text"
             if model_device.type != "cpu":
                 features = {k: (v.to(model_device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
-            yield rows, self.forward(features, **forward_kwargs)
+            yield rows, self._forward_until(features, stop_before, **forward_kwargs)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         if prompt is None:

@@ -278,8 +278,8 @@ class SparseEncoder(BaseModel):
         splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
         parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
         width = 0
-        for rows, out in self._batched_forward_upto(
-            inputs, prompt, batch_size, show_progress_bar, device, splade, **kwargs
+        for rows, out in self._batched_forward(
+            inputs, prompt, batch_size, show_progress_bar, device, stop_before=splade, **kwargs
         ):
             csr = splade.pool_to_csr(out, max_active_dims) if splade is not None else None
             if csr is None:
@@ -293,28 +293,6 @@ class SparseEncoder(BaseModel):
                 width = int(out["token_embeddings"].shape[-1])
             parts.append((rows, csr))
         return _stack_rows(parts, len(inputs), width)
-
-    def _batched_forward_upto(
-        self,
-        inputs: list[Any],
-        prompt: str | None,
-        batch_size: int,
-        show_progress_bar: bool,
-        device: str | None,
-        stop_before: nn.Module | None,
-        **kwargs: Any,
-    ) -> Any:
-        """Like ``_batched_forward`` but leaves ``stop_before`` (the SPLADE pooling) to the caller."""
-        if stop_before is None:
-            yield from self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs)
-            return
-        original = self._modules
-        head = OrderedDict((k, m) for k, m in original.items() if m is not stop_before)
-        try:
-            self._modules = head
-            yield from self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs)
-        finally:
-            self._modules = original
 
     # ------------------------------------------------------------------ similarity and inspection
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
