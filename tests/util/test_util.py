@@ -102,3 +102,20 @@ def test_similarity_bad_inputs() -> None:
         util.cos_sim(np.zeros((1, 3)), np.zeros((1, 4)))
     with pytest.raises(TypeError, match="embeddings must be"):
         util.cos_sim("abc", np.zeros((1, 3)))
+
+
+def test_select_max_active_dims_and_sparse_helpers() -> None:
+    from sentence_transformers import util as ref_util
+
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.standard_normal((5, 40)).astype(np.float32))
+    for k in (1, 7, 100):
+        torch.testing.assert_close(util.select_max_active_dims(x, k), ref_util.select_max_active_dims(x, k))
+    torch.testing.assert_close(util.select_max_active_dims(x[0], 3), ref_util.select_max_active_dims(x[0], 3))
+    assert util.select_max_active_dims(x, None) is x
+    with pytest.raises(ValueError, match="max_active_dims must be a positive integer"):
+        util.select_max_active_dims(x, 0)
+    sparse = util.select_max_active_dims(x, 4).to_sparse()
+    torch.testing.assert_close(util.compute_count_vector(sparse), ref_util.compute_count_vector(sparse))
+    coo = util.to_scipy_coo(sparse)
+    np.testing.assert_allclose(coo.toarray(), sparse.to_dense().numpy())

@@ -36,7 +36,10 @@ from sentrs.util.tensor import (
     _convert_to_batch_tensor,
     _convert_to_tensor,
     batch_to_device,
+    compute_count_vector,
     normalize_embeddings,
+    select_max_active_dims,
+    to_scipy_coo,
     truncate_embeddings,
 )
 
@@ -47,6 +50,7 @@ __all__ = [
     "_convert_to_tensor",
     "batch_to_device",
     "community_detection",
+    "compute_count_vector",
     "cos_sim",
     "dot_score",
     "euclidean_sim",
@@ -64,8 +68,10 @@ __all__ = [
     "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
+    "select_max_active_dims",
     "semantic_search",
     "semantic_search_faiss",
     "semantic_search_usearch",
+    "to_scipy_coo",
     "truncate_embeddings",
 ]

@@ -13,8 +13,11 @@ from sentrs import ops
 
 __all__ = [
     "batch_to_device",
+    "compute_count_vector",
     "host_float32",
     "normalize_embeddings",
+    "select_max_active_dims",
+    "to_scipy_coo",
     "truncate_embeddings",
 ]
 
@@ -85,3 +88,52 @@ def truncate_embeddings(embeddings: Any, truncate_dim: int | None) -> Any:
 def batch_to_device(batch: dict[str, Any], target_device: torch.device | str) -> dict[str, Any]:
     """Moves every tensor of a feature dict to ``target_device``."""
     return {k: (v.to(target_device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
+
+
+def select_max_active_dims(embeddings: Any, max_active_dims: int | None) -> Any:
+    """Keeps the ``max_active_dims`` largest-magnitude values of each row (the rest become 0); None keeps all.
+
+    Returns a new dense tensor (numpy input is converted); ties go to the lower dimension.
+    """
+    if max_active_dims is None:
+        return embeddings
+    if isinstance(max_active_dims, bool) or not isinstance(max_active_dims, int) or max_active_dims <= 0:
+        raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
+    t = _convert_to_tensor(embeddings)
+    if t.is_sparse:
+        t = t.to_dense()
+    single = t.dim() == 1
+    rows = t.unsqueeze(0) if single else t
+    host = host_float32(rows)
+    if host is not None:
+        indptr, indices, values = ops.dense_to_csr(host, max_active_dims)
+        out = torch.zeros_like(rows)
+        row_ids = torch.from_numpy(np.repeat(np.arange(rows.shape[0]), np.diff(indptr)))
+        out[row_ids, torch.from_numpy(indices)] = torch.from_numpy(values)
+    else:
+        k = min(max_active_dims, rows.shape[-1])
+        _, top = torch.topk(rows.abs(), k, dim=-1)
+        out = torch.zeros_like(rows).scatter(-1, top, rows.gather(-1, top))
+    return out[0] if single else out
+
+
+def compute_count_vector(embeddings: Tensor) -> Tensor:
+    """For each dimension, the number of rows where it is non-zero (int32, as the reference)."""
+    t = embeddings.to_dense() if embeddings.is_sparse else embeddings
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    return (t != 0).sum(dim=0).to(torch.int32)
+
+
+def to_scipy_coo(x: Tensor) -> Any:
+    """A 2-D torch tensor (sparse or dense) as a ``scipy.sparse.coo_matrix``."""
+    try:
+        from scipy.sparse import coo_matrix
+    except ImportError as exc:  # pragma: no cover - scipy ships with most installs
+        raise ImportError("to_scipy_coo needs scipy: pip install scipy") from exc
+    t = x.detach().cpu()
+    if t.layout != torch.sparse_coo:
+        t = t.to_sparse()
+    t = t.coalesce()
+    rows, cols = t.indices().numpy()
+    return coo_matrix((t.values().numpy(), (rows, cols)), shape=tuple(t.shape))
