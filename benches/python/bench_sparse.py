@@ -34,6 +34,8 @@ in the reference; debug with small sizes.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import importlib.util
 import json
 import os
@@ -80,9 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--doc-nnz", type=int, default=120, help="mean active dims of a document (default: %(default)s)"
     )
-    parser.add_argument(
-        "--query-nnz", type=int, default=20, help="mean active dims of a query (default: %(default)s)"
-    )
+    parser.add_argument("--query-nnz", type=int, default=20, help="mean active dims of a query (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per measurement (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed search calls first (default: %(default)s)")
     parser.add_argument(
@@ -184,17 +184,16 @@ def import_libraries(threads: int | None) -> None:
 def synthetic_sparse(rows: int, mean_nnz: int, seed: int, stream: int) -> Any:
     """A SPLADE-like ``(rows, VOCAB)`` float32 torch sparse COO tensor (coalesced).
 
-    Row i holds ``min(Poisson(mean_nnz), ...)`` (at least 1) distinct ids drawn from P(rank r) ∝ 1/(r + 10), the
-    ranks mapped to vocabulary ids by a permutation that depends on ``seed`` only (so queries and documents share
-    their frequent terms); values are log-normal with median 1.0. ``stream`` separates queries from documents.
+    Row i holds Poisson(``mean_nnz``) (at least 1) distinct ids drawn from P(rank r) ∝ 1/(r + 10) (the continuous
+    law's inverse CDF, floored), the ranks mapped to vocabulary ids by a permutation that depends on ``seed`` only
+    (so queries and documents share their frequent terms); values are log-normal with median 1.0. ``stream``
+    separates queries from documents.
     """
     import numpy as np
     import torch
 
     rank_to_id = np.random.default_rng([seed, 0]).permutation(VOCAB)
-    weights = 1.0 / (np.arange(VOCAB, dtype=np.float64) + ZIPF_OFFSET)
-    cdf = np.cumsum(weights)
-    cdf /= cdf[-1]
+    span = np.log((VOCAB + ZIPF_OFFSET) / ZIPF_OFFSET)
     rng = np.random.default_rng([seed, stream])
     counts = np.clip(rng.poisson(mean_nnz, rows), 1, VOCAB // 2)
     row_parts: list[np.ndarray] = []
@@ -202,8 +201,11 @@ def synthetic_sparse(rows: int, mean_nnz: int, seed: int, stream: int) -> Any:
     for start in range(0, rows, GEN_CHUNK):
         want = counts[start : start + GEN_CHUNK]
         # Oversample, then keep the first ``want`` distinct ranks of each row in draw order (the Zipf head repeats).
-        draws_per_row = int(want.max() * 2 + 16)
-        draws = np.minimum(np.searchsorted(cdf, rng.random((len(want), draws_per_row))), VOCAB - 1)
+        draws_per_row = int(want.max() * 1.5 + 16)
+        # Inverse CDF of the density ∝ 1/(r + ZIPF_OFFSET) on [0, VOCAB), floored to a rank.
+        uniform = rng.random((len(want), draws_per_row))
+        draws = (ZIPF_OFFSET * np.exp(span * uniform) - ZIPF_OFFSET).astype(np.int64)
+        np.minimum(draws, VOCAB - 1, out=draws)
         order = np.argsort(draws, axis=1, kind="stable")
         ordered = np.take_along_axis(draws, order, axis=1)
         first_sorted = np.ones_like(ordered, dtype=bool)
@@ -218,7 +220,8 @@ def synthetic_sparse(rows: int, mean_nnz: int, seed: int, stream: int) -> Any:
     col_ids = np.concatenate(col_parts)
     values = rng.lognormal(LOGNORMAL_MEAN, LOGNORMAL_SIGMA, len(row_ids)).astype(np.float32)
     indices = torch.from_numpy(np.stack([row_ids, col_ids]).astype(np.int64))
-    return torch.sparse_coo_tensor(indices, torch.from_numpy(values), (rows, VOCAB)).coalesce()
+    out = torch.sparse_coo_tensor(indices, torch.from_numpy(values), (rows, VOCAB), check_invariants=False)
+    return out.coalesce()
 
 
 def reference_need_bytes(docs: int, queries: int, doc_nnz: int, query_nnz: int) -> int:
@@ -288,9 +291,16 @@ def _reset_peak() -> bool:
 def peak_extra_mib(fn: Callable[[], object]) -> float:
     """The rise of the resident set's peak over one call of ``fn``, in MiB.
 
-    Where ``/proc/self/clear_refs`` works, the high-water mark is reset first, so temporaries freed before the call
-    (the data generation's) do not hide the call's own peak; otherwise the rise of ``ru_maxrss`` is used.
+    Freed heap memory is first handed back to the system (``malloc_trim``), so the call cannot reuse pages that are
+    already resident. Where ``/proc/self/clear_refs`` works, the high-water mark is reset first, so temporaries freed
+    before the call (the data generation's) do not hide the call's own peak; otherwise the rise of ``ru_maxrss`` is
+    used.
     """
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc; elsewhere the measurement may under-report
+    except (OSError, AttributeError):
+        pass
     if _reset_peak():
         before = _status_kib("VmRSS") or 0
         fn()
@@ -304,6 +314,7 @@ def child_main(args: argparse.Namespace) -> None:
     """Hidden ``--child`` mode: one sparse search of one library; prints ``{"extra_mib": ...}`` as the last line."""
     import_libraries(args.threads)
     import sentence_transformers.util as st_util
+    import torch
 
     import sentrs.util
 
@@ -315,14 +326,8 @@ def child_main(args: argparse.Namespace) -> None:
         return util.semantic_search(qs, cs, top_k=TOP_K, score_function=util.dot_score)
 
     small = min(len(docs), 1000)
-    search(queries.index_select(0, _arange(2)), docs.index_select(0, _arange(small)))  # one-time set-up
+    search(queries.index_select(0, torch.arange(2)), docs.index_select(0, torch.arange(small)))  # one-time set-up
     print(json.dumps({"extra_mib": peak_extra_mib(lambda: search(queries, docs))}))
-
-
-def _arange(n: int) -> Any:
-    import torch
-
-    return torch.arange(n)
 
 
 def child_extra_mib(args: argparse.Namespace, library: str, docs: int) -> float | None:
@@ -411,7 +416,8 @@ def run_encode(args: argparse.Namespace) -> None:
     def active(x: Any) -> Any:
         x = x.detach().cpu().float().coalesce()
         keep = x.values() != 0
-        return torch.sparse_coo_tensor(x.indices()[:, keep], x.values()[keep], x.shape).coalesce()
+        values, indices = x.values()[keep], x.indices()[:, keep]  # filtering keeps the coalesced order
+        return torch.sparse_coo_tensor(indices, values, x.shape, check_invariants=False, is_coalesced=True)
 
     ref, ours = (active(outputs[name]) for name in names)
     if ref.shape != ours.shape:
@@ -456,10 +462,12 @@ def run_search(args: argparse.Namespace) -> None:
     queries = synthetic_sparse(q, args.query_nnz, args.seed, 2)
     doc_nnz, query_nnz = docs._nnz() / docs_n, queries._nnz() / q
     posting = np.bincount(docs.indices()[1].numpy(), minlength=VOCAB)
+    scanned = float(posting[queries.indices()[1].numpy()].sum()) / q  # an inverted index's work per query
     print(
         f"\nsynthetic SPLADE-like vectors (seed {args.seed}): {docs_n:,} documents with {doc_nnz:.1f} active dims on "
         f"average, {q:,} queries with {query_nnz:.1f}; longest posting list {int(posting.max()):,} documents "
-        f"({posting.max() / docs_n:.0%}), ids used by documents {int(np.count_nonzero(posting)):,} of {VOCAB}"
+        f"({posting.max() / docs_n:.0%}), ids used by documents {int(np.count_nonzero(posting)):,} of {VOCAB}; "
+        f"postings per query {scanned:,.0f} on average ({scanned / docs._nnz():.1%} of all)"
     )
 
     def ref_call() -> Any:
