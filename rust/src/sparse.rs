@@ -173,8 +173,11 @@ pub fn dense_to_csr(x: ArrayView2<f32>, max_active_dims: Option<usize>) -> CoreR
     Ok(to_csr(rows, x.ncols()))
 }
 
-/// Per-thread search state: score accumulator, touched flags and the touched documents.
-type Scratch = (Vec<f32>, Vec<bool>, Vec<u32>);
+/// Per-thread search state: the score accumulator, one slot per document.
+type Scratch = Vec<f32>;
+
+/// Documents checked together by the scan's vectorised pre-filter.
+const SCAN_CHUNK: usize = 64;
 
 /// An inverted index over sparse document vectors: for each dimension, the documents that use it.
 #[derive(Debug, Clone)]
@@ -268,11 +271,7 @@ impl InvertedIndex {
     }
 
     fn scratch(&self) -> Scratch {
-        (
-            vec![0f32; self.n_docs],
-            vec![false; self.n_docs],
-            Vec::new(),
-        )
+        vec![0f32; self.n_docs]
     }
 
     /// Number of documents.
@@ -307,17 +306,14 @@ impl InvertedIndex {
         if nq == 0 || k == 0 {
             return Ok((ids, scores));
         }
-        let one = |(acc, seen, touched): &mut Scratch, q: usize| -> Vec<(usize, f32)> {
+        let one = |acc: &mut Scratch, q: usize| -> Vec<(usize, f32)> {
             let (start, end) = (indptr[q] as usize, indptr[q + 1] as usize);
+            // Scatter-add along the posting lists of the query's dimensions.
             for p in start..end {
                 let (j, qv) = (indices[p] as usize, values[p]);
-                for t in self.col_ptr[j]..self.col_ptr[j + 1] {
-                    let d = self.docs[t] as usize;
-                    if !seen[d] {
-                        seen[d] = true;
-                        touched.push(d as u32);
-                    }
-                    acc[d] += qv * self.values[t];
+                let (lo, hi) = (self.col_ptr[j], self.col_ptr[j + 1]);
+                for (&d, &v) in self.docs[lo..hi].iter().zip(&self.values[lo..hi]) {
+                    acc[d as usize] += qv * v;
                 }
             }
             let q_norm = if cosine {
@@ -339,27 +335,45 @@ impl InvertedIndex {
             // Bounded heap over the non-zero scores; ordering: lower score worse, then higher index worse.
             let mut heap: std::collections::BinaryHeap<Ranked> =
                 std::collections::BinaryHeap::with_capacity(k + 1);
-            let push = |heap: &mut std::collections::BinaryHeap<Ranked>, s: f32, d: usize| {
-                heap.push(Ranked { score: s, index: d });
-                if heap.len() > k {
-                    heap.pop();
+            let mut bar = f32::NEG_INFINITY; // the worst kept score once the heap is full
+            for (c, chunk) in acc.chunks(SCAN_CHUNK).enumerate() {
+                if heap.len() == k
+                    && !cosine
+                    && chunk.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) <= bar
+                {
+                    continue; // nothing here beats the bar (documents arrive in index order, so ties lose)
                 }
-            };
-            for &d in touched.iter() {
-                let d = d as usize;
-                let s = score(d, acc[d]);
-                if s != 0.0 {
-                    push(&mut heap, s, d);
+                for (o, &raw) in chunk.iter().enumerate() {
+                    if raw == 0.0 {
+                        continue;
+                    }
+                    let d = c * SCAN_CHUNK + o;
+                    let s = score(d, raw);
+                    if s == 0.0 || (heap.len() == k && s <= bar) {
+                        continue;
+                    }
+                    heap.push(Ranked { score: s, index: d });
+                    if heap.len() > k {
+                        heap.pop();
+                    }
+                    if heap.len() == k {
+                        bar = heap.peek().map_or(f32::NEG_INFINITY, |w| w.score);
+                    }
                 }
             }
             // Zero scores (documents sharing nothing, or cancelling out) compete only when the heap is short or
             // holds something not above zero.
-            let need_zeros = heap.len() < k || heap.peek().is_some_and(|w| w.score <= 0.0);
-            if need_zeros {
+            if heap.len() < k || heap.peek().is_some_and(|w| w.score <= 0.0) {
                 let mut added = 0;
                 for (d, &raw) in acc.iter().enumerate() {
                     if score(d, raw) == 0.0 {
-                        push(&mut heap, 0.0, d);
+                        heap.push(Ranked {
+                            score: 0.0,
+                            index: d,
+                        });
+                        if heap.len() > k {
+                            heap.pop();
+                        }
                         added += 1;
                         if added >= k {
                             break; // later zeros have higher indices and lose every tie
@@ -367,11 +381,7 @@ impl InvertedIndex {
                     }
                 }
             }
-            for &d in touched.iter() {
-                acc[d as usize] = 0.0;
-                seen[d as usize] = false;
-            }
-            touched.clear();
+            acc.fill(0.0);
             heap.into_sorted_vec()
                 .into_iter()
                 .map(|r| (r.index, r.score))
