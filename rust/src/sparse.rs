@@ -127,24 +127,41 @@ pub fn splade_pool(
     if max_active_dims == Some(0) {
         return Err(invalid("max_active_dims must be >= 1, got 0"));
     }
+    let activate = |x: f32| {
+        let y = x.max(0.0).ln_1p();
+        if activation == SpladeActivation::Log1pRelu {
+            y.ln_1p()
+        } else {
+            y
+        }
+    };
     let pool_row = |b: usize| -> Vec<(usize, f32)> {
-        let mut acc = Array1::<f32>::zeros(vocab);
         let tokens = logits.index_axis(Axis(0), b);
-        for t in 0..seq {
-            if mask[[b, t]] == 0 {
-                continue;
-            }
-            let row = tokens.row(t);
-            acc.zip_mut_with(&row, |a, &x| {
-                let mut y = x.max(0.0).ln_1p();
-                if activation == SpladeActivation::Log1pRelu {
-                    y = y.ln_1p();
+        let attended: Vec<usize> = (0..seq).filter(|&t| mask[[b, t]] != 0).collect();
+        let mut acc = Array1::<f32>::zeros(vocab);
+        if attended.is_empty() {
+            return Vec::new();
+        }
+        match strategy {
+            // The activation is monotonic, so the max of activations is the activation of the max logit: one
+            // cheap max pass per token and one log1p per vocabulary entry, not per (token, entry).
+            SpladeStrategy::Max => {
+                acc.fill(f32::NEG_INFINITY);
+                for &t in &attended {
+                    acc.zip_mut_with(&tokens.row(t), |a, &x| *a = a.max(x));
                 }
-                *a = match strategy {
-                    SpladeStrategy::Max => a.max(y),
-                    SpladeStrategy::Sum => *a + y,
-                };
-            });
+                acc.mapv_inplace(activate);
+            }
+            // Non-positive logits contribute log1p(0) = 0: only positive ones pay for log1p.
+            SpladeStrategy::Sum => {
+                for &t in &attended {
+                    acc.zip_mut_with(&tokens.row(t), |a, &x| {
+                        if x > 0.0 {
+                            *a += activate(x);
+                        }
+                    });
+                }
+            }
         }
         top_active(acc.as_slice().unwrap_or(&[]), max_active_dims)
     };
