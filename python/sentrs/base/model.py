@@ -20,7 +20,7 @@ from sentrs.base.hub import resolve_model_dir
 from sentrs.base.modules.module import InputModule
 from sentrs.base.registry import module_class_for_type
 
-__all__ = ["BaseModel"]
+__all__ = ["BaseModel", "QueryDocumentMixin"]
 
 logger = logging.getLogger(__name__)
 
@@ -425,6 +425,40 @@ class BaseModel(nn.Sequential):
             from sentrs.base.model_card import write_model_card
 
             write_model_card(self, path, model_name=model_name, train_datasets=train_datasets)
+
+
+class QueryDocumentMixin:
+    """``encode_query`` / ``encode_document`` for embedding models (they pick the prompt and the task)."""
+
+    prompts: dict[str, str]
+
+    def encode(
+        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
+    ) -> Any:
+        raise TypeError(f"{type(self).__name__} must define encode()")  # every embedding model overrides this
+
+    def encode_query(
+        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
+    ) -> Any:
+        """:meth:`encode` with the ``query`` prompt (when configured) and ``task="query"``."""
+        if "sentences" in kwargs and inputs is None:
+            inputs = kwargs.pop("sentences")
+        if prompt is None and prompt_name is None and "query" in self.prompts:
+            prompt_name = "query"
+        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
+
+    def encode_document(
+        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
+    ) -> Any:
+        """:meth:`encode` with the first of the ``document``/``passage``/``corpus`` prompts and ``task="document"``."""
+        if "sentences" in kwargs and inputs is None:
+            inputs = kwargs.pop("sentences")
+        if prompt is None and prompt_name is None:
+            for candidate in ("document", "passage", "corpus"):
+                if candidate in self.prompts:
+                    prompt_name = candidate
+                    break
+        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
 
 
 def _swap_into_place(tmp: str, target: str) -> None:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from sentrs import ops
-from sentrs.base.model import BaseModel
+from sentrs.base.model import BaseModel, QueryDocumentMixin
 from sentrs.base.modules.transformer import Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
 from sentrs.util.quantization import PRECISIONS, quantize_embeddings
@@ -48,7 +48,7 @@ def _normalize_inputs(inputs: Any) -> list[Any]:
         raise TypeError(f"inputs must be a str or a list of str, got {type(inputs).__name__}") from exc
 
 
-class SentenceTransformer(BaseModel):
+class SentenceTransformer(QueryDocumentMixin, BaseModel):
     """Maps sentences to dense vectors; a drop-in for ``sentence_transformers.SentenceTransformer``.
 
     Args:
@@ -221,27 +221,6 @@ class SentenceTransformer(BaseModel):
                 return
 
     # ------------------------------------------------------------------ encode
-    def encode_query(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the ``query`` prompt (when configured) and ``task="query"``."""
-        inputs = _pop_sentences_alias(inputs, kwargs)
-        if prompt is None and prompt_name is None and "query" in self.prompts:
-            prompt_name = "query"
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
-
-    def encode_document(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the first of the ``document``/``passage``/``corpus`` prompts and ``task="document"``."""
-        inputs = _pop_sentences_alias(inputs, kwargs)
-        if prompt is None and prompt_name is None:
-            for candidate in ("document", "passage", "corpus"):
-                if candidate in self.prompts:
-                    prompt_name = candidate
-                    break
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
-
     def encode(
         self,
         inputs: Any = None,

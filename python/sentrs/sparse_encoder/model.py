@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from sentrs import ops
-from sentrs.base.model import BaseModel
+from sentrs.base.model import BaseModel, QueryDocumentMixin
 from sentrs.base.modules.transformer import Transformer
 from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
 from sentrs.util.similarity import SimilarityFunction
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 
 
-class SparseEncoder(BaseModel):
+class SparseEncoder(QueryDocumentMixin, BaseModel):
     """Maps texts to sparse vocabulary-sized vectors (SPLADE); a drop-in for ``sentence_transformers.SparseEncoder``.
 
     Args:
@@ -176,25 +176,6 @@ class SparseEncoder(BaseModel):
         pooling.chunk_size = value
 
     # ------------------------------------------------------------------ encode
-    def encode_query(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the ``query`` prompt (when configured) and ``task="query"``."""
-        if prompt is None and prompt_name is None and "query" in self.prompts:
-            prompt_name = "query"
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
-
-    def encode_document(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the first of the ``document``/``passage``/``corpus`` prompts and ``task="document"``."""
-        if prompt is None and prompt_name is None:
-            for candidate in ("document", "passage", "corpus"):
-                if candidate in self.prompts:
-                    prompt_name = candidate
-                    break
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
-
     def encode(
         self,
         inputs: Any = None,
