@@ -25,6 +25,7 @@ __all__ = [
     "similarity_pairwise",
     "splade_pool",
     "topk_search",
+    "topk_self_search",
 ]
 
 __version__: str
@@ -144,3 +145,7 @@ class SparseIndex:
         k: int,
         score_function: str = "dot",
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+
+def topk_self_search(
+    embeddings: npt.NDArray[np.float32], k: int, score_function: str = "cosine"
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

@@ -123,19 +123,26 @@ impl TopKState {
         let work = |(i, heap): (usize, &mut BinaryHeap<Hit>)| {
             let row = scores.row(i);
             let query = row_offset + i;
+            // Once the heap is full, a score below the worst kept one cannot enter: checked before any heap work.
+            let mut bar = if heap.len() == k {
+                heap.peek().map_or(f32::NEG_INFINITY, |w| w.score)
+            } else {
+                f32::NEG_INFINITY
+            };
             for (j, &raw) in row.iter().enumerate() {
-                let index = col_offset + j;
-                if exclude_self && index == query {
-                    continue;
-                }
                 let value = match &col_scale {
                     Some(scale) => raw * scale[j],
                     None => raw,
                 };
-                let hit = Hit {
-                    score: rank_key(value),
-                    index,
-                };
+                let score = rank_key(value);
+                if score < bar {
+                    continue;
+                }
+                let index = col_offset + j;
+                if exclude_self && index == query {
+                    continue;
+                }
+                let hit = Hit { score, index };
                 if heap.len() < k {
                     heap.push(hit);
                 } else if let Some(worst) = heap.peek() {
@@ -143,6 +150,9 @@ impl TopKState {
                         heap.pop();
                         heap.push(hit);
                     }
+                }
+                if heap.len() == k {
+                    bar = heap.peek().map_or(f32::NEG_INFINITY, |w| w.score);
                 }
             }
         };
@@ -228,6 +238,47 @@ pub fn topk_search(
     Ok(state.finish())
 }
 
+/// Rows per block of [`topk_self_search`].
+const SELF_BLOCK: usize = 1024;
+
+/// Best `k` other rows for every row of `x` (a set searched against itself, row i never matching itself).
+///
+/// Scores are symmetric, so only blocks on and above the diagonal are multiplied; each off-diagonal block feeds
+/// both its rows and, transposed, its columns. Half the GEMM work of [`topk_search`] with `exclude_self`, same
+/// result (hits are ordered by score, then lower index, whatever order they arrive in).
+pub fn topk_self_search(
+    x: ArrayView2<f32>,
+    k: usize,
+    score: TopKScore,
+) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    let n = x.nrows();
+    let k = k.min(n.saturating_sub(1));
+    let mut state = TopKState::new(n, k);
+    if n == 0 || k == 0 {
+        return Ok(state.finish());
+    }
+    let x = match score {
+        TopKScore::Cosine => {
+            let mut unit = x.to_owned();
+            normalize_rows(&mut unit);
+            unit
+        }
+        TopKScore::Dot => x.to_owned(),
+    };
+    for i0 in (0..n).step_by(SELF_BLOCK) {
+        let rows = x.slice(s![i0..(i0 + SELF_BLOCK).min(n), ..]);
+        for j0 in (i0..n).step_by(SELF_BLOCK) {
+            let cols = x.slice(s![j0..(j0 + SELF_BLOCK).min(n), ..]);
+            let block = matmul_nt(rows, cols)?;
+            state.push_block(block.view(), i0, j0, None, true)?;
+            if j0 != i0 {
+                state.push_block(block.t(), j0, i0, None, true)?;
+            }
+        }
+    }
+    Ok(state.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +341,31 @@ mod tests {
         let (short, scores) = topk_search(x.view(), x.view(), 3, TopKScore::Dot, 8, true).unwrap();
         assert_eq!(short[[0, 2]], -1);
         assert_eq!(scores[[0, 2]], f32::NEG_INFINITY);
+    }
+
+    proptest! {
+        #[test]
+        fn self_search_matches_exclude_self(n in 1usize..40, d in 1usize..6, k in 1usize..12, cosine in any::<bool>(),
+                                            vals in proptest::collection::vec(-3i8..4, 40 * 6)) {
+            let x = Array2::from_shape_fn((n, d), |(i, j)| f32::from(vals[i * 6 + j]));
+            let score = if cosine { TopKScore::Cosine } else { TopKScore::Dot };
+            let (ids, scores) = topk_self_search(x.view(), k, score).unwrap();
+            let (want_ids, want_scores) = topk_search(x.view(), x.view(), k.min(n - 1), score, 7, true).unwrap();
+            prop_assert_eq!(ids.dim(), want_ids.dim());
+            for (a, b) in scores.iter().zip(want_scores.iter()) {
+                prop_assert!((a - b).abs() <= 1e-5);
+            }
+            if !cosine { prop_assert_eq!(ids, want_ids); }
+        }
+    }
+
+    #[test]
+    fn self_search_across_blocks() {
+        let n = SELF_BLOCK + 300;
+        let x = Array2::from_shape_fn((n, 8), |(i, j)| ((i * 31 + j * 7) % 17) as f32 - 8.0);
+        let (ids, _) = topk_self_search(x.view(), 5, TopKScore::Dot).unwrap();
+        let (want, _) = topk_search(x.view(), x.view(), 5, TopKScore::Dot, 512, true).unwrap();
+        assert_eq!(ids, want);
     }
 
     #[test]

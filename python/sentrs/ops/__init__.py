@@ -34,6 +34,7 @@ __all__ = [
     "similarity_pairwise",
     "splade_pool",
     "topk_search",
+    "topk_self_search",
 ]
 
 PoolingModeName = Literal["cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
@@ -249,3 +250,19 @@ def dense_to_csr(x: npt.ArrayLike, max_active_dims: int | None = None) -> CsrArr
     """Dense rows to CSR ``(indptr, indices, values)``, keeping the ``max_active_dims`` largest magnitudes."""
     _check_max_active_dims(max_active_dims)
     return _core.dense_to_csr(_as_f32_matrix(x, "embeddings"), max_active_dims)
+
+
+def topk_self_search(
+    embeddings: npt.ArrayLike, k: int, score_function: str = "cosine"
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """For every row, its best ``k`` *other* rows (``(n, min(k, n - 1))``, best first, ties to the lower index).
+
+    Scores are symmetric, so only half of the ``n x n`` products are computed.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
+    if score_function not in ("cosine", "dot"):
+        raise ValueError(f"score_function must be 'cosine' or 'dot', got {score_function!r}")
+    x = _as_f32_matrix(embeddings, "embeddings")
+    _check_finite(x, "embeddings")
+    return _core.topk_self_search(x, int(k), score_function)

@@ -145,7 +145,7 @@ def _nearest_neighbours(
     rust_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
     host = host_float32(embeddings)
     if rust_score is not None and host is not None:
-        return ops.topk_search(host, host, top_k, rust_score, min(corpus_chunk_size, 8192), exclude_self=True)
+        return ops.topk_self_search(host, top_k, rust_score)
     n = embeddings.shape[0]
     k = min(top_k + 1, n)
     ids = np.full((n, top_k), -1, dtype=np.int64)
@@ -205,11 +205,12 @@ def paraphrase_mining_embeddings(
     valid = cols >= 0
     rows, cols, vals = rows[valid], cols[valid], vals[valid]
     lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
-    # A pair found from both sides keeps its first sighting (row order), as the reference does.
+    # A pair found from both sides keeps its first sighting (row order), as the reference does. np.unique returns
+    # the pairs sorted by (i, j), so one stable sort by score keeps (i, j) order among equal scores.
     _, first = np.unique(lo * n + hi, return_index=True)
     lo, hi, vals = lo[first], hi[first], vals[first]
-    order = np.lexsort((hi, lo, -vals))[:max_pairs]
-    return [[float(vals[t]), int(lo[t]), int(hi[t])] for t in order]
+    order = np.argsort(-vals, kind="stable")[:max_pairs]
+    return list(map(list, zip(vals[order].tolist(), lo[order].tolist(), hi[order].tolist())))
 
 
 def paraphrase_mining(

@@ -241,6 +241,29 @@ fn dense_to_csr<'py>(
     Ok(csr_to_py(py, csr))
 }
 
+/// Best `k` other rows of a set searched against itself (half the GEMM work): `(ids, scores)`, `(n, min(k, n-1))`.
+#[pyfunction]
+#[pyo3(signature = (embeddings, k, score_function="cosine"))]
+fn topk_self_search<'py>(
+    py: Python<'py>,
+    embeddings: PyReadonlyArray2<'py, f32>,
+    k: usize,
+    score_function: &str,
+) -> PyResult<TopKArrays<'py>> {
+    let score = match score_function {
+        "cosine" => TopKScore::Cosine,
+        "dot" => TopKScore::Dot,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "score_function must be 'cosine' or 'dot', got '{other}'"
+            )))
+        }
+    };
+    let x = embeddings.as_array();
+    let (ids, scores) = detach(py, || crate::topk::topk_self_search(x, k, score))?;
+    Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+}
+
 /// An inverted index over sparse document vectors (CSR in), searched exactly for sparse queries.
 #[pyclass(module = "sentrs._core", name = "SparseIndex", frozen)]
 pub struct PySparseIndex {
@@ -308,6 +331,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(similarity_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(similarity_pairwise, m)?)?;
     m.add_function(wrap_pyfunction!(topk_search, m)?)?;
+    m.add_function(wrap_pyfunction!(topk_self_search, m)?)?;
     m.add_function(wrap_pyfunction!(community_detection, m)?)?;
     m.add_function(wrap_pyfunction!(splade_pool, m)?)?;
     m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
