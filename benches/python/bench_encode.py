@@ -44,30 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def forward_share(model: Any, encode: Callable[[], object]) -> tuple[float, float]:
-    """Runs ``encode`` once with ``model[0].auto_model.forward`` timed; returns ``(encode_s, forward_s)``."""
-    auto_model = model[0].auto_model
-    original = auto_model.forward
-    spent = 0.0
-
-    def timed_forward(*args: Any, **kwargs: Any) -> Any:
-        nonlocal spent
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent += time.perf_counter() - start
-
-    auto_model.forward = timed_forward  # an instance attribute shadows the class's forward in Module.__call__
-    try:
-        start = time.perf_counter()
-        encode()
-        total = time.perf_counter() - start
-    finally:
-        del auto_model.forward
-    return total, spent
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     benchutil.set_threads(args.threads)  # before the Rust pools start
@@ -123,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print()
     for name in names:
-        total, forward = forward_share(models[name], encoders[name])
+        total, forward = benchutil.forward_share(models[name], encoders[name])
         print(
             f"{name}: encode {total:.3f} s, transformer forward {forward:.3f} s, "
             f"host-side overhead {1 - forward / total:.1%} ({total - forward:.3f} s)"

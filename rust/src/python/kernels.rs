@@ -99,6 +99,17 @@ type TopKArrays<'py> = ArrayPair<'py, i64, f32>;
 /// Two matrices handed back to Python together.
 type ArrayPair<'py, A, B> = (Bound<'py, PyArray2<A>>, Bound<'py, PyArray2<B>>);
 
+/// The search score functions the kernels implement, by name.
+fn parse_score(score_function: &str) -> PyResult<TopKScore> {
+    match score_function {
+        "cosine" => Ok(TopKScore::Cosine),
+        "dot" => Ok(TopKScore::Dot),
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "score_function must be 'cosine' or 'dot', got '{other}'"
+        ))),
+    }
+}
+
 /// Exact top-k: `(ids, scores)` of shape `(n_queries, min(k, n_corpus))`, best first, ties by lower index;
 /// `exclude_self` skips corpus row i for query i.
 #[pyfunction]
@@ -112,15 +123,7 @@ fn topk_search<'py>(
     corpus_chunk_size: usize,
     exclude_self: bool,
 ) -> PyResult<TopKArrays<'py>> {
-    let score = match score_function {
-        "cosine" => TopKScore::Cosine,
-        "dot" => TopKScore::Dot,
-        other => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "score_function must be 'cosine' or 'dot', got '{other}'"
-            )))
-        }
-    };
+    let score = parse_score(score_function)?;
     let (q, c) = (queries.as_array(), corpus.as_array());
     let (ids, scores) = detach(py, || {
         crate::topk::topk_search(q, c, k, score, corpus_chunk_size, exclude_self)
@@ -250,15 +253,7 @@ fn topk_self_search<'py>(
     k: usize,
     score_function: &str,
 ) -> PyResult<TopKArrays<'py>> {
-    let score = match score_function {
-        "cosine" => TopKScore::Cosine,
-        "dot" => TopKScore::Dot,
-        other => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "score_function must be 'cosine' or 'dot', got '{other}'"
-            )))
-        }
-    };
+    let score = parse_score(score_function)?;
     let x = embeddings.as_array();
     let (ids, scores) = detach(py, || crate::topk::topk_self_search(x, k, score))?;
     Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
@@ -308,15 +303,7 @@ impl PySparseIndex {
         k: usize,
         score_function: &str,
     ) -> PyResult<TopKArrays<'py>> {
-        let cosine = match score_function {
-            "cosine" => true,
-            "dot" => false,
-            other => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "score_function must be 'cosine' or 'dot', got '{other}'"
-                )))
-            }
-        };
+        let cosine = parse_score(score_function)? == TopKScore::Cosine;
         let (p, i, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
         let index = std::sync::Arc::clone(&self.inner);
         let (ids, scores) = detach(py, move || index.search(p, i, v, k, cosine))?;
