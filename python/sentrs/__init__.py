@@ -10,18 +10,20 @@ __version__ = "0.1.0"
 __MODEL_HUB_ORGANIZATION__ = "sentence-transformers"
 
 from sentrs import evaluation, losses, models, util
-from sentrs.base.modules import Dense, Normalize, Transformer
+from sentrs.base.modules import Dense, Normalize, Router, Transformer
 from sentrs.base.registry import register_module_class
 from sentrs.cross_encoder.model import CrossEncoder
 from sentrs.sentence_transformer.model import SentenceTransformer
 from sentrs.sentence_transformer.modules import Pooling
 from sentrs.sparse_encoder.model import SparseEncoder
-from sentrs.sparse_encoder.modules import MLMTransformer, SpladePooling
+from sentrs.sparse_encoder.modules import MLMTransformer, SparseAutoEncoder, SparseStaticEmbedding, SpladePooling
 from sentrs.util.quantization import quantize_embeddings
 from sentrs.util.similarity import SimilarityFunction
 
-for _cls in (Transformer, Pooling, Dense, Normalize, SpladePooling, MLMTransformer):
+for _cls in (Transformer, Pooling, Dense, Normalize, SpladePooling, MLMTransformer, SparseStaticEmbedding):
     register_module_class(_cls)
+register_module_class(SparseAutoEncoder)
+register_module_class(Router, "Asym")
 del _cls
 
 __all__ = [

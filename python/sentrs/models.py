@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from sentrs.sentence_transformer.modules import Dense, InputModule, Module, Normalize, Pooling, Transformer
+from sentrs.sentence_transformer.modules import (
+    Asym,
+    Dense,
+    InputModule,
+    Module,
+    Normalize,
+    Pooling,
+    Router,
+    Transformer,
+)
 
-__all__ = ["Dense", "InputModule", "Module", "Normalize", "Pooling", "Transformer"]
+__all__ = ["Asym", "Dense", "InputModule", "Module", "Normalize", "Pooling", "Router", "Transformer"]

@@ -18,7 +18,7 @@ from torch import nn
 
 from sentrs.base.hub import resolve_model_dir
 from sentrs.base.modules.module import InputModule
-from sentrs.base.registry import module_class_for_type
+from sentrs.base.registry import load_module
 
 __all__ = ["BaseModel", "QueryDocumentMixin"]
 
@@ -128,7 +128,12 @@ class BaseModel(nn.Sequential):
                     # A folder of another model type: keep its transformer, build this type's default head.
                     logger.warning("Converting %s model %s to %s", saved_type, model_name_or_path, self.model_type)
                 self._model_dir = model_dir
-                modules = self._load_default_modules(model_dir, **hub_kwargs)
+                if saved_type != self.model_type and os.path.exists(os.path.join(model_dir, "modules.json")):
+                    modules = self._load_converted_modules(
+                        model_dir, saved_type, trust_remote_code=trust_remote_code, **hub_kwargs
+                    )
+                else:
+                    modules = self._load_default_modules(model_dir, **hub_kwargs)
         super().__init__(modules or OrderedDict())
 
         # Prompts: class defaults, then saved values for missing keys, then the user's (which win).
@@ -151,6 +156,12 @@ class BaseModel(nn.Sequential):
     # ------------------------------------------------------------------ hooks for subclasses
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
         raise TypeError(f"{type(self).__name__} does not define default modules for a plain transformers folder")
+
+    def _load_converted_modules(
+        self, model_dir: str, saved_type: str, trust_remote_code: bool = False, **hub_kwargs: Any
+    ) -> OrderedDict[str, nn.Module]:
+        """Modules for a folder saved as another model type; the default keeps only its transformer."""
+        return self._load_default_modules(model_dir, **hub_kwargs)
 
     def _parse_model_config(self, model_config: dict[str, Any]) -> None:
         """Reads type-specific keys of ``config_sentence_transformers.json``."""
@@ -183,12 +194,9 @@ class BaseModel(nn.Sequential):
             sub = entry["path"]
             if not isinstance(sub, str) or os.path.isabs(sub) or ".." in sub.replace("\\", "/").split("/"):
                 raise ValueError(f"{path}: entry {i} path must be a relative folder without '..', got {sub!r}")
-            cls = module_class_for_type(entry["type"])
-            module_dir = os.path.join(model_dir, sub)
-            if issubclass(cls, InputModule) or cls.__name__ == "Transformer":
-                module = cls.load(module_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
-            else:
-                module = cls.load(module_dir, trust_remote_code=trust_remote_code)
+            module = load_module(
+                entry["type"], os.path.join(model_dir, sub), trust_remote_code=trust_remote_code, **hub_kwargs
+            )
             modules[str(entry.get("name", i))] = module
         return modules
 
@@ -256,8 +264,15 @@ class BaseModel(nn.Sequential):
 
     def get_model_kwargs(self) -> list[str]:
         """Extra keyword arguments ``encode`` accepts (forward kwargs of the modules)."""
+        from sentrs.base.modules.router import Router
+
         names: set[str] = set()
-        for module in self._modules.values():
+        pending = list(self._modules.values())
+        while pending:
+            module = pending.pop()
+            if isinstance(module, Router):
+                for route in module.sub_modules.values():
+                    pending.extend(route.children())
             names |= set(getattr(module, "forward_kwargs", set()))
         return sorted(names)
 
@@ -279,16 +294,17 @@ class BaseModel(nn.Sequential):
         return self.preprocess(inputs, **kwargs)
 
     def forward(self, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Runs the modules in order on a features dict; each gets only the kwargs it declares."""
-        return self._forward_until(input, None, **kwargs)
+        """Runs the modules in order on a features dict; each gets only the kwargs it declares (a Router all)."""
+        return _run_modules(list(self._modules.values()), input, None, kwargs)
 
-    def _forward_until(self, features: dict[str, Any], stop_before: nn.Module | None, **kwargs: Any) -> dict[str, Any]:
-        for module in self._modules.values():
-            if module is stop_before:
-                break
-            accepted = {k: v for k, v in kwargs.items() if k in getattr(module, "forward_kwargs", set())}
-            features = module(features, **accepted)
-        return features
+    def _inference_modules(self, task: str | None = None) -> list[nn.Module]:
+        """The modules an input of ``task`` goes through: a leading Router is replaced by the modules of its route."""
+        from sentrs.base.modules.router import Router
+
+        modules = list(self._modules.values())
+        if isinstance(modules[0], Router):
+            return modules[0].route_modules(task, "text") + modules[1:]
+        return modules
 
     def _batched_forward(
         self,
@@ -308,15 +324,16 @@ class BaseModel(nn.Sequential):
         from tqdm.autonotebook import tqdm
 
         from sentrs import ops
-        from sentrs.base.modules.transformer import Transformer
+        from sentrs.base.modules.tokenized_input import TokenizedTextInput
 
         if device is not None:
             self.to(device)
         self.eval()
         model_device = self.device
-        first = self._first_module()
-        if not isinstance(first, Transformer):
-            raise TypeError(f"the first module must be a Transformer, got {type(first).__name__}")
+        modules = self._inference_modules(kwargs.get("task"))
+        first = modules[0]
+        if not isinstance(first, TokenizedTextInput):
+            raise TypeError(f"the first module must be a text input module, got {type(first).__name__}")
         encoding = first.encode_texts(inputs, prompt=prompt, **kwargs)
         _, batches = ops.plan_batches(encoding.lengths(), batch_size)
         prompt_length = first.prompt_length(prompt) if prompt else None
@@ -326,9 +343,11 @@ class BaseModel(nn.Sequential):
             if prompt_length is not None:
                 features["prompt_length"] = prompt_length
             features["modality"] = "text"
+            if "task" in kwargs:
+                features["task"] = kwargs["task"]
             if model_device.type != "cpu":
                 features = {k: (v.to(model_device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
-            yield rows, self._forward_until(features, stop_before, **forward_kwargs)
+            yield rows, _run_modules(modules, features, stop_before, forward_kwargs)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         if prompt is None:
@@ -459,6 +478,23 @@ class QueryDocumentMixin:
                     prompt_name = candidate
                     break
         return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
+
+
+def _run_modules(
+    modules: list[nn.Module], features: dict[str, Any], stop_before: nn.Module | None, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Applies ``modules`` in order (up to ``stop_before``); each gets the kwargs it declares, a Router all of them."""
+    from sentrs.base.modules.router import Router
+
+    for module in modules:
+        if module is stop_before:
+            break
+        if isinstance(module, Router):
+            accepted = kwargs
+        else:
+            accepted = {k: v for k, v in kwargs.items() if k in getattr(module, "forward_kwargs", set())}
+        features = module(features, **accepted)
+    return features
 
 
 def _swap_into_place(tmp: str, target: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sentrs.base.modules.module import Module
 from sentrs.exceptions import ModuleTypeError
 
-__all__ = ["module_class_for_type", "register_module_class"]
+__all__ = ["load_module", "module_class_for_type", "register_module_class"]
 
 _BY_NAME: dict[str, type[Module]] = {}
 
@@ -39,3 +41,11 @@ def module_class_for_type(type_ref: str) -> type[Module]:
             + ", ".join(sorted(_BY_NAME))
         )
     return cls
+
+
+def load_module(type_ref: str, module_dir: str, trust_remote_code: bool = False, **hub_kwargs: Any) -> Module:
+    """Loads one module folder; input modules and Transformers also get the loading options (``model_kwargs`` ...)."""
+    cls = module_class_for_type(type_ref)
+    if getattr(cls, "takes_hub_kwargs", False):
+        return cls.load(module_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
+    return cls.load(module_dir, trust_remote_code=trust_remote_code)

@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from sentrs import ops
 from sentrs.base.model import BaseModel, QueryDocumentMixin
 from sentrs.base.modules.transformer import Transformer
+from sentrs.sentence_transformer.modules.pooling import Pooling
+from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
 from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
 from sentrs.util.similarity import SimilarityFunction
 from sentrs.util.tensor import host_float32
@@ -88,29 +90,58 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         )
         if similarity_fn_name is not None:
             self.similarity_fn_name = similarity_fn_name
+        if self.max_active_dims is None:
+            for module in self._modules.values():
+                if isinstance(module, SparseAutoEncoder):
+                    self.max_active_dims = module.k
+                    break
 
     # ------------------------------------------------------------------ construction and config
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
+        """A masked-LM folder gets Transformer(fill-mask) + SpladePooling(max); any other transformer gets the CSR
+        head: Transformer + mean Pooling + SparseAutoEncoder(hidden=4d, k=256, k_aux=512), freshly initialised."""
         with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
             archs = json.load(f).get("architectures") or []
-        if not any(a.endswith("ForMaskedLM") for a in archs):
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(
-                f"{model_dir} is not a masked-language model ({archs}); CSR sparse models "
-                "(Transformer + Pooling + SparseAutoEncoder) are not supported by sentrs yet"
-            )
+        is_mlm = any(a.endswith("ForMaskedLM") for a in archs)
         transformer = Transformer(
             model_dir,
-            transformer_task="fill-mask",
+            transformer_task="fill-mask" if is_mlm else "feature-extraction",
             model_kwargs=hub_kwargs.get("model_kwargs"),
             processor_kwargs=hub_kwargs.get("processor_kwargs"),
             config_kwargs=hub_kwargs.get("config_kwargs"),
             cache_dir=self.cache_folder,
         )
-        return OrderedDict(
-            [("0", transformer), ("1", SpladePooling("max", "relu", transformer.get_embedding_dimension()))]
+        if is_mlm:
+            return OrderedDict(
+                [("0", transformer), ("1", SpladePooling("max", "relu", transformer.get_embedding_dimension()))]
+            )
+        logger.warning(
+            "%s is not a masked-language model; using Transformer + mean Pooling + a new (untrained) "
+            "SparseAutoEncoder",
+            model_dir,
         )
+        dim = transformer.get_embedding_dimension()
+        pooling = Pooling(dim, pooling_mode="mean")
+        sae = SparseAutoEncoder(input_dim=dim, hidden_dim=4 * dim, k=256, k_aux=512)
+        return OrderedDict([("0", transformer), ("1", pooling), ("2", sae)])
+
+    def _load_converted_modules(
+        self, model_dir: str, saved_type: str, trust_remote_code: bool = False, **hub_kwargs: Any
+    ) -> OrderedDict[str, nn.Module]:
+        """A SentenceTransformer folder keeps its modules and gets a new SparseAutoEncoder on top (CSR)."""
+        if saved_type != "SentenceTransformer":
+            return self._load_default_modules(model_dir, **hub_kwargs)
+        modules = self._load_modules(model_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
+        dim = None
+        for module in reversed(list(modules.values())):
+            getter = getattr(module, "get_embedding_dimension", None)
+            if getter is not None and getter() is not None:
+                dim = int(getter())
+                break
+        if dim is None:
+            raise ValueError(f"cannot tell the embedding dimension of the SentenceTransformer in {model_dir}")
+        modules[str(len(modules))] = SparseAutoEncoder(input_dim=dim, hidden_dim=4 * dim, k=dim // 4, k_aux=dim // 2)
+        return modules
 
     def _parse_model_config(self, model_config: dict[str, Any]) -> None:
         name = model_config.get("similarity_fn_name")
@@ -211,9 +242,12 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
             raise UnsupportedFeatureError(
                 "multi-process encoding (pool=, device=[...]) is not supported by sentrs yet"
             )
-        unused = set(kwargs) - {"task", "processing_kwargs"}
+        unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs", "max_active_dims"}
         if unused:
-            raise ValueError(f"SparseEncoder.encode() got keyword arguments this model does not use: {sorted(unused)}")
+            raise ValueError(
+                f"SparseEncoder.encode() got keyword arguments this model does not use: {sorted(unused)}; it accepts "
+                f"{sorted({'task', 'processing_kwargs', *self.get_model_kwargs()})}"
+            )
         max_active_dims = max_active_dims if max_active_dims is not None else self.max_active_dims
         if max_active_dims is not None and (
             isinstance(max_active_dims, bool) or not isinstance(max_active_dims, int) or max_active_dims < 1
@@ -255,10 +289,12 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         **kwargs: Any,
     ) -> Tensor:
         """All embeddings as one coalesced ``(n, width)`` sparse COO tensor on the CPU, in input order."""
-        modules = list(self._modules.values())
+        modules = self._inference_modules(kwargs.get("task"))
         splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
         parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
         width = 0
+        if max_active_dims is not None:
+            kwargs["max_active_dims"] = max_active_dims
         for rows, out in self._batched_forward(
             inputs, prompt, batch_size, show_progress_bar, device, stop_before=splade, **kwargs
         ):

@@ -2,6 +2,28 @@
 
 from __future__ import annotations
 
-from sentrs.sparse_encoder.modules import MLMTransformer, SpladePooling
+from sentrs.sparse_encoder.modules import (
+    Asym,
+    Dense,
+    InputModule,
+    MLMTransformer,
+    Module,
+    Router,
+    SparseAutoEncoder,
+    SparseStaticEmbedding,
+    SpladePooling,
+    Transformer,
+)
 
-__all__ = ["MLMTransformer", "SpladePooling"]
+__all__ = [
+    "Asym",
+    "Dense",
+    "InputModule",
+    "MLMTransformer",
+    "Module",
+    "Router",
+    "SparseAutoEncoder",
+    "SparseStaticEmbedding",
+    "SpladePooling",
+    "Transformer",
+]

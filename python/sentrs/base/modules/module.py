@@ -35,6 +35,7 @@ class Module(nn.Module):
         save_in_root: whether the module saves into the model root (input modules) or a numbered folder.
         forward_kwargs: keyword arguments of ``encode`` routed to this module's ``forward``.
         reference_type: the reference's class path, written into ``modules.json`` so both libraries load it.
+        takes_hub_kwargs: whether :meth:`load` accepts the model's loading options (``model_kwargs``, ...).
     """
 
     config_keys: ClassVar[list[str]] = []
@@ -43,6 +44,7 @@ class Module(nn.Module):
     save_in_root: ClassVar[bool] = False
     forward_kwargs: ClassVar[set[str]] = set()
     reference_type: ClassVar[str] = ""
+    takes_hub_kwargs: ClassVar[bool] = False
 
     @abstractmethod
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -114,6 +116,7 @@ class InputModule(Module):
     """A module that turns raw inputs into tensors (it owns a tokenizer) and saves into the model root."""
 
     save_in_root: ClassVar[bool] = True
+    takes_hub_kwargs: ClassVar[bool] = True
 
     @abstractmethod
     def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:

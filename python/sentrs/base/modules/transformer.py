@@ -12,11 +12,8 @@ import logging
 import os
 from typing import Any, ClassVar, Literal
 
-import numpy as np
-import torch
-
-from sentrs import ops
-from sentrs.base.modules.module import InputModule, read_json_object
+from sentrs.base.modules.module import read_json_object
+from sentrs.base.modules.tokenized_input import TokenizedTextInput
 
 __all__ = ["Transformer"]
 
@@ -42,9 +39,6 @@ _CONFIG_FILES = (
     "sentence_xlnet_config.json",
 )
 
-# Tokenizers without a length limit report a huge model_max_length.
-_NO_LIMIT = 10**12
-
 
 def _strip_remote_code(d: dict[str, Any] | None) -> dict[str, Any]:
     d = dict(d or {})
@@ -52,7 +46,7 @@ def _strip_remote_code(d: dict[str, Any] | None) -> dict[str, Any]:
     return d
 
 
-class Transformer(InputModule):
+class Transformer(TokenizedTextInput):
     """Wraps a transformers model (``AutoModel`` by default) and its tokenizer.
 
     Args:
@@ -165,9 +159,7 @@ class Transformer(InputModule):
         if do_lower_case:
             self._add_lowercase()
         self._input_names = self._forward_input_names()
-        self._rust_tokenizer: ops.Tokenizer | None = None
-        self._rust_key: tuple[Any, ...] | None = None
-        self._prompt_lengths: dict[str, int] = {}
+        self._init_tokenizer_state()
 
     # ------------------------------------------------------------------ tokenizer
     def _add_lowercase(self) -> None:
@@ -191,103 +183,6 @@ class Transformer(InputModule):
         names = list(getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
         params = inspect.signature(self.auto_model.forward).parameters
         return [n for n in names if n in params]
-
-    @property
-    def max_seq_length(self) -> int | None:
-        """Truncation length in tokens, special tokens included (None: no limit)."""
-        n = self.tokenizer.model_max_length
-        return None if n is None or n >= _NO_LIMIT else int(n)
-
-    @max_seq_length.setter
-    def max_seq_length(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"max_seq_length must be a positive integer or None, got {value!r}")
-        self.tokenizer.model_max_length = value if value is not None else int(1e30)
-
-    def _text_kwargs(self) -> dict[str, Any]:
-        return dict(self.processing_kwargs.get("text", {}))
-
-    def rust_tokenizer(self, max_length: int | None = None, truncation: str | None = None) -> ops.Tokenizer:
-        """The Rust tokenizer for the current tokenizer settings (rebuilt when they change)."""
-        tok = self.tokenizer
-        backend = getattr(tok, "backend_tokenizer", None)
-        if backend is None:
-            raise ValueError(
-                f"sentrs needs a fast (tokenizers-backed) tokenizer, got {type(tok).__name__} without one"
-            )
-        text_kwargs = self._text_kwargs()
-        if max_length is None:
-            max_length = text_kwargs.get("max_length", self.max_seq_length)
-        if truncation is None:
-            trunc = text_kwargs.get("truncation", "longest_first")
-            truncation = "longest_first" if trunc is True else str(trunc)
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-        # The backend object is stable per tokenizer; `backend.normalizer` is a fresh wrapper on every access.
-        key = (
-            id(tok),
-            id(backend),
-            self._normalizer_version,
-            max_length,
-            truncation,
-            pad_id,
-            getattr(tok, "pad_token_type_id", 0),
-            tok.padding_side,
-            tok.truncation_side,
-        )
-        if self._rust_tokenizer is None or key != self._rust_key:
-            self._rust_tokenizer = ops.Tokenizer.from_str(
-                backend.to_str(),
-                max_length=max_length,
-                truncation_strategy=truncation,
-                truncation_side=tok.truncation_side,
-                pad_id=pad_id,
-                pad_type_id=getattr(tok, "pad_token_type_id", 0),
-                padding_side=tok.padding_side,
-            )
-            self._rust_key = key
-        return self._rust_tokenizer
-
-    def encode_texts(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> ops.Encoding:
-        """Tokenizes every input once (unpadded); inputs are strings or ``(text, text_pair)`` pairs."""
-        processing = kwargs.get("processing_kwargs") or {}
-        text_kwargs = processing.get("text", {}) if isinstance(processing, dict) else {}
-        tok = self.rust_tokenizer(max_length=text_kwargs.get("max_length"))
-        texts, pairs = _split_pairs(inputs)
-        if prompt:
-            texts = [prompt + t for t in texts]
-        return tok.encode(texts, pairs)
-
-    def prompt_length(self, prompt: str) -> int:
-        """Tokens of the prompt alone, without a trailing special token (for ``include_prompt=False``)."""
-        if prompt not in self._prompt_lengths:
-            ids = self.rust_tokenizer().encode([prompt]).ids(0)
-            length = len(ids)
-            if ids and ids[-1] in set(self.tokenizer.all_special_ids):
-                length -= 1
-            self._prompt_lengths[prompt] = length
-        return self._prompt_lengths[prompt]
-
-    def features_from_encoding(self, encoding: ops.Encoding, rows: Any = None) -> dict[str, Any]:
-        """Pads ``rows`` of an encoding into a features dict of CPU int64 tensors (zero-copy from numpy)."""
-        row_list = None if rows is None else [int(r) for r in rows]
-        input_ids, attention_mask, token_type_ids = encoding.pad(row_list)
-        features: dict[str, Any] = {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask),
-        }
-        if "token_type_ids" in self._input_names:
-            features["token_type_ids"] = torch.from_numpy(token_type_ids)
-        return features
-
-    def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Tokenizes a batch into padded tensors ``input_ids``, ``attention_mask`` (+ ``token_type_ids``)."""
-        if isinstance(inputs, (str, tuple)):
-            inputs = [inputs]
-        features = self.features_from_encoding(self.encode_texts(list(inputs), prompt=prompt, **kwargs))
-        if prompt:
-            features["prompt_length"] = self.prompt_length(prompt)
-        features["modality"] = "text"
-        return features
 
     # ------------------------------------------------------------------ forward
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -370,33 +265,6 @@ class Transformer(InputModule):
         config = self.get_config_dict()
         config["architecture"] = type(self.auto_model).__name__
         return f"Transformer({config})"
-
-
-def _split_pairs(inputs: list[Any]) -> tuple[list[str], list[str] | None]:
-    """Splits inputs into first texts and (for pairs) second texts; validates types with clear errors."""
-    if not inputs:
-        return [], None
-    first = inputs[0]
-    is_pair = isinstance(first, (tuple, list))
-    texts: list[str] = []
-    pairs: list[str] = []
-    for i, item in enumerate(inputs):
-        if is_pair:
-            if not isinstance(item, (tuple, list)) or len(item) != 2:
-                raise ValueError(f"inputs[{i}] must be a pair (text, text) like inputs[0], got {item!r}")
-            a, b = item
-            for j, part in enumerate((a, b)):
-                if not isinstance(part, str):
-                    raise TypeError(f"inputs[{i}][{j}] must be a str, got {type(part).__name__}")
-            texts.append(a)
-            pairs.append(b)
-        else:
-            if isinstance(item, np.str_):
-                item = str(item)
-            if not isinstance(item, str):
-                raise TypeError(f"inputs[{i}] must be a str, got {type(item).__name__}")
-            texts.append(item)
-    return texts, (pairs if is_pair else None)
 
 
 def _has_lowercase(normalizer: Any) -> bool:

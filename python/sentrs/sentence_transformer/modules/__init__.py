@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sentrs.base.modules import Dense, InputModule, Module, Normalize, Transformer
+from sentrs.base.modules import Asym, Dense, InputModule, Module, Normalize, Router, Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
 
-__all__ = ["Dense", "InputModule", "Module", "Normalize", "Pooling", "Transformer"]
+__all__ = ["Asym", "Dense", "InputModule", "Module", "Normalize", "Pooling", "Router", "Transformer"]
