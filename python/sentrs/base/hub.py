@@ -43,6 +43,7 @@ def resolve_model_dir(
     revision: str | None = None,
     token: bool | str | None = None,
     local_files_only: bool = False,
+    backend: str = "torch",
 ) -> str:
     """Returns a local folder holding the model.
 
@@ -82,7 +83,10 @@ def resolve_model_dir(
         "revision": revision,
         "token": token,
         "cache_dir": cache_folder,
-        "ignore_patterns": _SKIP_PATTERNS,
+        # The ONNX and OpenVINO backends need their exported files; torch skips them.
+        "ignore_patterns": _SKIP_PATTERNS
+        if backend == "torch"
+        else [p for p in _SKIP_PATTERNS if "onnx" not in p and "openvino" not in p],
     }
     try:
         return snapshot_download(**kwargs, local_files_only=True)

@@ -78,10 +78,6 @@ class BaseModel(nn.Sequential):
             processor_kwargs = {**tokenizer_kwargs, **(processor_kwargs or {})}
         if backend not in ("torch", "onnx", "openvino"):
             raise ValueError(f"backend must be 'torch', 'onnx' or 'openvino', got {backend!r}")
-        if backend != "torch":
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(f"backend={backend!r} is not supported by sentrs yet; use backend='torch'")
         self.prompts: dict[str, str] = {}
         self.default_prompt_name = default_prompt_name
         self.trust_remote_code = trust_remote_code
@@ -109,12 +105,14 @@ class BaseModel(nn.Sequential):
                 revision=revision,
                 token=token,
                 local_files_only=local_files_only,
+                backend=backend,
             )
             self._model_dir = model_dir
             hub_kwargs = {
                 "model_kwargs": model_kwargs,
                 "processor_kwargs": processor_kwargs,
                 "config_kwargs": config_kwargs,
+                "backend": backend,
             }
             saved_config = self._read_model_config(model_dir)
             saved_type = saved_config.get("model_type", "SentenceTransformer")

@@ -173,6 +173,7 @@ class CrossEncoder(BaseModel):
             processor_kwargs=hub_kwargs.get("processor_kwargs"),
             config_kwargs=hub_kwargs.get("config_kwargs"),
             cache_dir=self.cache_folder,
+            backend=hub_kwargs.get("backend", "torch"),
         )
         return OrderedDict([("0", transformer)])
 

@@ -133,6 +133,7 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
             processor_kwargs=hub_kwargs.get("processor_kwargs"),
             config_kwargs=hub_kwargs.get("config_kwargs"),
             cache_dir=self.cache_folder,
+            backend=hub_kwargs.get("backend", "torch"),
         )
         archs = getattr(transformer.auto_model.config, "architectures", None) or []
         mode = "lasttoken" if any(a.endswith("ForCausalLM") for a in archs) else "mean"

@@ -110,6 +110,7 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
             processor_kwargs=hub_kwargs.get("processor_kwargs"),
             config_kwargs=hub_kwargs.get("config_kwargs"),
             cache_dir=self.cache_folder,
+            backend=hub_kwargs.get("backend", "torch"),
         )
         if is_mlm:
             return OrderedDict(

@@ -97,12 +97,8 @@ class Transformer(TokenizedTextInput):
             raise ValueError(
                 f"transformer_task must be one of {sorted(_TASKS)} in sentrs so far, got {transformer_task!r}"
             )
-        if backend != "torch":
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(
-                f"backend={backend!r} is not supported by sentrs yet; only backend='torch' is available"
-            )
+        if backend not in ("torch", "onnx", "openvino"):
+            raise ValueError(f"backend must be 'torch', 'onnx' or 'openvino', got {backend!r}")
         for key in ("unpad_inputs", "query_length", "document_length", "query_expansion"):
             if unused.get(key) not in (None, False):
                 logger.warning(
@@ -145,15 +141,26 @@ class Transformer(TokenizedTextInput):
             and not any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
         ):
             config.num_labels = 1
-        auto_cls = getattr(transformers, auto_name)
-        self.auto_model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
-
         if max_seq_length is not None and "model_max_length" not in processor_kwargs:
             processor_kwargs["model_max_length"] = max_seq_length
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(
             tokenizer_name_or_path or model_name_or_path, **processor_kwargs
         )
-        max_pos = getattr(self.auto_model.config, "max_position_embeddings", None)
+        if backend == "torch":
+            auto_cls = getattr(transformers, auto_name)
+            self.auto_model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+        else:
+            from sentrs.backend import load_backend_model
+
+            input_names = [
+                n
+                for n in getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"])
+                if n in ("input_ids", "attention_mask", "token_type_ids")
+            ]
+            self.auto_model = load_backend_model(
+                model_name_or_path, backend, transformer_task, config, input_names, model_kwargs
+            )
+        max_pos = getattr(config, "max_position_embeddings", None)
         if "model_max_length" not in processor_kwargs and isinstance(max_pos, int) and max_pos > 0:
             self.tokenizer.model_max_length = min(self.tokenizer.model_max_length, max_pos)
         if do_lower_case:
@@ -181,6 +188,8 @@ class Transformer(TokenizedTextInput):
         import inspect
 
         names = list(getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
+        if self.backend != "torch":
+            return [n for n in names if n in self.auto_model.input_names]
         params = inspect.signature(self.auto_model.forward).parameters
         return [n for n in names if n in params]
 

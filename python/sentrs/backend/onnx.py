@@ -1,0 +1,274 @@
+"""ONNX Runtime: our own exporter (``torch.onnx``, no optimum) and the session that runs exported files.
+
+The exporter writes the inputs and outputs the reference's optimum exports use (``input_ids``, ``attention_mask``
+[, ``token_type_ids``] -> ``last_hidden_state`` or ``logits``, dynamic batch and sequence axes), so folders exported
+by either library load in the other. Every export is checked against the torch model before it is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from typing import Any
+
+import numpy as np
+
+from sentrs.backend.files import BackendFile
+
+__all__ = ["OnnxRuntimeModel", "export_onnx", "session_options"]
+
+logger = logging.getLogger(__name__)
+
+# transformer_task -> (transformers auto class, output name)
+TASK_OUTPUTS = {
+    "feature-extraction": ("AutoModel", "last_hidden_state"),
+    "fill-mask": ("AutoModelForMaskedLM", "logits"),
+    "sequence-classification": ("AutoModelForSequenceClassification", "logits"),
+}
+EXPORT_ATOL = 1e-3
+
+
+def _require_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("backend='onnx' needs onnxruntime: pip install onnxruntime") from exc
+    return onnxruntime
+
+
+def available_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def session_options(threads: int | None = None) -> Any:
+    """Session options for batch inference: every graph optimisation, one intra-op thread per core."""
+    ort = _require_onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or available_cores()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return options
+
+
+class ExportedModel:
+    """What a Transformer module needs from its model: ``config``, call with tensors, ``save_pretrained``."""
+
+    backend = ""
+
+    def __init__(self, config: Any, file: BackendFile) -> None:
+        self.config = config
+        self.file = file
+        self.input_names: list[str] = []
+        self.output_names: list[str] = []
+
+    @property
+    def file_path(self) -> str:
+        return self.file.path
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def __call__(self, return_dict: bool = True, **inputs: Any) -> dict[str, Any]:
+        import torch
+
+        feed = {}
+        for name in self.input_names:
+            if name not in inputs:
+                raise ValueError(f"the {self.backend} model needs input {name!r}; got {sorted(inputs)}")
+            value = inputs[name]
+            array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            feed[name] = np.ascontiguousarray(array, dtype=np.int64)
+        return {name: torch.from_numpy(value) for name, value in self.run(feed).items()}
+
+    def eval(self) -> ExportedModel:
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> ExportedModel:
+        return self
+
+    def _model_files(self) -> list[str]:
+        """The file and the files beside it that it needs (external data, .bin weights)."""
+        return [self.file.path]
+
+    def save_pretrained(self, output_path: str, **kwargs: Any) -> None:
+        """Writes ``config.json`` into ``output_path`` and the model file(s) into ``output_path/<subfolder>``."""
+        self.config.save_pretrained(output_path)
+        subfolder = self.file.subfolder or self.backend
+        target = os.path.join(output_path, subfolder)
+        os.makedirs(target, exist_ok=True)
+        for path in self._model_files():
+            shutil.copy2(path, os.path.join(target, os.path.basename(path)))
+
+
+class OnnxRuntimeModel(ExportedModel):
+    """An ONNX Runtime session over an exported file (``provider`` as in the reference's ``model_kwargs``)."""
+
+    backend = "onnx"
+
+    def __init__(self, config: Any, file: BackendFile, provider: str | None = None, threads: int | None = None):
+        super().__init__(config, file)
+        ort = _require_onnxruntime()
+        available = ort.get_available_providers()
+        if provider is None:
+            provider = available[0]
+        if provider not in available:
+            raise ValueError(f"model_kwargs['provider'] must be one of {available}, got {provider!r}")
+        self.provider = provider
+        try:
+            self.session = ort.InferenceSession(file.path, sess_options=session_options(threads), providers=[provider])
+        except Exception as exc:
+            raise ValueError(f"{file.path} is not a valid ONNX model: {exc}") from exc
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self.session.run(self.output_names, inputs)
+        return dict(zip(self.output_names, values))
+
+    def _model_files(self) -> list[str]:
+        import onnx
+
+        files = [self.file.path]
+        folder = os.path.dirname(self.file.path)
+        model = onnx.load(self.file.path, load_external_data=False)
+        locations = set()
+        for tensor in model.graph.initializer:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    locations.add(entry.value)
+        files.extend(os.path.join(folder, loc) for loc in sorted(locations))
+        return files
+
+
+# ---------------------------------------------------------------------------------------------- export
+def _dummy_inputs(input_names: list[str], batch: int, seq: int, vocab: int, seed: int) -> dict[str, Any]:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(min(5, vocab - 1), max(6, min(vocab, 1000)), (batch, seq), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[-1, seq // 2 :] = 0  # one padded row, so the masking path is part of the graph
+    out: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in input_names:
+        out["token_type_ids"] = torch.zeros_like(ids)
+    return {k: out[k] for k in input_names if k in out}
+
+
+def _torch_model(model_dir: str, task: str, config: Any, model_kwargs: dict[str, Any]) -> Any:
+    import transformers
+
+    auto_name, _ = TASK_OUTPUTS[task]
+    kwargs = {k: v for k, v in model_kwargs.items() if k in ("revision", "token", "cache_dir", "trust_remote_code")}
+    model = getattr(transformers, auto_name).from_pretrained(model_dir, config=config, **kwargs)
+    return model.eval()
+
+
+def export_onnx(
+    model_dir: str,
+    task: str,
+    config: Any,
+    input_names: list[str],
+    file: BackendFile,
+    model_kwargs: dict[str, Any] | None = None,
+    opset: int = 18,
+) -> BackendFile:
+    """Exports the torch weights of ``model_dir`` to ONNX at ``file.path`` (written atomically).
+
+    The export is run against torch on a second, differently shaped padded batch; it is kept only when the outputs of
+    attended positions agree within ``1e-3``.
+    """
+    import torch
+
+    if task not in TASK_OUTPUTS:
+        raise ValueError(f"cannot export transformer_task {task!r} to ONNX; supported: {sorted(TASK_OUTPUTS)}")
+    output_name = TASK_OUTPUTS[task][1]
+    model = _torch_model(model_dir, task, config, model_kwargs or {})
+    import inspect
+
+    accepted = inspect.signature(model.forward).parameters
+    names: list[str] = [
+        n for n in ("input_ids", "attention_mask", "token_type_ids") if n in input_names and n in accepted
+    ]
+
+    if names[:2] != ["input_ids", "attention_mask"]:
+        raise ValueError(f"cannot export a model whose inputs are {names}; expected input_ids and attention_mask")
+
+    class _Wrapper(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        ) -> torch.Tensor:
+            inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                inputs["token_type_ids"] = token_type_ids
+            return self.inner(**inputs, return_dict=True)[output_name]
+
+    vocab = int(getattr(config, "vocab_size", 1000) or 1000)
+    example = _dummy_inputs(names, 2, 16, vocab, seed=0)
+    batch_dim = torch.export.Dim("batch_size")
+    seq_dim = torch.export.Dim("sequence_length")
+    dynamic = {name: {0: batch_dim, 1: seq_dim} for name in names}
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    external = n_bytes > 1_800_000_000
+
+    target_dir = os.path.dirname(file.path)
+    os.makedirs(target_dir, exist_ok=True)
+    final_path = os.path.join(target_dir, file.file_name)
+    tmp_dir = tempfile.mkdtemp(prefix=".onnx-export-", dir=target_dir)
+    try:
+        tmp_path = os.path.join(tmp_dir, file.file_name)
+        wrapper = _Wrapper(model).eval()
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper,
+                tuple(example[n] for n in names),
+                tmp_path,
+                input_names=names,
+                output_names=[output_name],
+                dynamic_shapes=dynamic,
+                opset_version=opset,
+                dynamo=True,
+                external_data=external,
+                verbose=False,
+            )
+        _check_export(model, tmp_path, names, output_name, vocab)
+        for entry in os.listdir(tmp_dir):
+            os.replace(os.path.join(tmp_dir, entry), os.path.join(target_dir, entry))
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    logger.info("Exported %s to %s", model_dir, final_path)
+    return BackendFile(final_path, file.subfolder, file.file_name, False)
+
+
+def _check_export(model: Any, path: str, names: list[str], output_name: str, vocab: int) -> None:
+    import torch
+
+    ort = _require_onnxruntime()
+    session = ort.InferenceSession(path, sess_options=session_options(), providers=["CPUExecutionProvider"])
+    inputs = _dummy_inputs(names, 3, 11, vocab, seed=1)
+    got = session.run([output_name], {k: v.numpy() for k, v in inputs.items()})[0]
+    with torch.no_grad():
+        want = model(**inputs, return_dict=True)[output_name].float().numpy()
+    if got.shape != want.shape:
+        raise RuntimeError(f"ONNX export check failed: output shape {got.shape}, torch gives {want.shape}")
+    if got.ndim == 3:  # token outputs: padded positions are free to differ
+        keep = inputs["attention_mask"].numpy().astype(bool)
+        got, want = got[keep], want[keep]
+    err = float(np.max(np.abs(got - want))) if got.size else 0.0
+    if not np.isfinite(err) or err > EXPORT_ATOL:
+        raise RuntimeError(f"ONNX export check failed: max |onnx - torch| = {err:.3g} > {EXPORT_ATOL}")
