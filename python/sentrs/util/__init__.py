@@ -1,10 +1,11 @@
-"""The reference's ``util`` API: similarity, tensor helpers, quantisation.
+"""The reference's ``util`` API: similarity, tensor helpers, quantisation, hard-negative mining.
 
 Host (CPU, float32, no autograd) data is computed by the Rust core; everything else stays in torch.
 """
 
 from __future__ import annotations
 
+from sentrs.util.hard_negatives import mine_hard_negatives
 from sentrs.util.misc import fullname, import_from_string
 from sentrs.util.quantization import (
     QuantizedIndex,
@@ -58,6 +59,7 @@ __all__ = [
     "import_from_string",
     "information_retrieval",
     "manhattan_sim",
+    "mine_hard_negatives",
     "normalize_embeddings",
     "pairwise_angle_sim",
     "pairwise_cos_sim",
