@@ -116,5 +116,5 @@ def test_invalid_constructor_arguments(make_tiny_st: Callable[..., str]) -> None
         sentrs.SentenceTransformer(modules=[], device="cpu")
     with pytest.raises(TypeError, match="model_name_or_path must be a str"):
         sentrs.SentenceTransformer(123, device="cpu")  # type: ignore[arg-type]
-    with pytest.raises(NotImplementedError, match="backend='onnx' is not supported"):
-        sentrs.SentenceTransformer(folder, device="cpu", backend="onnx")
+    with pytest.raises(ValueError, match="backend must be 'torch', 'onnx' or 'openvino', got 'jax'"):
+        sentrs.SentenceTransformer(folder, device="cpu", backend="jax")  # type: ignore[arg-type]

@@ -31,6 +31,14 @@ logger = logging.getLogger(__name__)
 _BACKEND_KWARGS = {"file_name", "subfolder", "export", "provider", "ov_config", "threads"}
 
 
+def _existing_onnx(model_dir: str) -> BackendFile | None:
+    """The folder's fp32 ``model.onnx`` (``onnx/`` or root), if it has one."""
+    try:
+        return resolve_backend_file(model_dir, "onnx", {"file_name": "model.onnx"})
+    except FileNotFoundError:
+        return None
+
+
 def load_backend_model(
     model_dir: str,
     backend: str,
@@ -62,10 +70,14 @@ def load_backend_model(
 
     if file.export:
         target = writable_target(model_dir, file)
-        with tempfile.TemporaryDirectory(prefix="sentrs-ov-") as tmp:
-            onnx_file = BackendFile(os.path.join(tmp, "model.onnx"), "", "model.onnx", True)
-            export_onnx(model_dir, task, config, input_names, onnx_file, kwargs)
-            convert_onnx_to_openvino(onnx_file.path, target.path)
+        existing = _existing_onnx(model_dir)
+        if existing is not None:  # an fp32 ONNX export is already there: convert it
+            convert_onnx_to_openvino(existing.path, target.path)
+        else:
+            with tempfile.TemporaryDirectory(prefix="sentrs-ov-") as tmp:
+                onnx_file = BackendFile(os.path.join(tmp, "model.onnx"), "", "model.onnx", True)
+                export_onnx(model_dir, task, config, input_names, onnx_file, kwargs)
+                convert_onnx_to_openvino(onnx_file.path, target.path)
         file = BackendFile(target.path, target.subfolder, target.file_name, False)
     if "provider" in kwargs:
         raise ValueError("model_kwargs['provider'] is an ONNX Runtime setting; backend='openvino' does not take it")

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -232,8 +233,7 @@ def export_onnx(
     try:
         tmp_path = os.path.join(tmp_dir, file.file_name)
         wrapper = _Wrapper(model).eval()
-        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with torch.no_grad(), _quiet_exporter():
             torch.onnx.export(
                 wrapper,
                 tuple(example[n] for n in names),
@@ -253,6 +253,20 @@ def export_onnx(
         shutil.rmtree(tmp_dir, ignore_errors=True)
     logger.info("Exported %s to %s", model_dir, final_path)
     return BackendFile(final_path, file.subfolder, file.file_name, False)
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silences the exporter's progress prints, warnings and torch.onnx log lines (errors still raise)."""
+    torch_logger = logging.getLogger("torch.onnx")
+    level = torch_logger.level
+    torch_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        torch_logger.setLevel(level)
 
 
 def _check_export(model: Any, path: str, names: list[str], output_name: str, vocab: int) -> None:
