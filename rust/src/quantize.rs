@@ -47,6 +47,22 @@ struct Nearest {
     bar: u32,
 }
 
+impl Nearest {
+    /// Offers row `index` at distance `d`; rows must arrive in increasing index order (ties keep the lower one).
+    #[inline(always)]
+    fn offer(&mut self, d: u32, index: usize, k: usize) {
+        if d < self.bar {
+            self.heap.push((d, index));
+            if self.heap.len() > k {
+                self.heap.pop();
+            }
+            if self.heap.len() == k {
+                self.bar = self.heap.peek().map_or(u32::MAX, |&(worst, _)| worst);
+            }
+        }
+    }
+}
+
 /// Lanes checked together before looking at single distances.
 const SCAN_CHUNK: usize = 32;
 
@@ -75,15 +91,7 @@ fn scan_generic(
         }
         for (j, &d) in chunk.iter().enumerate() {
             // Rows arrive in increasing index order, so only a strictly smaller distance displaces a kept hit.
-            if d < best.bar {
-                best.heap.push((d, base + c * SCAN_CHUNK + j));
-                if best.heap.len() > k {
-                    best.heap.pop();
-                }
-                if best.heap.len() == k {
-                    best.bar = best.heap.peek().map_or(u32::MAX, |&(worst, _)| worst);
-                }
-            }
+            best.offer(d, base + c * SCAN_CHUNK + j, k);
         }
     }
 }
@@ -99,6 +107,66 @@ fn scan_avx512(
     k: usize,
 ) {
     scan_generic(query, block, out, best, base, k)
+}
+
+/// Queries scanned together by the AVX-512 kernel: each corpus word loaded once serves all of them.
+const QUERY_GROUP: usize = 4;
+
+/// Distances of [`QUERY_GROUP`] queries (query-major words in `queries`) to a block (word-major columns of `len`
+/// rows), eight rows per step, kept in registers: no distance array is written. Lanes that beat a query's bar go
+/// to its `Nearest`, in row order; only the first `best.len()` queries are real (the rest pad the group).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+fn scan_group_avx512(
+    queries: &[u64],
+    words: usize,
+    block: &[u64],
+    len: usize,
+    best: &mut [Nearest],
+    base: usize,
+    k: usize,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(best.len() <= QUERY_GROUP && queries.len() >= QUERY_GROUP * words);
+    debug_assert!(block.len() >= words * len);
+    let mut r = 0;
+    while r < len {
+        let lanes = (len - r).min(8);
+        let lane_mask: __mmask8 = if lanes == 8 { 0xFF } else { (1u8 << lanes) - 1 };
+        let (mut a0, mut a1, mut a2, mut a3) = (
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+        );
+        for w in 0..words {
+            // SAFETY: w * len + r + lanes <= words * len <= block.len(); lanes beyond `lanes` are masked off
+            // and not read.
+            let c = unsafe {
+                _mm512_maskz_loadu_epi64(lane_mask, block.as_ptr().add(w * len + r).cast::<i64>())
+            };
+            let q = |g: usize| _mm512_set1_epi64(queries[g * words + w] as i64);
+            a0 = _mm512_add_epi64(a0, _mm512_popcnt_epi64(_mm512_xor_si512(c, q(0))));
+            a1 = _mm512_add_epi64(a1, _mm512_popcnt_epi64(_mm512_xor_si512(c, q(1))));
+            a2 = _mm512_add_epi64(a2, _mm512_popcnt_epi64(_mm512_xor_si512(c, q(2))));
+            a3 = _mm512_add_epi64(a3, _mm512_popcnt_epi64(_mm512_xor_si512(c, q(3))));
+        }
+        for (nearest, acc) in best.iter_mut().zip([a0, a1, a2, a3]) {
+            let bar = _mm512_set1_epi64(i64::from(nearest.bar));
+            let mut hits = _mm512_mask_cmplt_epu64_mask(lane_mask, acc, bar);
+            if hits != 0 {
+                let mut d = [0u64; 8];
+                // SAFETY: `d` holds exactly one 512-bit vector.
+                unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), acc) };
+                while hits != 0 {
+                    let lane = hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
+                    nearest.offer(d[lane] as u32, base + r + lane, k);
+                }
+            }
+        }
+        r += 8;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -206,9 +274,22 @@ pub fn hamming_topk(
             })
             .collect();
         let mut scratch = vec![0u32; HAMMING_BLOCK.min(nc)];
+        // This chunk's query words, padded to whole groups of QUERY_GROUP (the padding repeats nothing useful
+        // and its results are dropped).
+        let mut padded = q_words[q0 * words..(q0 + rows) * words].to_vec();
+        padded.resize(rows.div_ceil(QUERY_GROUP) * QUERY_GROUP * words, 0);
         for b0 in (0..nc).step_by(HAMMING_BLOCK) {
             let len = (b0 + HAMMING_BLOCK).min(nc) - b0;
             let block = &c_cols[b0 * words..(b0 + len) * words];
+            #[cfg(target_arch = "x86_64")]
+            if matches!(kernel, Kernel::Avx512) {
+                for (g, group) in best.chunks_mut(QUERY_GROUP).enumerate() {
+                    let queries = &padded[g * QUERY_GROUP * words..(g + 1) * QUERY_GROUP * words];
+                    // SAFETY: detect_kernel() returned Avx512 only after checking avx512f and avx512vpopcntdq.
+                    unsafe { scan_group_avx512(queries, words, block, len, group, b0, k) };
+                }
+                continue;
+            }
             let out = &mut scratch[..len];
             for (i, nearest) in best.iter_mut().enumerate() {
                 let query = &q_words[(q0 + i) * words..(q0 + i + 1) * words];
