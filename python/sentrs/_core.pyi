@@ -17,6 +17,7 @@ __all__ = [
     "community_detection",
     "dense_to_csr",
     "hamming_topk",
+    "mine_pairs",
     "normalize",
     "num_threads",
     "plan_batches",
@@ -105,6 +106,9 @@ def community_detection(
     min_community_size: int = 10,
     batch_size: int = 1024,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def mine_pairs(
+    ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], max_pairs: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def hamming_topk(
     queries: npt.NDArray[np.uint8], corpus: npt.NDArray[np.uint8], k: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]: ...

@@ -92,6 +92,50 @@ pub fn community_detection(
     Ok(communities)
 }
 
+/// Paraphrase-mining pairs from per-row neighbour lists (`ids[r, t]`, `-1` for none, and their scores): each
+/// unordered pair `(lo, hi)` once, with the score of its first sighting in row-major order, best first (equal
+/// scores in `(lo, hi)` order), at most `max_pairs`. Returns `(scores, lo, hi)`.
+pub fn mine_pairs(
+    ids: ArrayView2<i64>,
+    scores: ArrayView2<f32>,
+    max_pairs: usize,
+) -> CoreResult<(Vec<f32>, Vec<i64>, Vec<i64>)> {
+    if ids.dim() != scores.dim() {
+        return Err(invalid(format!(
+            "ids and scores must have the same shape, got {:?} and {:?}",
+            ids.dim(),
+            scores.dim()
+        )));
+    }
+    // Keys are lo * width + hi, so they order pairs by (lo, hi).
+    let max_id = ids.iter().copied().max().unwrap_or(-1);
+    let width = (ids.nrows() as u64).max(max_id.max(0) as u64 + 1);
+    // (pair key, sighting order, score)
+    let mut seen: Vec<(u64, u64, f32)> = Vec::with_capacity(ids.len());
+    for (r, (id_row, score_row)) in ids.rows().into_iter().zip(scores.rows()).enumerate() {
+        for (t, (&c, &v)) in id_row.iter().zip(score_row).enumerate() {
+            if c < 0 {
+                continue;
+            }
+            let (lo, hi) = (c.min(r as i64) as u64, c.max(r as i64) as u64);
+            seen.push((lo * width + hi, (r * id_row.len() + t) as u64, v));
+        }
+    }
+    seen.sort_unstable_by_key(|&(key, order, _)| (key, order));
+    seen.dedup_by_key(|entry| entry.0);
+    seen.sort_unstable_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    seen.truncate(max_pairs);
+    let mut out_scores = Vec::with_capacity(seen.len());
+    let mut lo = Vec::with_capacity(seen.len());
+    let mut hi = Vec::with_capacity(seen.len());
+    for (key, _, v) in seen {
+        out_scores.push(v);
+        lo.push((key / width) as i64);
+        hi.push((key % width) as i64);
+    }
+    Ok((out_scores, lo, hi))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +185,24 @@ mod tests {
                 assert!(seen.insert(j), "row {j} in two communities");
             }
         }
+    }
+
+    #[test]
+    fn mine_pairs_dedups_and_orders() {
+        use ndarray::array;
+        let ids = array![[1i64, 2], [0, 2], [1, -1]];
+        let scores = array![[0.9f32, 0.5], [0.9, 0.7], [0.7, 0.0]];
+        let (v, lo, hi) = mine_pairs(ids.view(), scores.view(), 10).unwrap();
+        assert_eq!(v, vec![0.9, 0.7, 0.5]);
+        assert_eq!(lo, vec![0, 1, 0]);
+        assert_eq!(hi, vec![1, 2, 2]);
+        let (v, _, _) = mine_pairs(ids.view(), scores.view(), 2).unwrap();
+        assert_eq!(v.len(), 2);
+        // First sighting wins when the two sides disagree; equal scores come in (lo, hi) order.
+        let ids = array![[1i64], [0], [0]];
+        let scores = array![[0.4f32], [0.6], [0.4]];
+        let (v, lo, hi) = mine_pairs(ids.view(), scores.view(), 10).unwrap();
+        assert_eq!((v, lo, hi), (vec![0.4, 0.4], vec![0, 0], vec![1, 2]));
+        assert!(mine_pairs(ids.view(), array![[0.1f32, 0.2]].view(), 1).is_err());
     }
 }

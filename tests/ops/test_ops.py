@@ -136,3 +136,32 @@ def test_tokenizer_errors_and_threads(minilm_path: str) -> None:
     assert len(results) == 4 and all(np.array_equal(r, expected) for r in results)
     with pytest.raises(ValueError, match="row index 500 is out of range"):
         tok.encode(texts).pad([500])
+
+
+def test_mine_pairs_matches_numpy_dedup_and_order() -> None:
+    """Against the plain numpy formulation: first sighting per unordered pair, score desc, ties by (lo, hi)."""
+    rng = np.random.default_rng(3)
+    n, k = 60, 7
+    ids = np.stack([rng.choice(np.delete(np.arange(n), r), size=k, replace=False) for r in range(n)]).astype(np.int64)
+    ids[5, 3:] = -1
+    scores = rng.integers(0, 6, size=(n, k)).astype(np.float32) / 4  # many exact ties
+    rows = np.repeat(np.arange(n), k)
+    cols, vals = ids.ravel(), scores.ravel()
+    keep = cols >= 0
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
+    _, first = np.unique(lo * n + hi, return_index=True)
+    lo, hi, vals = lo[first], hi[first], vals[first]
+    order = np.argsort(-vals, kind="stable")
+    for max_pairs in (1, 17, 10_000):
+        got = ops.mine_pairs(ids, scores, max_pairs)
+        np.testing.assert_array_equal(got[0], vals[order][:max_pairs])
+        np.testing.assert_array_equal(got[1], lo[order][:max_pairs])
+        np.testing.assert_array_equal(got[2], hi[order][:max_pairs])
+
+
+def test_mine_pairs_bad_input() -> None:
+    with pytest.raises(ValueError, match="ids and scores must be 2-D arrays of one shape"):
+        ops.mine_pairs(np.zeros((2, 3), dtype=np.int64), np.zeros((2, 2), dtype=np.float32), 5)
+    with pytest.raises(ValueError, match="max_pairs must be a non-negative integer"):
+        ops.mine_pairs(np.zeros((2, 3), dtype=np.int64), np.zeros((2, 3), dtype=np.float32), -1)

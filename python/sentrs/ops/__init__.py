@@ -26,6 +26,7 @@ __all__ = [
     "community_detection",
     "dense_to_csr",
     "hamming_topk",
+    "mine_pairs",
     "normalize",
     "num_threads",
     "plan_batches",
@@ -177,6 +178,20 @@ def community_detection(
     offsets, members = _core.community_detection(x, float(threshold), int(min_community_size), int(batch_size))
     flat = members.tolist()
     return [flat[offsets[c] : offsets[c + 1]] for c in range(len(offsets) - 1)]
+
+
+def mine_pairs(
+    ids: npt.ArrayLike, scores: npt.ArrayLike, max_pairs: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Unordered pairs ``(lo, hi)`` from per-row neighbour lists (``ids`` -1 for none), each once with the score of
+    its first sighting in row order; best first, equal scores in ``(lo, hi)`` order; at most ``max_pairs``."""
+    if isinstance(max_pairs, bool) or not isinstance(max_pairs, (int, np.integer)) or max_pairs < 0:
+        raise ValueError(f"max_pairs must be a non-negative integer, got {max_pairs!r}")
+    i = np.ascontiguousarray(ids, dtype=np.int64)
+    s = np.ascontiguousarray(scores, dtype=np.float32)
+    if i.ndim != 2 or i.shape != s.shape:
+        raise ValueError(f"ids and scores must be 2-D arrays of one shape, got {i.shape} and {s.shape}")
+    return _core.mine_pairs(i, s, int(max_pairs))
 
 
 def _as_code_matrix(x: npt.ArrayLike, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:

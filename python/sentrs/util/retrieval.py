@@ -199,18 +199,10 @@ def paraphrase_mining_embeddings(
     if n < 2:
         return []
     ids, scores = _nearest_neighbours(emb, top_k, score_function, query_chunk_size, corpus_chunk_size)
-    rows = np.repeat(np.arange(n, dtype=np.int64), ids.shape[1])
-    cols = ids.ravel()
-    vals = scores.ravel().astype(np.float64)
-    valid = cols >= 0
-    rows, cols, vals = rows[valid], cols[valid], vals[valid]
-    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
-    # A pair found from both sides keeps its first sighting (row order), as the reference does. np.unique returns
-    # the pairs sorted by (i, j), so one stable sort by score keeps (i, j) order among equal scores.
-    _, first = np.unique(lo * n + hi, return_index=True)
-    lo, hi, vals = lo[first], hi[first], vals[first]
-    order = np.argsort(-vals, kind="stable")[:max_pairs]
-    return list(map(list, zip(vals[order].tolist(), lo[order].tolist(), hi[order].tolist())))
+    # Each unordered pair once (its first sighting in row order, as the reference), best first, equal scores in
+    # (i, j) order: deduplicated and sorted in the Rust core.
+    vals, lo, hi = ops.mine_pairs(ids, scores, max_pairs)
+    return [[v, i, j] for v, i, j in zip(vals.tolist(), lo.tolist(), hi.tolist())]
 
 
 def paraphrase_mining(

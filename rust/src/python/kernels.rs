@@ -155,6 +155,26 @@ fn community_detection<'py>(
     Ok((offsets.into_pyarray(py), members.into_pyarray(py)))
 }
 
+/// Paraphrase-mining pairs from neighbour lists: `(scores float32, lo int64, hi int64)`, best first.
+#[pyfunction]
+fn mine_pairs<'py>(
+    py: Python<'py>,
+    ids: PyReadonlyArray2<'py, i64>,
+    scores: PyReadonlyArray2<'py, f32>,
+    max_pairs: usize,
+) -> PyResult<MinedPairs<'py>> {
+    let (i, s) = (ids.as_array(), scores.as_array());
+    let (v, lo, hi) = detach(py, || crate::cluster::mine_pairs(i, s, max_pairs))?;
+    Ok((v.into_pyarray(py), lo.into_pyarray(py), hi.into_pyarray(py)))
+}
+
+/// `(scores, lo, hi)` arrays of mined pairs.
+type MinedPairs<'py> = (
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
 /// Nearest packed-bit codes by Hamming distance: `(ids int64, distances uint32)`, `(q, min(k, n))`.
 #[pyfunction]
 fn hamming_topk<'py>(
@@ -320,6 +340,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(topk_search, m)?)?;
     m.add_function(wrap_pyfunction!(topk_self_search, m)?)?;
     m.add_function(wrap_pyfunction!(community_detection, m)?)?;
+    m.add_function(wrap_pyfunction!(mine_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(splade_pool, m)?)?;
     m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
     m.add_class::<PySparseIndex>()?;
