@@ -104,3 +104,22 @@ def test_search_errors(tmp_path: Path, minilm_path: str, capsys: pytest.CaptureF
     np.save(wrong_dim, np.zeros((2, 3), dtype=np.float32))
     assert main(["search", minilm_path, str(wrong_dim), "-q", "x", "--device", "cpu"]) == 2
     assert "384-d embeddings" in capsys.readouterr().err
+
+
+def test_encode_with_onnx_backend(tmp_path: Path, minilm_path: str, our_minilm: Any) -> None:
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(minilm_path, folder)
+    src = tmp_path / "in.txt"
+    src.write_text("A man is eating food.\nA man is riding a horse.\n", encoding="utf-8")
+    out = tmp_path / "out.npy"
+    args = ["encode", str(folder), str(src), "-o", str(out), "-q", "--device", "cpu", "--backend", "onnx"]
+    assert main(args) == 0
+    assert (folder / "onnx" / "model.onnx").is_file()
+    np.testing.assert_allclose(
+        np.load(out), our_minilm.encode(["A man is eating food.", "A man is riding a horse."]), atol=1e-4
+    )
+    assert main([*args, "--file-name", "onnx/model.onnx"]) == 0
+    with pytest.raises(SystemExit, match="--file-name needs --backend onnx"):
+        main(["encode", str(folder), str(src), "-o", str(out), "-q", "--file-name", "onnx/model.onnx"])

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 __all__ = ["main"]
 
@@ -50,7 +50,7 @@ def _encode(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             print(f"sentrs encode: input file not found: {args.input}", file=sys.stderr)
             return 2
-    model = SentenceTransformer(args.model, device=args.device, trust_remote_code=False)
+    model = SentenceTransformer(args.model, device=args.device, trust_remote_code=False, **_backend_kwargs(args))
     start = time.perf_counter()
     embeddings = model.encode(
         texts,
@@ -112,7 +112,7 @@ def _search(args: argparse.Namespace) -> int:
     if not queries:
         print("sentrs search: give at least one --query or a --queries-file", file=sys.stderr)
         return 2
-    model = SentenceTransformer(args.model, device=args.device)
+    model = SentenceTransformer(args.model, device=args.device, **_backend_kwargs(args))
     query_emb = model.encode_query(queries, batch_size=args.batch_size, prompt_name=args.prompt_name)
     if query_emb.shape[1] != corpus.shape[1]:
         print(
@@ -148,7 +148,7 @@ def _rerank(args: argparse.Namespace) -> int:
     if not passages:
         print(f"sentrs rerank: {args.passages} holds no passages", file=sys.stderr)
         return 2
-    model = CrossEncoder(args.model, device=args.device)
+    model = CrossEncoder(args.model, device=args.device, **_backend_kwargs(args))
     if model.num_labels != 1:
         print(
             f"sentrs rerank: the model has {model.num_labels} labels; ranking needs a one-label model", file=sys.stderr
@@ -165,6 +165,25 @@ def _rerank(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"scored {len(passages)} passages in {seconds * 1000:.1f} ms", file=sys.stderr)
     return 0
+
+
+def _backend_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``backend=`` and, for an exported file other than the default, ``model_kwargs={"file_name": ...}``."""
+    kwargs: dict[str, Any] = {"backend": args.backend}
+    if args.file_name is not None:
+        if args.backend == "torch":
+            raise SystemExit("--file-name needs --backend onnx or --backend openvino")
+        kwargs["model_kwargs"] = {"file_name": args.file_name}
+    return kwargs
+
+
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", default="torch", choices=["torch", "onnx", "openvino"], help="forward pass (default: torch)"
+    )
+    parser.add_argument(
+        "--file-name", default=None, help="exported model file, e.g. onnx/model_qint8_avx512_vnni.onnx"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--truncate-dim", type=int, default=None)
     enc.add_argument("--precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"])
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_backend_options(enc)
     enc.set_defaults(func=_encode)
 
     srch = sub.add_parser("search", help="answer text queries against a .npy file of corpus embeddings")
@@ -196,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("-k", "--top-k", type=int, default=5)
     srch.add_argument("--batch-size", type=int, default=32)
     srch.add_argument("--device", default=None)
+    _add_backend_options(srch)
     srch.add_argument("--prompt-name", default=None, help="prompt for the queries (default: the model's query prompt)")
     srch.set_defaults(func=_search)
 
@@ -209,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--batch-size", type=int, default=32)
     rr.add_argument("--device", default=None)
     rr.add_argument("-q", "--quiet", action="store_true", help="no progress bar or timing")
+    _add_backend_options(rr)
     rr.set_defaults(func=_rerank)
     return parser
 
