@@ -270,3 +270,44 @@ def test_ov_config_from_json_file(onnx_dir: str, tmp_path: Path, openvino_minilm
     np.testing.assert_allclose(model.encode(TEXTS[:2]), openvino_minilm.encode(TEXTS[:2]), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="ov_config'\\] must be a dict"):
         sentrs.SentenceTransformer(onnx_dir, backend="openvino", device="cpu", model_kwargs={"ov_config": 3})
+
+
+@pytest.mark.parametrize("arch", ["distilbert", "roberta", "deberta-v2", "modernbert"])
+def test_other_architectures_export_and_match(arch: str, tmp_path: Path, minilm_path: str) -> None:
+    """Tiny random models of other architectures (no token_type_ids, relative positions, rotary attention):
+    exported by sentrs, run by both backends, equal to torch within 1e-4."""
+    import torch
+    import transformers
+
+    common = {"vocab_size": 30522, "max_position_embeddings": 128}
+    configs: dict[str, Any] = {
+        "distilbert": transformers.DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=64, **common),
+        "roberta": transformers.RobertaConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, pad_token_id=0, **common
+        ),
+        "deberta-v2": transformers.DebertaV2Config(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, **common
+        ),
+        "modernbert": transformers.ModernBertConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            pad_token_id=0,
+            bos_token_id=101,
+            eos_token_id=102,
+            cls_token_id=101,
+            sep_token_id=102,
+            global_attn_every_n_layers=1,
+            **common,
+        ),
+    }
+    torch.manual_seed(0)
+    folder = str(tmp_path / arch)
+    transformers.AutoModel.from_config(configs[arch]).save_pretrained(folder)
+    # 120 tokens at most: RoBERTa's positions start after the padding index.
+    transformers.AutoTokenizer.from_pretrained(minilm_path, model_max_length=120).save_pretrained(folder)
+    want = sentrs.SentenceTransformer(folder, device="cpu").encode(TEXTS)
+    for backend in ("onnx", "openvino"):
+        got = sentrs.SentenceTransformer(folder, backend=backend, device="cpu").encode(TEXTS)
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=f"{arch} {backend}")
