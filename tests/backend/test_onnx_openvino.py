@@ -311,3 +311,16 @@ def test_other_architectures_export_and_match(arch: str, tmp_path: Path, minilm_
     for backend in ("onnx", "openvino"):
         got = sentrs.SentenceTransformer(folder, backend=backend, device="cpu").encode(TEXTS)
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=f"{arch} {backend}")
+
+
+def test_threads_follow_physical_cores(tmp_path: Path) -> None:
+    """Intra-op threads: one per physical core of the allowed CPUs (SMT siblings once)."""
+    from sentrs.backend.onnx import _physical_cores, available_cores
+
+    blocks = [f"processor\t: {i}\nphysical id\t: 0\ncore id\t\t: {i // 2}\nflags\t\t: avx2" for i in range(8)]
+    info = tmp_path / "cpuinfo"
+    info.write_text("\n\n".join(blocks) + "\n")
+    assert _physical_cores(set(range(8)), str(info)) == 4
+    assert _physical_cores({0, 1, 2}, str(info)) == 2
+    assert _physical_cores({0}, str(tmp_path / "missing")) is None
+    assert 1 <= available_cores() <= (os.cpu_count() or 1)

@@ -43,11 +43,30 @@ def _require_onnxruntime() -> Any:
 
 
 def available_cores() -> int:
-    """CPU cores this process may use."""
+    """Physical CPU cores this process may use (SMT siblings count once): the intra-op thread count that keeps
+    every core busy without two threads fighting over one core's vector units."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = os.sched_getaffinity(0)
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+    return max(1, _physical_cores(cpus) or len(cpus))
+
+
+def _physical_cores(cpus: set[int], cpuinfo: str = "/proc/cpuinfo") -> int | None:
+    """Distinct (physical id, core id) pairs among ``cpus`` per ``/proc/cpuinfo``; None when it can't be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    cores = set()
+    for block in text.split("\n\n"):
+        fields = dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()) if _)
+        if "processor" not in fields or "core id" not in fields:
+            continue
+        if int(fields["processor"]) in cpus:
+            cores.add((fields.get("physical id", "0"), fields["core id"]))
+    return len(cores) or None
 
 
 def session_options(threads: int | None = None) -> Any:
