@@ -61,7 +61,11 @@ def _physical_cores(cpus: set[int], cpuinfo: str = "/proc/cpuinfo") -> int | Non
         return None
     cores = set()
     for block in text.split("\n\n"):
-        fields = dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()) if _)
+        fields = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
         if "processor" not in fields or "core id" not in fields:
             continue
         if int(fields["processor"]) in cpus:
