@@ -207,9 +207,8 @@ pub fn topk_search(
     }
     let (nq, nc) = (queries.nrows(), corpus.nrows());
     let k = k.min(nc);
-    let mut state = TopKState::new(nq, k);
     if nq == 0 || k == 0 {
-        return Ok(state.finish());
+        return Ok(TopKState::new(nq, k).finish());
     }
     let queries = match score {
         TopKScore::Cosine => {
@@ -219,6 +218,34 @@ pub fn topk_search(
         }
         TopKScore::Dot => queries.to_owned(),
     };
+    let macs = nq.saturating_mul(nc).saturating_mul(queries.ncols());
+    if !exclude_self && macs >= BF16_MIN_MACS && crate::bf16::supported() && !fp32_forced() {
+        return topk_bf16_rescored(queries.view(), corpus, k, score, corpus_block);
+    }
+    topk_fp32(queries.view(), corpus, k, score, corpus_block, exclude_self)
+}
+
+/// Work (query x corpus x dimension multiply-adds) from which the bf16 candidate search pays off.
+const BF16_MIN_MACS: usize = 1 << 26;
+/// Candidates kept per query beyond `k` by the bf16 pass, for the fp32 rescoring.
+const BF16_EXTRA: usize = 32;
+
+/// `SENTRS_EXACT_FP32=1` turns the bf16 candidate pass off (for benchmarks and checks).
+fn fp32_forced() -> bool {
+    std::env::var("SENTRS_EXACT_FP32").is_ok_and(|v| v == "1")
+}
+
+/// The fp32 search: a GEMM per block and the running top-k. `queries` are already normalised for cosine.
+fn topk_fp32(
+    queries: ArrayView2<f32>,
+    corpus: ArrayView2<f32>,
+    k: usize,
+    score: TopKScore,
+    corpus_block: usize,
+    exclude_self: bool,
+) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    let (nq, nc) = (queries.nrows(), corpus.nrows());
+    let mut state = TopKState::new(nq, k);
     for q0 in (0..nq).step_by(QUERY_BLOCK) {
         let q = queries.slice(s![q0..(q0 + QUERY_BLOCK).min(nq), ..]);
         for c0 in (0..nc).step_by(corpus_block) {
@@ -236,6 +263,108 @@ pub fn topk_search(
         }
     }
     Ok(state.finish())
+}
+
+/// Exact top-k through a bf16 candidate pass: the best `k + BF16_EXTRA` rows per query by bf16 scores, rescored
+/// in fp32. A bf16 score is within `err = (2^-8 + d 2^-23) |q| |c|` of the fp32 one, so when the last kept
+/// candidate scores below the k-th by more than `2 err`, every row left out scores below the true k-th in fp32 and
+/// the rescored candidates hold the exact answer. Queries where that is not proven are searched again in fp32.
+fn topk_bf16_rescored(
+    queries: ArrayView2<f32>,
+    corpus: ArrayView2<f32>,
+    k: usize,
+    score: TopKScore,
+    corpus_block: usize,
+) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    let (nq, nc, d) = (queries.nrows(), corpus.nrows(), queries.ncols());
+    let kept = (k + BF16_EXTRA).min(nc);
+    let mut approx = TopKState::new(nq, kept);
+    let mut inverse_norms = Array1::<f32>::zeros(nc);
+    let mut max_norm = 0f32;
+    for c0 in (0..nc).step_by(corpus_block) {
+        let block = corpus.slice(s![c0..(c0 + corpus_block).min(nc), ..]);
+        let norms = row_norms(block);
+        max_norm = norms.iter().fold(max_norm, |m, &n| m.max(n));
+        inverse_norms
+            .slice_mut(s![c0..c0 + block.nrows()])
+            .assign(&norms.mapv(|n| 1.0 / n));
+    }
+    for q0 in (0..nq).step_by(QUERY_BLOCK) {
+        let packed =
+            crate::bf16::PackedQueries::new(queries.slice(s![q0..(q0 + QUERY_BLOCK).min(nq), ..]));
+        for c0 in (0..nc).step_by(corpus_block) {
+            let c1 = (c0 + corpus_block).min(nc);
+            let block_scores = crate::bf16::score_block(&packed, corpus.slice(s![c0..c1, ..]));
+            let scale = (score == TopKScore::Cosine).then(|| inverse_norms.slice(s![c0..c1]));
+            approx.push_block(block_scores.view(), q0, c0, scale, false)?;
+        }
+    }
+    let (cand_ids, cand_scores) = approx.finish();
+    let relative = 2f32.powi(-8) + d as f32 * 2f32.powi(-23) + 2f32.powi(-20);
+    let mut ids = Array2::<i64>::from_elem((nq, k), -1);
+    let mut scores = Array2::<f32>::from_elem((nq, k), f32::NEG_INFINITY);
+    let rescore = |i: usize| -> Option<Vec<Hit>> {
+        let q = queries.row(i);
+        let q_norm = q.dot(&q).sqrt();
+        let err = relative
+            * match score {
+                TopKScore::Cosine => q_norm,
+                TopKScore::Dot => q_norm * max_norm,
+            };
+        let full = kept < nc && cand_ids[[i, kept - 1]] >= 0;
+        if full
+            && (cand_scores[[i, kept - 1]] >= cand_scores[[i, k - 1]] - 2.0 * err
+                || !err.is_finite())
+        {
+            return None;
+        }
+        let mut hits: Vec<Hit> = cand_ids
+            .row(i)
+            .iter()
+            .filter(|&&id| id >= 0)
+            .map(|&id| {
+                let j = id as usize;
+                let mut value: f32 = q.iter().zip(corpus.row(j).iter()).map(|(a, b)| a * b).sum();
+                if score == TopKScore::Cosine {
+                    value *= inverse_norms[j];
+                }
+                Hit {
+                    score: rank_key(value),
+                    index: j,
+                }
+            })
+            .collect();
+        hits.sort();
+        hits.truncate(k);
+        Some(hits)
+    };
+    let rescored: Vec<Option<Vec<Hit>>> = if parallel::parallel_enabled() && nq > 1 {
+        parallel::install(|| (0..nq).into_par_iter().map(rescore).collect())
+    } else {
+        (0..nq).map(rescore).collect()
+    };
+    let mut unproven = Vec::new();
+    for (i, hits) in rescored.into_iter().enumerate() {
+        match hits {
+            Some(hits) => {
+                for (rank, hit) in hits.into_iter().enumerate() {
+                    ids[[i, rank]] = hit.index as i64;
+                    scores[[i, rank]] = hit.score;
+                }
+            }
+            None => unproven.push(i),
+        }
+    }
+    if !unproven.is_empty() {
+        let subset = queries.select(ndarray::Axis(0), &unproven);
+        let (sub_ids, sub_scores) =
+            topk_fp32(subset.view(), corpus, k, score, corpus_block, false)?;
+        for (r, &i) in unproven.iter().enumerate() {
+            ids.row_mut(i).assign(&sub_ids.row(r));
+            scores.row_mut(i).assign(&sub_scores.row(r));
+        }
+    }
+    Ok((ids, scores))
 }
 
 /// Rows per block of [`topk_self_search`].
@@ -417,6 +546,38 @@ mod tests {
                     // Near-ties may swap places; the returned id must carry the expected score.
                     let got = ids[[i, rank]] as usize;
                     prop_assert!((full[[i, got]] - s).abs() <= 1e-5);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn bf16_candidates_rescored_equal_fp32(nq in 1usize..20, nc in 1usize..300, d in 1usize..40,
+                                               k in 1usize..12, cosine in any::<bool>(), block in 1usize..70,
+                                               seed in 0u64..1000) {
+            if crate::bf16::supported() {
+                let q = Array2::from_shape_fn((nq, d), |(i, j)| (((i * 31 + j * 17) as u64 + seed) % 23) as f32 / 7.0 - 1.5);
+                let c = Array2::from_shape_fn((nc, d), |(i, j)| (((i * 13 + j * 29) as u64 + seed * 3) % 19) as f32 / 5.0 - 1.8);
+                let score = if cosine { TopKScore::Cosine } else { TopKScore::Dot };
+                let mut qn = q.clone();
+                if cosine {
+                    normalize_rows(&mut qn);
+                }
+                let k = k.min(nc);
+                let (ids_a, sc_a) = topk_bf16_rescored(qn.view(), c.view(), k, score, block).unwrap();
+                let (ids_b, sc_b) = topk_fp32(qn.view(), c.view(), k, score, block, false).unwrap();
+                for i in 0..nq {
+                    for r in 0..k {
+                        prop_assert!((sc_a[[i, r]] - sc_b[[i, r]]).abs() <= 1e-5, "score {} vs {}", sc_a[[i, r]], sc_b[[i, r]]);
+                        if ids_a[[i, r]] != ids_b[[i, r]] {
+                            // Only a near-tie (summation order) may swap two rows.
+                            let j = ids_a[[i, r]] as usize;
+                            let other = ids_b[[i, r]] as usize;
+                            let dot = |x: usize| -> f32 { (0..d).map(|t| qn[[i, t]] * c[[x, t]]).sum() };
+                            prop_assert!((dot(j) - dot(other)).abs() <= 1e-4 * (1.0 + dot(j).abs()));
+                        }
+                    }
                 }
             }
         }

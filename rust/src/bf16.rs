@@ -1,0 +1,194 @@
+//! Approximate inner products in bf16 on CPUs with AVX512-BF16 (`vdpbf16ps`: twice the fp32 FMA rate).
+//!
+//! Used only to pick candidates: [`crate::topk::topk_search`] rescores them in fp32 and proves that no row
+//! outside the candidates can enter the top k, so results stay exact. Rounding an f32 to bf16 (nearest even)
+//! changes it by at most 2^-9 of its magnitude, so a bf16 dot product is within `2^-8 * |q| * |c|` of the fp32
+//! one, plus the fp32 accumulation error.
+
+use crate::parallel;
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+/// Corpus rows per packed panel (one 512-bit register of fp32 scores).
+const PANEL: usize = 16;
+/// Queries scored together per panel pass (accumulators held in registers).
+const GROUP: usize = 8;
+
+/// Whether this CPU runs the bf16 kernel.
+pub fn supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// f32 to bf16, rounding to nearest even (inputs are finite).
+#[inline(always)]
+fn to_bf16(x: f32) -> u32 {
+    let bits = x.to_bits();
+    (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+}
+
+/// Consecutive dimension pairs of a row as packed bf16 pairs (low half = even dimension); odd `d` pads with 0.
+fn pack_row(row: ndarray::ArrayView1<f32>, pairs: usize, out: &mut [u32]) {
+    for (j, slot) in out.iter_mut().enumerate().take(pairs) {
+        let lo = to_bf16(row[2 * j]);
+        let hi = if 2 * j + 1 < row.len() {
+            to_bf16(row[2 * j + 1])
+        } else {
+            0
+        };
+        *slot = lo | (hi << 16);
+    }
+}
+
+/// Queries packed for [`score_block`]: rows of bf16 pairs, padded with zero rows to whole groups.
+pub struct PackedQueries {
+    pairs: usize,
+    rows: usize,
+    data: Vec<u32>,
+}
+
+impl PackedQueries {
+    /// Packs `(n, d)` queries.
+    pub fn new(queries: ArrayView2<f32>) -> Self {
+        let pairs = queries.ncols().div_ceil(2);
+        let rows = queries.nrows();
+        let padded = rows.div_ceil(GROUP) * GROUP;
+        let mut data = vec![0u32; padded * pairs];
+        for (r, row) in queries.rows().into_iter().enumerate() {
+            pack_row(row, pairs, &mut data[r * pairs..(r + 1) * pairs]);
+        }
+        PackedQueries { pairs, rows, data }
+    }
+}
+
+/// Corpus rows packed panel-major: panel p, pair j holds 16 rows' bf16 pairs contiguously.
+fn pack_block(block: ArrayView2<f32>, pairs: usize) -> Vec<u32> {
+    let panels = block.nrows().div_ceil(PANEL);
+    let mut data = vec![0u32; panels * pairs * PANEL];
+    let fill = |(p, panel): (usize, &mut [u32])| {
+        let mut row_pairs = vec![0u32; pairs];
+        for lane in 0..PANEL {
+            let r = p * PANEL + lane;
+            if r >= block.nrows() {
+                break;
+            }
+            pack_row(block.row(r), pairs, &mut row_pairs);
+            for (j, &v) in row_pairs.iter().enumerate() {
+                panel[j * PANEL + lane] = v;
+            }
+        }
+    };
+    if parallel::parallel_enabled() && panels > 8 {
+        parallel::install(|| {
+            data.par_chunks_mut(pairs * PANEL)
+                .enumerate()
+                .for_each(fill)
+        });
+    } else {
+        data.chunks_mut(pairs * PANEL).enumerate().for_each(fill);
+    }
+    data
+}
+
+/// Approximate scores `(queries.rows, block rows)`: bf16 inputs, fp32 accumulation. Requires [`supported`].
+pub fn score_block(queries: &PackedQueries, block: ArrayView2<f32>) -> Array2<f32> {
+    let n = block.nrows();
+    let pairs = queries.pairs;
+    debug_assert_eq!(
+        block.ncols().div_ceil(2),
+        pairs,
+        "query and block dimensions differ"
+    );
+    let packed = pack_block(block, pairs);
+    let mut out = Array2::<f32>::zeros((queries.rows, n));
+    if n == 0 || queries.rows == 0 {
+        return out;
+    }
+    let work = |(g, mut rows): (usize, ndarray::ArrayViewMut2<f32>)| {
+        let q = &queries.data[g * GROUP * pairs..(g + 1) * GROUP * pairs];
+        let mut tile = [[0f32; PANEL]; GROUP];
+        for p in 0..n.div_ceil(PANEL) {
+            let panel = &packed[p * pairs * PANEL..(p + 1) * pairs * PANEL];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: callers check `supported()` (avx512f + avx512bf16) before scoring.
+            unsafe {
+                tile_avx512(q, panel, pairs, &mut tile)
+            };
+            let lanes = PANEL.min(n - p * PANEL);
+            for (i, mut row) in rows.rows_mut().into_iter().enumerate() {
+                for lane in 0..lanes {
+                    row[p * PANEL + lane] = tile[i][lane];
+                }
+            }
+        }
+    };
+    let chunks = out.axis_chunks_iter_mut(Axis(0), GROUP).enumerate();
+    if parallel::parallel_enabled() && queries.rows > GROUP {
+        parallel::install(|| chunks.par_bridge().for_each(work));
+    } else {
+        chunks.for_each(work);
+    }
+    out
+}
+
+/// `GROUP` queries x `PANEL` rows of one panel: eight fp32 accumulators, one panel load per pair.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+fn tile_avx512(q: &[u32], panel: &[u32], pairs: usize, tile: &mut [[f32; PANEL]; GROUP]) {
+    use std::arch::x86_64::*;
+    debug_assert!(q.len() >= GROUP * pairs && panel.len() >= pairs * PANEL);
+    let mut acc = [_mm512_setzero_ps(); GROUP];
+    for j in 0..pairs {
+        // SAFETY: j * PANEL + 16 <= pairs * PANEL <= panel.len().
+        let c: __m512bh = unsafe {
+            std::mem::transmute(_mm512_loadu_si512(panel.as_ptr().add(j * PANEL).cast()))
+        };
+        for (i, a) in acc.iter_mut().enumerate() {
+            let b: __m512bh =
+                unsafe { std::mem::transmute(_mm512_set1_epi32(q[i * pairs + j] as i32)) };
+            *a = _mm512_dpbf16_ps(*a, c, b);
+        }
+    }
+    for (i, a) in acc.iter().enumerate() {
+        // SAFETY: each tile row holds exactly 16 f32.
+        unsafe { _mm512_storeu_ps(tile[i].as_mut_ptr(), *a) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn rounding_is_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3f80);
+        assert_eq!(to_bf16(f32::from_bits(0x3F80_8000)), 0x3F80); // exactly halfway: to even
+        assert_eq!(f32::from_bits(to_bf16(-2.5) << 16), -2.5);
+    }
+
+    #[test]
+    fn scores_are_within_the_bound() {
+        if !supported() {
+            return;
+        }
+        let d = 37;
+        let q = Array2::from_shape_fn((13, d), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 5.0 - 1.0);
+        let c = Array2::from_shape_fn((45, d), |(i, j)| ((i * 5 + j * 13) % 17) as f32 / 8.0 - 1.0);
+        let got = score_block(&PackedQueries::new(q.view()), c.view());
+        for i in 0..13 {
+            for r in 0..45 {
+                let exact: f32 = (0..d).map(|j| q[[i, j]] * c[[r, j]]).sum();
+                let mag: f32 = (0..d).map(|j| (q[[i, j]] * c[[r, j]]).abs()).sum();
+                assert!((got[[i, r]] - exact).abs() <= mag / 256.0 + 1e-5, "{i} {r}");
+            }
+        }
+    }
+}
