@@ -6,8 +6,10 @@
 //! one, plus the fp32 accumulation error.
 
 use crate::parallel;
-use ndarray::{Array2, ArrayView2, Axis};
+use crate::topk::{offer, rank_key, Hit};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::collections::BinaryHeap;
 
 /// Corpus rows per packed panel (one 512-bit register of fp32 scores).
 const PANEL: usize = 16;
@@ -136,6 +138,145 @@ pub fn score_block(queries: &PackedQueries, block: ArrayView2<f32>) -> Array2<f3
         chunks.for_each(work);
     }
     out
+}
+
+/// Offers every row of `block` (corpus indices from `col_offset`) to the per-query heaps of at most `k` best hits,
+/// by bf16 score (times `scale[row]` when given: cosine from dot products and inverse norms). Scores never leave
+/// the registers unless they beat a query's current bar. Requires [`supported`]; `heaps` has one heap per query.
+pub(crate) fn search_block(
+    queries: &PackedQueries,
+    block: ArrayView2<f32>,
+    col_offset: usize,
+    scale: Option<ArrayView1<f32>>,
+    heaps: &mut [BinaryHeap<Hit>],
+    k: usize,
+) {
+    let n = block.nrows();
+    let pairs = queries.pairs;
+    if n == 0 || k == 0 || heaps.is_empty() {
+        return;
+    }
+    let panels = n.div_ceil(PANEL);
+    let packed = pack_block(block, pairs);
+    // Padded to whole panels so a full-width load is always in bounds.
+    let mut factors = vec![1f32; panels * PANEL];
+    if let Some(scale) = &scale {
+        for (f, &v) in factors.iter_mut().zip(scale.iter()) {
+            *f = v;
+        }
+    }
+    let scaled = scale.is_some();
+    let work = |(g, group): (usize, &mut [BinaryHeap<Hit>])| {
+        let q = &queries.data[g * GROUP * pairs..(g + 1) * GROUP * pairs];
+        let mut bars = [f32::INFINITY; GROUP];
+        for (bar, heap) in bars.iter_mut().zip(group.iter()) {
+            *bar = if heap.len() == k {
+                heap.peek().map_or(f32::NEG_INFINITY, |w| w.score)
+            } else {
+                f32::NEG_INFINITY
+            };
+        }
+        let mut tile = [[0f32; PANEL]; GROUP];
+        for p in 0..panels {
+            let panel = &packed[p * pairs * PANEL..(p + 1) * pairs * PANEL];
+            let factor = &factors[p * PANEL..(p + 1) * PANEL];
+            let lanes = PANEL.min(n - p * PANEL);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: callers check `supported()` (avx512f + avx512bf16) before searching.
+            let hits = unsafe {
+                tile_select_avx512(
+                    q,
+                    panel,
+                    pairs,
+                    scaled.then_some(factor),
+                    lanes,
+                    &bars,
+                    &mut tile,
+                )
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let hits = 0u128;
+            if hits == 0 {
+                continue;
+            }
+            for (i, heap) in group.iter_mut().enumerate() {
+                let mut mask = (hits >> (i * PANEL)) & 0xFFFF;
+                while mask != 0 {
+                    let lane = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    let score = rank_key(tile[i][lane]);
+                    if score >= bars[i] {
+                        bars[i] = offer(
+                            heap,
+                            k,
+                            Hit {
+                                score,
+                                index: col_offset + p * PANEL + lane,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    };
+    if parallel::parallel_enabled() && heaps.len() > GROUP {
+        parallel::install(|| heaps.par_chunks_mut(GROUP).enumerate().for_each(work));
+    } else {
+        heaps.chunks_mut(GROUP).enumerate().for_each(work);
+    }
+}
+
+/// `GROUP` queries x the first `lanes` rows of one panel, scaled by `factor` when given; writes the tile and
+/// returns a bit mask (16 bits per query, query-major) of the lanes whose score reaches the query's bar.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+fn tile_select_avx512(
+    q: &[u32],
+    panel: &[u32],
+    pairs: usize,
+    factor: Option<&[f32]>,
+    lanes: usize,
+    bars: &[f32; GROUP],
+    tile: &mut [[f32; PANEL]; GROUP],
+) -> u128 {
+    use std::arch::x86_64::*;
+    debug_assert!(q.len() >= GROUP * pairs && panel.len() >= pairs * PANEL && lanes <= PANEL);
+    let mut acc = [_mm512_setzero_ps(); GROUP];
+    for j in 0..pairs {
+        // SAFETY: j * PANEL + 16 <= pairs * PANEL <= panel.len().
+        let c: __m512bh = unsafe {
+            std::mem::transmute(_mm512_loadu_si512(panel.as_ptr().add(j * PANEL).cast()))
+        };
+        for (i, a) in acc.iter_mut().enumerate() {
+            // SAFETY: a plain bit cast of sixteen bf16 pairs.
+            let b: __m512bh =
+                unsafe { std::mem::transmute(_mm512_set1_epi32(q[i * pairs + j] as i32)) };
+            *a = _mm512_dpbf16_ps(*a, c, b);
+        }
+    }
+    let lane_mask: __mmask16 = if lanes == PANEL {
+        0xFFFF
+    } else {
+        (1u16 << lanes) - 1
+    };
+    let scale = factor.map(|f| {
+        // SAFETY: `factor` holds exactly PANEL values.
+        unsafe { _mm512_loadu_ps(f.as_ptr()) }
+    });
+    let mut hits: u128 = 0;
+    for (i, a) in acc.iter().enumerate() {
+        let v = match scale {
+            Some(s) => _mm512_mul_ps(*a, s),
+            None => *a,
+        };
+        let m = _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(lane_mask, v, _mm512_set1_ps(bars[i]));
+        if m != 0 {
+            // SAFETY: each tile row holds exactly 16 f32.
+            unsafe { _mm512_storeu_ps(tile[i].as_mut_ptr(), v) };
+            hits |= u128::from(m) << (i * PANEL);
+        }
+    }
+    hits
 }
 
 /// `GROUP` queries x `PANEL` rows of one panel: eight fp32 accumulators, one panel load per pair.

@@ -24,9 +24,9 @@ pub enum TopKScore {
 
 /// One hit; ordered so that the *worst* hit is the greatest (the top of a max-heap is evicted first).
 #[derive(Debug, Clone, Copy)]
-struct Hit {
-    score: f32,
-    index: usize,
+pub(crate) struct Hit {
+    pub(crate) score: f32,
+    pub(crate) index: usize,
 }
 
 impl PartialEq for Hit {
@@ -50,8 +50,27 @@ impl Ord for Hit {
     }
 }
 
+/// Offers a hit to a heap of at most `k` best hits; returns the score a newcomer must reach once the heap is full
+/// (`-inf` before).
+#[inline]
+pub(crate) fn offer(heap: &mut BinaryHeap<Hit>, k: usize, hit: Hit) -> f32 {
+    if heap.len() < k {
+        heap.push(hit);
+    } else if let Some(worst) = heap.peek() {
+        if hit < *worst {
+            heap.pop();
+            heap.push(hit);
+        }
+    }
+    if heap.len() == k {
+        heap.peek().map_or(f32::NEG_INFINITY, |w| w.score)
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
 /// The value hits are ranked by: -0.0 equals 0.0 (a GEMM may produce either) and NaN ranks last.
-fn rank_key(score: f32) -> f32 {
+pub(crate) fn rank_key(score: f32) -> f32 {
     if score.is_nan() {
         f32::NEG_INFINITY
     } else if score == 0.0 {
@@ -68,7 +87,7 @@ fn rank_key(score: f32) -> f32 {
 #[derive(Debug, Clone)]
 pub struct TopKState {
     k: usize,
-    heaps: Vec<BinaryHeap<Hit>>,
+    pub(crate) heaps: Vec<BinaryHeap<Hit>>,
 }
 
 impl TopKState {
@@ -142,18 +161,7 @@ impl TopKState {
                 if exclude_self && index == query {
                     continue;
                 }
-                let hit = Hit { score, index };
-                if heap.len() < k {
-                    heap.push(hit);
-                } else if let Some(worst) = heap.peek() {
-                    if hit < *worst {
-                        heap.pop();
-                        heap.push(hit);
-                    }
-                }
-                if heap.len() == k {
-                    bar = heap.peek().map_or(f32::NEG_INFINITY, |w| w.score);
-                }
+                bar = offer(heap, k, Hit { score, index });
             }
         };
         if parallel::parallel_enabled() && n > 1 && n * m > 1 << 14 {
@@ -227,6 +235,8 @@ pub fn topk_search(
 
 /// Work (query x corpus x dimension multiply-adds) from which the bf16 candidate search pays off.
 const BF16_MIN_MACS: usize = 1 << 26;
+/// Corpus rows packed and scanned at a time by the bf16 pass (their packed bf16 stays in the L2 cache).
+const BF16_BLOCK: usize = 2048;
 /// Candidates kept per query beyond `k` by the bf16 pass, for the fp32 rescoring.
 const BF16_EXTRA: usize = 32;
 
@@ -289,15 +299,19 @@ fn topk_bf16_rescored(
             .slice_mut(s![c0..c0 + block.nrows()])
             .assign(&norms.mapv(|n| 1.0 / n));
     }
-    for q0 in (0..nq).step_by(QUERY_BLOCK) {
-        let packed =
-            crate::bf16::PackedQueries::new(queries.slice(s![q0..(q0 + QUERY_BLOCK).min(nq), ..]));
-        for c0 in (0..nc).step_by(corpus_block) {
-            let c1 = (c0 + corpus_block).min(nc);
-            let block_scores = crate::bf16::score_block(&packed, corpus.slice(s![c0..c1, ..]));
-            let scale = (score == TopKScore::Cosine).then(|| inverse_norms.slice(s![c0..c1]));
-            approx.push_block(block_scores.view(), q0, c0, scale, false)?;
-        }
+    let packed = crate::bf16::PackedQueries::new(queries);
+    let step = corpus_block.min(BF16_BLOCK);
+    for c0 in (0..nc).step_by(step) {
+        let c1 = (c0 + step).min(nc);
+        let scale = (score == TopKScore::Cosine).then(|| inverse_norms.slice(s![c0..c1]));
+        crate::bf16::search_block(
+            &packed,
+            corpus.slice(s![c0..c1, ..]),
+            c0,
+            scale,
+            &mut approx.heaps,
+            kept,
+        );
     }
     let (cand_ids, cand_scores) = approx.finish();
     let relative = 2f32.powi(-8) + d as f32 * 2f32.powi(-23) + 2f32.powi(-20);
@@ -324,7 +338,13 @@ fn topk_bf16_rescored(
             .filter(|&&id| id >= 0)
             .map(|&id| {
                 let j = id as usize;
-                let mut value: f32 = q.iter().zip(corpus.row(j).iter()).map(|(a, b)| a * b).sum();
+                // f64 accumulation: the correctly rounded dot product, whatever the summation order elsewhere.
+                let exact: f64 = q
+                    .iter()
+                    .zip(corpus.row(j).iter())
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum();
+                let mut value = exact as f32;
                 if score == TopKScore::Cosine {
                     value *= inverse_norms[j];
                 }
