@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the public kernels of `sentrs_core`: tokenization, pooling, normalisation,
-//! similarity and batch planning.
+//! similarity, batch planning, exact top-k search (bf16 candidates + fp32 rescoring, and plain fp32), Hamming
+//! top-k over packed bits, and paraphrase-pair merging.
 //!
 //! Run with the `python` feature off (it links the PyO3 extension module):
 //!
@@ -17,6 +18,7 @@ use sentrs_core::batching::plan_batches;
 use sentrs_core::pooling::{normalize_rows, pool, PoolingMode};
 use sentrs_core::similarity::{similarity_matrix, Similarity};
 use sentrs_core::tokenize::{BatchTokenizer, Padding, TokenizerSettings};
+use sentrs_core::topk::{topk_search, TopKScore};
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -232,11 +234,89 @@ fn bench_batching(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_search(c: &mut Criterion) {
+    let (nq, nc, k) = (200, 20_000, 10);
+    let queries = random_matrix(nq, HIDDEN, 4);
+    let corpus = random_matrix(nc, HIDDEN, 5);
+    let mut group = c.benchmark_group("topk_search");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((nq * nc) as u64));
+    // The bf16 pass runs where the CPU has AVX512-BF16; SENTRS_EXACT_FP32=1 forces the fp32 GEMM path.
+    for (name, fp32) in [("auto", false), ("fp32", true)] {
+        group.bench_function(
+            BenchmarkId::new(name, format!("{nq}x{nc}x{HIDDEN}_k{k}")),
+            |bench| {
+                if fp32 {
+                    std::env::set_var("SENTRS_EXACT_FP32", "1");
+                } else {
+                    std::env::remove_var("SENTRS_EXACT_FP32");
+                }
+                bench.iter(|| {
+                    topk_search(
+                        black_box(queries.view()),
+                        black_box(corpus.view()),
+                        k,
+                        TopKScore::Cosine,
+                        8192,
+                        false,
+                    )
+                    .unwrap()
+                })
+            },
+        );
+    }
+    std::env::remove_var("SENTRS_EXACT_FP32");
+    group.finish();
+
+    let mut rng = Lcg::new(6);
+    let codes_q = Array2::from_shape_fn((nq, HIDDEN / 8), |_| rng.range(0, 255) as u8);
+    let codes_c = Array2::from_shape_fn((100_000, HIDDEN / 8), |_| rng.range(0, 255) as u8);
+    let mut group = c.benchmark_group("hamming_topk");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((nq * codes_c.nrows()) as u64));
+    group.bench_function(
+        BenchmarkId::new("ubinary", format!("{nq}x100000x{HIDDEN}bits_k40")),
+        |bench| {
+            bench.iter(|| {
+                sentrs_core::quantize::hamming_topk(
+                    black_box(codes_q.view()),
+                    black_box(codes_c.view()),
+                    40,
+                )
+                .unwrap()
+            })
+        },
+    );
+    group.finish();
+
+    let n = 20_000;
+    let ids = Array2::from_shape_fn((n, 100), |(i, j)| ((i * 7919 + j * 104_729) % n) as i64);
+    let scores = Array2::from_shape_fn((n, 100), |(i, j)| 1.0 - ((i + j) % 997) as f32 / 997.0);
+    let mut group = c.benchmark_group("mine_pairs");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((n * 100) as u64));
+    group.bench_function(
+        BenchmarkId::new("dedup_sort", format!("{n}x100")),
+        |bench| {
+            bench.iter(|| {
+                sentrs_core::cluster::mine_pairs(
+                    black_box(ids.view()),
+                    black_box(scores.view()),
+                    500_000,
+                )
+                .unwrap()
+            })
+        },
+    );
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_tokenize,
     bench_pooling,
     bench_similarity,
-    bench_batching
+    bench_batching,
+    bench_search
 );
 criterion_main!(benches);
