@@ -7,7 +7,7 @@
 
 use crate::parallel;
 use crate::topk::{offer, rank_key, Hit};
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use std::collections::BinaryHeap;
 
@@ -38,21 +38,17 @@ fn to_bf16(x: f32) -> u32 {
 
 /// Consecutive dimension pairs of a row as packed bf16 pairs (low half = even dimension); odd `d` pads with 0.
 fn pack_row(row: ndarray::ArrayView1<f32>, pairs: usize, out: &mut [u32]) {
-    for (j, slot) in out.iter_mut().enumerate().take(pairs) {
-        let lo = to_bf16(row[2 * j]);
-        let hi = if 2 * j + 1 < row.len() {
-            to_bf16(row[2 * j + 1])
-        } else {
-            0
-        };
-        *slot = lo | (hi << 16);
+    let values: std::borrow::Cow<[f32]> = row
+        .as_slice()
+        .map_or_else(|| row.to_vec().into(), Into::into);
+    for (slot, pair) in out.iter_mut().take(pairs).zip(values.chunks(2)) {
+        *slot = to_bf16(pair[0]) | (pair.get(1).map_or(0, |&v| to_bf16(v)) << 16);
     }
 }
 
-/// Queries packed for [`score_block`]: rows of bf16 pairs, padded with zero rows to whole groups.
+/// Queries packed for [`search_block`]: rows of bf16 pairs, padded with zero rows to whole groups.
 pub struct PackedQueries {
     pairs: usize,
-    rows: usize,
     data: Vec<u32>,
 }
 
@@ -66,7 +62,7 @@ impl PackedQueries {
         for (r, row) in queries.rows().into_iter().enumerate() {
             pack_row(row, pairs, &mut data[r * pairs..(r + 1) * pairs]);
         }
-        PackedQueries { pairs, rows, data }
+        PackedQueries { pairs, data }
     }
 }
 
@@ -97,47 +93,6 @@ fn pack_block(block: ArrayView2<f32>, pairs: usize) -> Vec<u32> {
         data.chunks_mut(pairs * PANEL).enumerate().for_each(fill);
     }
     data
-}
-
-/// Approximate scores `(queries.rows, block rows)`: bf16 inputs, fp32 accumulation. Requires [`supported`].
-pub fn score_block(queries: &PackedQueries, block: ArrayView2<f32>) -> Array2<f32> {
-    let n = block.nrows();
-    let pairs = queries.pairs;
-    debug_assert_eq!(
-        block.ncols().div_ceil(2),
-        pairs,
-        "query and block dimensions differ"
-    );
-    let packed = pack_block(block, pairs);
-    let mut out = Array2::<f32>::zeros((queries.rows, n));
-    if n == 0 || queries.rows == 0 {
-        return out;
-    }
-    let work = |(g, mut rows): (usize, ndarray::ArrayViewMut2<f32>)| {
-        let q = &queries.data[g * GROUP * pairs..(g + 1) * GROUP * pairs];
-        let mut tile = [[0f32; PANEL]; GROUP];
-        for p in 0..n.div_ceil(PANEL) {
-            let panel = &packed[p * pairs * PANEL..(p + 1) * pairs * PANEL];
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: callers check `supported()` (avx512f + avx512bf16) before scoring.
-            unsafe {
-                tile_avx512(q, panel, pairs, &mut tile)
-            };
-            let lanes = PANEL.min(n - p * PANEL);
-            for (i, mut row) in rows.rows_mut().into_iter().enumerate() {
-                for lane in 0..lanes {
-                    row[p * PANEL + lane] = tile[i][lane];
-                }
-            }
-        }
-    };
-    let chunks = out.axis_chunks_iter_mut(Axis(0), GROUP).enumerate();
-    if parallel::parallel_enabled() && queries.rows > GROUP {
-        parallel::install(|| chunks.par_bridge().for_each(work));
-    } else {
-        chunks.for_each(work);
-    }
-    out
 }
 
 /// Offers every row of `block` (corpus indices from `col_offset`) to the per-query heaps of at most `k` best hits,
@@ -279,30 +234,6 @@ fn tile_select_avx512(
     hits
 }
 
-/// `GROUP` queries x `PANEL` rows of one panel: eight fp32 accumulators, one panel load per pair.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
-fn tile_avx512(q: &[u32], panel: &[u32], pairs: usize, tile: &mut [[f32; PANEL]; GROUP]) {
-    use std::arch::x86_64::*;
-    debug_assert!(q.len() >= GROUP * pairs && panel.len() >= pairs * PANEL);
-    let mut acc = [_mm512_setzero_ps(); GROUP];
-    for j in 0..pairs {
-        // SAFETY: j * PANEL + 16 <= pairs * PANEL <= panel.len().
-        let c: __m512bh = unsafe {
-            std::mem::transmute(_mm512_loadu_si512(panel.as_ptr().add(j * PANEL).cast()))
-        };
-        for (i, a) in acc.iter_mut().enumerate() {
-            let b: __m512bh =
-                unsafe { std::mem::transmute(_mm512_set1_epi32(q[i * pairs + j] as i32)) };
-            *a = _mm512_dpbf16_ps(*a, c, b);
-        }
-    }
-    for (i, a) in acc.iter().enumerate() {
-        // SAFETY: each tile row holds exactly 16 f32.
-        unsafe { _mm512_storeu_ps(tile[i].as_mut_ptr(), *a) };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,14 +252,29 @@ mod tests {
             return;
         }
         let d = 37;
-        let q = Array2::from_shape_fn((13, d), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 5.0 - 1.0);
-        let c = Array2::from_shape_fn((45, d), |(i, j)| ((i * 5 + j * 13) % 17) as f32 / 8.0 - 1.0);
-        let got = score_block(&PackedQueries::new(q.view()), c.view());
-        for i in 0..13 {
-            for r in 0..45 {
+        let (nq, nc) = (13, 45);
+        let q = Array2::from_shape_fn((nq, d), |(i, j)| ((i * 7 + j * 3) % 11) as f32 / 5.0 - 1.0);
+        let c = Array2::from_shape_fn((nc, d), |(i, j)| ((i * 5 + j * 13) % 17) as f32 / 8.0 - 1.0);
+        // k = every row: each heap ends up holding all bf16 scores.
+        let mut heaps: Vec<BinaryHeap<Hit>> = (0..nq).map(|_| BinaryHeap::new()).collect();
+        search_block(
+            &PackedQueries::new(q.view()),
+            c.view(),
+            0,
+            None,
+            &mut heaps,
+            nc,
+        );
+        for (i, heap) in heaps.into_iter().enumerate() {
+            assert_eq!(heap.len(), nc);
+            for hit in heap {
+                let r = hit.index;
                 let exact: f32 = (0..d).map(|j| q[[i, j]] * c[[r, j]]).sum();
                 let mag: f32 = (0..d).map(|j| (q[[i, j]] * c[[r, j]]).abs()).sum();
-                assert!((got[[i, r]] - exact).abs() <= mag / 256.0 + 1e-5, "{i} {r}");
+                assert!(
+                    (hit.score - rank_key(exact)).abs() <= mag / 256.0 + 1e-5,
+                    "{i} {r}"
+                );
             }
         }
     }

@@ -96,19 +96,6 @@ fn scan_generic(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
-fn scan_avx512(
-    query: &[u64],
-    block: &[u64],
-    out: &mut [u32],
-    best: &mut Nearest,
-    base: usize,
-    k: usize,
-) {
-    scan_generic(query, block, out, best, base, k)
-}
-
 /// Queries scanned together by the AVX-512 kernel: each corpus word loaded once serves all of them.
 const QUERY_GROUP: usize = 4;
 
@@ -210,22 +197,58 @@ fn detect_kernel() -> Kernel {
     Kernel::Portable
 }
 
-fn scan(
+/// One block (word-major columns of `len` rows from corpus index `base`) against every query of a chunk (`queries`:
+/// query-major words, padded to whole groups of [`QUERY_GROUP`]), with the kernel this CPU runs.
+#[allow(clippy::too_many_arguments)]
+fn scan_block(
     kernel: Kernel,
-    query: &[u64],
+    queries: &[u64],
+    words: usize,
     block: &[u64],
-    out: &mut [u32],
-    best: &mut Nearest,
+    len: usize,
+    best: &mut [Nearest],
+    scratch: &mut [u32],
     base: usize,
     k: usize,
 ) {
+    let out = &mut scratch[..len];
     match kernel {
-        // SAFETY: detect_kernel() chose these only after checking that the CPU has the features they enable.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => unsafe { scan_avx512(query, block, out, best, base, k) },
+        Kernel::Avx512 => {
+            for (g, group) in best.chunks_mut(QUERY_GROUP).enumerate() {
+                let group_words = &queries[g * QUERY_GROUP * words..(g + 1) * QUERY_GROUP * words];
+                // SAFETY: detect_kernel() returned Avx512 only after checking avx512f and avx512vpopcntdq.
+                unsafe { scan_group_avx512(group_words, words, block, len, group, base, k) };
+            }
+        }
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { scan_avx2(query, block, out, best, base, k) },
-        Kernel::Portable => scan_generic(query, block, out, best, base, k),
+        Kernel::Avx2 => {
+            for (i, nearest) in best.iter_mut().enumerate() {
+                // SAFETY: detect_kernel() returned Avx2 only after checking avx2 and popcnt.
+                unsafe {
+                    scan_avx2(
+                        &queries[i * words..(i + 1) * words],
+                        block,
+                        out,
+                        nearest,
+                        base,
+                        k,
+                    )
+                };
+            }
+        }
+        Kernel::Portable => {
+            for (i, nearest) in best.iter_mut().enumerate() {
+                scan_generic(
+                    &queries[i * words..(i + 1) * words],
+                    block,
+                    out,
+                    nearest,
+                    base,
+                    k,
+                );
+            }
+        }
     }
 }
 
@@ -274,27 +297,24 @@ pub fn hamming_topk(
             })
             .collect();
         let mut scratch = vec![0u32; HAMMING_BLOCK.min(nc)];
-        // This chunk's query words, padded to whole groups of QUERY_GROUP (the padding repeats nothing useful
-        // and its results are dropped).
+        // This chunk's query words, padded with zero queries to whole groups of QUERY_GROUP (their results are
+        // dropped).
         let mut padded = q_words[q0 * words..(q0 + rows) * words].to_vec();
         padded.resize(rows.div_ceil(QUERY_GROUP) * QUERY_GROUP * words, 0);
         for b0 in (0..nc).step_by(HAMMING_BLOCK) {
             let len = (b0 + HAMMING_BLOCK).min(nc) - b0;
             let block = &c_cols[b0 * words..(b0 + len) * words];
-            #[cfg(target_arch = "x86_64")]
-            if matches!(kernel, Kernel::Avx512) {
-                for (g, group) in best.chunks_mut(QUERY_GROUP).enumerate() {
-                    let queries = &padded[g * QUERY_GROUP * words..(g + 1) * QUERY_GROUP * words];
-                    // SAFETY: detect_kernel() returned Avx512 only after checking avx512f and avx512vpopcntdq.
-                    unsafe { scan_group_avx512(queries, words, block, len, group, b0, k) };
-                }
-                continue;
-            }
-            let out = &mut scratch[..len];
-            for (i, nearest) in best.iter_mut().enumerate() {
-                let query = &q_words[(q0 + i) * words..(q0 + i + 1) * words];
-                scan(kernel, query, block, out, nearest, b0, k);
-            }
+            scan_block(
+                kernel,
+                &padded,
+                words,
+                block,
+                len,
+                &mut best,
+                &mut scratch,
+                b0,
+                k,
+            );
         }
         for (i, nearest) in best.into_iter().enumerate() {
             for (rank, (d, j)) in nearest.heap.into_sorted_vec().into_iter().enumerate() {

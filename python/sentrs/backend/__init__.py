@@ -28,8 +28,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_BACKEND_KWARGS = {"file_name", "subfolder", "export", "provider", "ov_config", "threads"}
-
 
 def _existing_onnx(model_dir: str) -> BackendFile | None:
     """The folder's fp32 ``model.onnx`` (``onnx/`` or root), if it has one."""
@@ -55,7 +53,8 @@ def load_backend_model(
         task: the Transformer's ``transformer_task`` (decides the exported output).
         config: the transformers config of the model.
         input_names: the tokenizer inputs the model takes (``input_ids``, ``attention_mask``, ...).
-        model_kwargs: ``file_name``, ``subfolder``, ``export``, ``provider`` (onnx), ``ov_config`` (openvino).
+        model_kwargs: ``file_name``, ``subfolder``, ``export``, ``provider`` and ``threads`` (onnx: intra-op threads,
+            default one per physical core), ``ov_config`` (openvino).
     """
     kwargs = dict(model_kwargs or {})
     file = resolve_backend_file(model_dir, backend, kwargs)

@@ -53,6 +53,22 @@ def _backend_model(model: Any, backend: str, function: str) -> Any:
     return inner
 
 
+def _settings(
+    argument: str, config: Any, presets: dict[str, dict[str, Any]], base: str, known: set[str]
+) -> tuple[dict[str, Any], str | None]:
+    """``(settings, preset name)`` for a preset name or a dict of overrides on top of preset ``base``."""
+    if isinstance(config, str):
+        if config not in presets:
+            raise ValueError(f"{argument} must be one of {sorted(presets)} or a dict, got {config!r}")
+        return dict(presets[config]), config
+    if isinstance(config, dict):
+        unknown = set(config) - known
+        if unknown:
+            raise ValueError(f"unknown {argument} keys {sorted(unknown)}; known: {sorted(known)}")
+        return {**presets[base], **config}, None
+    raise ValueError(f"{argument} must be a str or a dict, got {type(config).__name__}")
+
+
 def _save_or_push(
     write: Callable[[str], None],
     files: list[str],
@@ -106,24 +122,10 @@ def export_optimized_onnx_model(
         file_suffix: defaults to the level name, or ``optimized`` for a dict.
     """
     onnx_model = _backend_model(model, "onnx", "export_optimized_onnx_model")
-    if isinstance(optimization_config, str):
-        if optimization_config not in OPTIMIZATION_LEVELS:
-            raise ValueError(
-                f"optimization_config must be one of {sorted(OPTIMIZATION_LEVELS)} or a dict, got "
-                f"{optimization_config!r}"
-            )
-        settings = dict(OPTIMIZATION_LEVELS[optimization_config])
-        file_suffix = file_suffix or optimization_config
-    elif isinstance(optimization_config, dict):
-        unknown = set(optimization_config) - set(OPTIMIZATION_LEVELS["O1"])
-        if unknown:
-            raise ValueError(
-                f"unknown optimization_config keys {sorted(unknown)}; known: {sorted(OPTIMIZATION_LEVELS['O1'])}"
-            )
-        settings = {**OPTIMIZATION_LEVELS["O2"], **optimization_config}
-        file_suffix = file_suffix or "optimized"
-    else:
-        raise ValueError(f"optimization_config must be a str or a dict, got {type(optimization_config).__name__}")
+    settings, preset = _settings(
+        "optimization_config", optimization_config, OPTIMIZATION_LEVELS, "O2", set(OPTIMIZATION_LEVELS["O1"])
+    )
+    file_suffix = file_suffix or preset or "optimized"
     if settings["fp16"] and "CUDAExecutionProvider" not in getattr(onnx_model, "provider", ""):
         raise ValueError("fp16 optimisation (O4) is for GPUs: load the model with provider='CUDAExecutionProvider'")
     name = f"model_{file_suffix}.onnx"
@@ -174,25 +176,13 @@ def export_dynamic_quantized_onnx_model(
         file_suffix: defaults to ``qint8_<preset>`` (e.g. ``model_qint8_avx512_vnni.onnx``) or ``<dtype>_quantized``.
     """
     onnx_model = _backend_model(model, "onnx", "export_dynamic_quantized_onnx_model")
-    if isinstance(quantization_config, str):
-        if quantization_config not in QUANTIZATION_PRESETS:
-            raise ValueError(
-                f"quantization_config must be one of {sorted(QUANTIZATION_PRESETS)} or a dict, got "
-                f"{quantization_config!r}"
-            )
-        settings = dict(QUANTIZATION_PRESETS[quantization_config])
-        file_suffix = file_suffix or f"{settings['weights_dtype']}_{quantization_config}"
-    elif isinstance(quantization_config, dict):
-        known = {"weights_dtype", "per_channel", "reduce_range", "operators_to_quantize"}
-        unknown = set(quantization_config) - known
-        if unknown:
-            raise ValueError(f"unknown quantization_config keys {sorted(unknown)}; known: {sorted(known)}")
-        settings = {**QUANTIZATION_PRESETS["avx512_vnni"], **quantization_config}
-        if settings["weights_dtype"] not in ("qint8", "quint8"):
-            raise ValueError(f"weights_dtype must be 'qint8' or 'quint8', got {settings['weights_dtype']!r}")
-        file_suffix = file_suffix or f"{settings['weights_dtype']}_quantized"
-    else:
-        raise ValueError(f"quantization_config must be a str or a dict, got {type(quantization_config).__name__}")
+    known = {"weights_dtype", "per_channel", "reduce_range", "operators_to_quantize"}
+    settings, preset = _settings(
+        "quantization_config", quantization_config, QUANTIZATION_PRESETS, "avx512_vnni", known
+    )
+    if settings["weights_dtype"] not in ("qint8", "quint8"):
+        raise ValueError(f"weights_dtype must be 'qint8' or 'quint8', got {settings['weights_dtype']!r}")
+    file_suffix = file_suffix or f"{settings['weights_dtype']}_{preset or 'quantized'}"
     name = f"model_{file_suffix}.onnx"
     source = onnx_model.file_path
 

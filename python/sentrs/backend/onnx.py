@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,7 +86,7 @@ def session_options(threads: int | None = None) -> Any:
     return options
 
 
-class ExportedModel:
+class ExportedModel(ABC):
     """What a Transformer module needs from its model: ``config``, call with tensors, ``save_pretrained``."""
 
     backend = ""
@@ -100,8 +101,9 @@ class ExportedModel:
     def file_path(self) -> str:
         return self.file.path
 
+    @abstractmethod
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """Output name -> array for int64 input arrays."""
 
     def __call__(self, return_dict: bool = True, **inputs: Any) -> dict[str, Any]:
         import torch
