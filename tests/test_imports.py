@@ -28,3 +28,25 @@ def test_not_yet_available_paths_fail_clearly() -> None:
     with pytest.raises(NotYetAvailableError, match="evaluators"):
         sentrs.evaluation.InformationRetrievalEvaluator  # noqa: B018
     assert not hasattr(sentrs.losses, "_private")
+
+
+def test_importing_sentrs_does_not_import_torch() -> None:
+    """Names load on first use: the import itself, and the model names, stay torch-free."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import sentrs\n"
+        "from sentrs import CrossEncoder, SentenceTransformer, SparseEncoder\n"
+        "from sentrs.util import quantize_embeddings\n"
+        "import sentrs.ops, sentrs.lite.models\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "from sentrs import util\n"
+        "util.cos_sim\n"
+        "assert 'torch' in sys.modules\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ok" in result.stdout

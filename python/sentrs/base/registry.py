@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from sentrs.base.modules.module import Module
 from sentrs.exceptions import ModuleTypeError
+
+if TYPE_CHECKING:
+    from sentrs.base.modules.module import Module
 
 __all__ = ["load_module", "module_class_for_type", "register_module_class"]
 
+# The built-in module classes by class name (and legacy alias), imported on first use.
+_BUILTIN: dict[str, str] = {
+    "Transformer": "sentrs.base.modules.transformer:Transformer",
+    "Pooling": "sentrs.sentence_transformer.modules.pooling:Pooling",
+    "Dense": "sentrs.base.modules.dense:Dense",
+    "Normalize": "sentrs.base.modules.normalize:Normalize",
+    "Router": "sentrs.base.modules.router:Router",
+    "Asym": "sentrs.base.modules.router:Router",
+    "SpladePooling": "sentrs.sparse_encoder.modules.splade_pooling:SpladePooling",
+    "MLMTransformer": "sentrs.sparse_encoder.modules.mlm_transformer:MLMTransformer",
+    "SparseStaticEmbedding": "sentrs.sparse_encoder.modules.sparse_static_embedding:SparseStaticEmbedding",
+    "SparseAutoEncoder": "sentrs.sparse_encoder.modules.sparse_auto_encoder:SparseAutoEncoder",
+}
+
 _BY_NAME: dict[str, type[Module]] = {}
+
+
+def _lookup(class_name: str) -> type[Module] | None:
+    cls = _BY_NAME.get(class_name)
+    if cls is None and class_name in _BUILTIN:
+        module_name, _, attr = _BUILTIN[class_name].partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        _BY_NAME[class_name] = cls
+    return cls
+
+
+def supported_module_names() -> list[str]:
+    """Every class name ``modules.json`` may use."""
+    return sorted(set(_BY_NAME) | set(_BUILTIN))
 
 
 def register_module_class(cls: type[Module], *aliases: str) -> None:
@@ -32,13 +63,13 @@ def module_class_for_type(type_ref: str) -> type[Module]:
     if root not in ("sentence_transformers", "sentrs"):
         raise ModuleTypeError(
             f"module type {type_ref!r} is custom code from the model repository; sentrs does not run custom "
-            "module code. Supported module types: " + ", ".join(sorted(_BY_NAME))
+            "module code. Supported module types: " + ", ".join(supported_module_names())
         )
-    cls = _BY_NAME.get(class_name)
+    cls = _lookup(class_name)
     if cls is None:
         raise ModuleTypeError(
             f"module type {type_ref!r} is not supported by sentrs yet. Supported module types: "
-            + ", ".join(sorted(_BY_NAME))
+            + ", ".join(supported_module_names())
         )
     return cls
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from sentrs.base.inputs import check_pair as _check_pair
 from sentrs.base.model import BaseModel
 from sentrs.base.modules.transformer import Transformer
 from sentrs.util.misc import fullname, import_from_string
@@ -20,27 +21,6 @@ from sentrs.util.misc import fullname, import_from_string
 __all__ = ["CrossEncoder"]
 
 logger = logging.getLogger(__name__)
-
-
-def _is_text_pair(item: Any) -> bool:
-    return isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)
-
-
-def _check_pair(item: Any, index: int) -> None:
-    if isinstance(item, str):
-        return
-    if isinstance(item, (list, tuple)):
-        if len(item) != 2:
-            raise ValueError(f"inputs[{index}] must be a (query, document) pair of two texts, got {len(item)} items")
-        for j, part in enumerate(item):
-            if not isinstance(part, str):
-                raise ValueError(
-                    f"Unsupported input type: inputs[{index}][{j}] must be a str, got {type(part).__name__}"
-                )
-        return
-    raise ValueError(
-        f"Unsupported input type: inputs[{index}] must be a (str, str) pair or a str, got {type(item).__name__}"
-    )
 
 
 class CrossEncoder(BaseModel):

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from sentrs import ops
+from sentrs.base.inputs import normalize_inputs as _normalize_inputs
+from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
 from sentrs.base.model import BaseModel, QueryDocumentMixin
 from sentrs.base.modules.transformer import Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
@@ -26,26 +28,6 @@ __all__ = ["SentenceTransformer"]
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
-
-
-def _normalize_inputs(inputs: Any) -> list[Any]:
-    """A batch as a list, with a clear error for inputs that are not text."""
-    if inputs is None:
-        raise TypeError("inputs must be a str or a list of str, got None")
-    if isinstance(inputs, dict):
-        raise TypeError("inputs must be a str or a list of str; dict (multimodal) inputs are not supported by sentrs")
-    if isinstance(inputs, np.ndarray):
-        if inputs.dtype.kind not in "UO":
-            raise TypeError(f"inputs must be text; got a numpy array of dtype {inputs.dtype}")
-        return inputs.tolist()
-    if isinstance(inputs, list):
-        return inputs
-    if isinstance(inputs, (bytes, int, float)):
-        raise TypeError(f"inputs must be a str or a list of str, got {type(inputs).__name__}")
-    try:
-        return list(inputs)
-    except TypeError as exc:
-        raise TypeError(f"inputs must be a str or a list of str, got {type(inputs).__name__}") from exc
 
 
 class SentenceTransformer(QueryDocumentMixin, BaseModel):
@@ -385,15 +367,3 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         result = torch.empty_like(stacked)
         result[order] = stacked
         return result
-
-
-def _pop_sentences_alias(inputs: Any, kwargs: dict[str, Any]) -> Any:
-    """Accepts the reference's deprecated ``sentences=`` keyword for ``inputs``."""
-    if "sentences" in kwargs:
-        sentences = kwargs.pop("sentences")
-        if inputs is None:
-            return sentences
-        raise TypeError("pass either inputs or sentences, not both")
-    if inputs is None:
-        raise TypeError("inputs must be a str or a list of str, got None")
-    return inputs

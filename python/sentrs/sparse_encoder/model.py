@@ -229,7 +229,7 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         ``convert_to_sparse_tensor=False`` gives dense tensors, ``convert_to_tensor=False`` a list of per-text
         tensors; ``max_active_dims`` keeps only the largest dimensions of each embedding.
         """
-        from sentrs.sentence_transformer.model import _normalize_inputs
+        from sentrs.base.inputs import normalize_inputs as _normalize_inputs
 
         if inputs is None:
             inputs = kwargs.pop("sentences", None)

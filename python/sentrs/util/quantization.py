@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import torch
+
+from sentrs._lazy import is_tensor
 
 __all__ = ["QuantizedIndex", "quantize_embeddings", "semantic_search_faiss", "semantic_search_usearch"]
 
@@ -18,7 +19,9 @@ Precision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 PRECISIONS: tuple[str, ...] = ("float32", "int8", "uint8", "binary", "ubinary")
 
 
-def _tensor_to_numpy(t: torch.Tensor) -> npt.NDArray[Any]:
+def _tensor_to_numpy(t: Any) -> npt.NDArray[Any]:
+    import torch
+
     t = t.detach().cpu()
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
@@ -58,12 +61,12 @@ def quantize_embeddings(
     """
     if precision not in PRECISIONS:
         raise ValueError(f"Precision {precision!r} is not supported, must be one of {PRECISIONS}")
-    if isinstance(embeddings, torch.Tensor):
+    if is_tensor(embeddings):
         embeddings = _tensor_to_numpy(embeddings)
     elif isinstance(embeddings, list):
         if not embeddings:
             return []
-        if isinstance(embeddings[0], torch.Tensor):
+        if is_tensor(embeddings[0]):
             embeddings = [_tensor_to_numpy(e) for e in embeddings]
         if isinstance(embeddings[0], np.ndarray) and embeddings[0].ndim == 2:
             if precision.endswith("int8") and ranges is None:
@@ -154,9 +157,7 @@ def _prepare_index(
                 f"{type(corpus_index).__name__}; sentrs searches natively and cannot use {backend} index objects"
             )
         return corpus_index
-    emb = (
-        corpus_embeddings.detach().cpu().numpy() if isinstance(corpus_embeddings, torch.Tensor) else corpus_embeddings
-    )
+    emb = corpus_embeddings.detach().cpu().numpy() if is_tensor(corpus_embeddings) else corpus_embeddings
     emb = np.asarray(emb)
     if emb.ndim != 2:
         raise ValueError(f"corpus_embeddings must be 2-D, got shape {emb.shape}")
@@ -191,7 +192,7 @@ def _quantized_search(
         raise ValueError(f"rescore_multiplier must be a positive integer, got {rescore_multiplier!r}")
     precision = index.precision
     if rescore_corpus_embeddings is not None:
-        if isinstance(rescore_corpus_embeddings, torch.Tensor):
+        if is_tensor(rescore_corpus_embeddings):
             rescore_corpus_embeddings = _tensor_to_numpy(rescore_corpus_embeddings)
         rescore_corpus_embeddings = np.asarray(rescore_corpus_embeddings)
         if rescore_corpus_embeddings.ndim != 2 or rescore_corpus_embeddings.shape[0] != len(index):
@@ -199,7 +200,7 @@ def _quantized_search(
                 "rescore_corpus_embeddings must be the float corpus embeddings, one row per corpus entry "
                 f"({len(index)}), got shape {rescore_corpus_embeddings.shape}"
             )
-    queries = _tensor_to_numpy(query_embeddings) if isinstance(query_embeddings, torch.Tensor) else query_embeddings
+    queries = _tensor_to_numpy(query_embeddings) if is_tensor(query_embeddings) else query_embeddings
     queries = np.asarray(queries)
     if queries.ndim == 1:
         queries = queries[None, :]

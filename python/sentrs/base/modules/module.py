@@ -10,19 +10,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from sentrs.base.formats import read_json_object
+
 __all__ = ["InputModule", "Module", "read_json_object"]
-
-
-def read_json_object(path: str) -> dict[str, Any]:
-    """Reads a JSON config file that must hold an object; raises ValueError naming the file otherwise."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            config = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
-    return config
 
 
 class Module(nn.Module):

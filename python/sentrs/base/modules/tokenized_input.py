@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
 from sentrs import ops
+from sentrs.base.inputs import split_pairs
 from sentrs.base.modules.module import InputModule
 
 __all__ = ["TokenizedTextInput", "split_pairs"]
@@ -134,30 +134,3 @@ class TokenizedTextInput(InputModule):
             features["prompt_length"] = self.prompt_length(prompt)
         features["modality"] = "text"
         return features
-
-
-def split_pairs(inputs: list[Any]) -> tuple[list[str], list[str] | None]:
-    """Splits inputs into first texts and (for pairs) second texts; validates types with clear errors."""
-    if not inputs:
-        return [], None
-    first = inputs[0]
-    is_pair = isinstance(first, (tuple, list))
-    texts: list[str] = []
-    pairs: list[str] = []
-    for i, item in enumerate(inputs):
-        if is_pair:
-            if not isinstance(item, (tuple, list)) or len(item) != 2:
-                raise ValueError(f"inputs[{i}] must be a pair (text, text) like inputs[0], got {item!r}")
-            a, b = item
-            for j, part in enumerate((a, b)):
-                if not isinstance(part, str):
-                    raise TypeError(f"inputs[{i}][{j}] must be a str, got {type(part).__name__}")
-            texts.append(a)
-            pairs.append(b)
-        else:
-            if isinstance(item, np.str_):
-                item = str(item)
-            if not isinstance(item, str):
-                raise TypeError(f"inputs[{i}] must be a str, got {type(item).__name__}")
-            texts.append(item)
-    return texts, (pairs if is_pair else None)

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, ClassVar, Literal
 
-from sentrs.base.modules.module import read_json_object
+from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, read_json_object
 from sentrs.base.modules.tokenized_input import TokenizedTextInput
 
 __all__ = ["Transformer"]
@@ -21,23 +21,8 @@ logger = logging.getLogger(__name__)
 
 TransformerTask = Literal["feature-extraction", "fill-mask", "sequence-classification"]
 
-# task -> (transformers auto class name, model output field, features key written)
-_TASKS: dict[str, tuple[str, str, str]] = {
-    "feature-extraction": ("AutoModel", "last_hidden_state", "token_embeddings"),
-    "fill-mask": ("AutoModelForMaskedLM", "logits", "token_embeddings"),
-    "sequence-classification": ("AutoModelForSequenceClassification", "logits", "scores"),
-}
-
-# Config files older releases wrote for the Transformer module, newest name first.
-_CONFIG_FILES = (
-    "sentence_bert_config.json",
-    "sentence_roberta_config.json",
-    "sentence_distilbert_config.json",
-    "sentence_camembert_config.json",
-    "sentence_albert_config.json",
-    "sentence_xlm-roberta_config.json",
-    "sentence_xlnet_config.json",
-)
+_TASKS = TRANSFORMER_TASKS
+_CONFIG_FILES = TRANSFORMER_CONFIG_FILES
 
 
 def _strip_remote_code(d: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,0 +1,339 @@
+"""A model folder's modules as numpy steps around an ONNX Runtime or OpenVINO session: no torch anywhere.
+
+:func:`load_pipeline` reads ``modules.json`` and builds one step per module. It supports the modules an exported
+inference model is made of: the Transformer (its exported file, which must already exist), Pooling, Dense (with
+safetensors weights and a plain activation), Normalize. Anything else raises :class:`NotLite`, and the caller loads
+the torch model classes instead, which handle every folder (and export what is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sentrs import ops
+from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, read_json_object
+from sentrs.lite.tokenizer import LiteTokenizer, NotLite
+
+__all__ = ["LitePipeline", "LiteTransformer", "load_pipeline", "read_module_entries"]
+
+# modules.json class names (the reference's current and legacy paths end in these) per step type.
+_TRANSFORMER_NAMES = {"Transformer"}
+_BACKEND_KWARGS = {"file_name", "subfolder", "export", "provider", "threads", "ov_config"}
+_POOLING_LEGACY = (
+    ("pooling_mode_cls_token", "cls"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
+    ("pooling_mode_weightedmean_tokens", "weightedmean"),
+    ("pooling_mode_lasttoken", "lasttoken"),
+)
+
+
+def _tanh(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return np.tanh(x)
+
+
+def _relu(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return np.maximum(x, 0)
+
+
+def _sigmoid(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def _identity(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return x
+
+
+# torch activation class paths (as saved in configs) with an exact numpy counterpart.
+ACTIVATIONS = {
+    "torch.nn.modules.activation.Tanh": _tanh,
+    "torch.nn.modules.activation.ReLU": _relu,
+    "torch.nn.modules.activation.Sigmoid": _sigmoid,
+    "torch.nn.modules.linear.Identity": _identity,
+}
+
+
+def read_module_entries(model_dir: str) -> list[tuple[str, str]]:
+    """``(class name, folder)`` per ``modules.json`` entry; NotLite for anything the torch loader should judge."""
+    path = os.path.join(model_dir, "modules.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            entries = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise NotLite(f"modules.json unreadable: {exc}") from exc
+    if not isinstance(entries, list) or not entries:
+        raise NotLite("modules.json is not a non-empty list")
+    result = []
+    for entry in entries:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("type"), str)
+            or not isinstance(entry.get("path"), str)
+        ):
+            raise NotLite("modules.json entry without type and path")
+        type_ref, sub = entry["type"], entry["path"]
+        if type_ref.split(".", 1)[0] not in ("sentence_transformers", "sentrs"):
+            raise NotLite(f"custom module type {type_ref}")
+        if os.path.isabs(sub) or ".." in sub.replace("\\", "/").split("/"):
+            raise NotLite(f"module path {sub!r}")
+        result.append((type_ref.rsplit(".", 1)[-1], os.path.join(model_dir, sub)))
+    return result
+
+
+class LiteTransformer:
+    """The input step: Rust tokenization and the exported model (ONNX Runtime or OpenVINO)."""
+
+    def __init__(
+        self,
+        folder: str,
+        backend: str,
+        model_kwargs: dict[str, Any] | None,
+        default_task: str = "feature-extraction",
+    ) -> None:
+        settings: dict[str, Any] = {}
+        for name in TRANSFORMER_CONFIG_FILES:
+            if os.path.isfile(os.path.join(folder, name)):
+                settings = read_json_object(os.path.join(folder, name))
+                break
+        for key in ("model_args", "tokenizer_args", "config_args", "processing_kwargs", "tokenizer_name_or_path"):
+            if settings.get(key):
+                raise NotLite(f"Transformer setting {key}")
+        task = settings.get("transformer_task", default_task)
+        if task not in ("feature-extraction", "sequence-classification", "fill-mask"):
+            raise NotLite(f"transformer_task {task!r}")
+        _, output_name, default_key = TRANSFORMER_TASKS[task]
+        modality = settings.get("modality_config")
+        if modality is not None:
+            text = modality.get("text") if isinstance(modality, dict) else None
+            if not isinstance(text, dict) or text.get("method", "forward") != "forward":
+                raise NotLite("modality_config")
+            if text.get("method_output_name") != output_name:
+                raise NotLite("modality_config output")
+        self.task = task
+        self.output_name = output_name
+        self.module_output_name = settings.get("module_output_name") or default_key
+        config_path = os.path.join(folder, "config.json")
+        if not os.path.isfile(config_path):
+            raise NotLite(f"{folder} has no config.json")
+        self.config = read_json_object(config_path)
+        max_pos = self.config.get("max_position_embeddings")
+        self.tokenizer = LiteTokenizer(
+            folder,
+            max_seq_length=settings.get("max_seq_length"),
+            do_lower_case=bool(settings.get("do_lower_case", False)),
+            max_position_embeddings=max_pos if isinstance(max_pos, int) else None,
+        )
+        self.model = _load_backend(folder, backend, model_kwargs, self.config)
+        allowed = {"input_ids", "attention_mask", "token_type_ids"}
+        if not set(self.model.input_names) <= allowed or "input_ids" not in self.model.input_names:
+            raise NotLite(f"exported model inputs {self.model.input_names}")
+        if output_name not in self.model.output_names:
+            raise NotLite(f"exported model has no {output_name} output")
+        self.input_names = list(self.model.input_names)
+
+    def features(self, encoding: ops.Encoding, rows: list[int] | None) -> dict[str, Any]:
+        input_ids, attention_mask, token_type_ids = encoding.pad(rows)
+        arrays = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        return {name: arrays[name] for name in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        outputs = self.model.run({name: features[name] for name in self.input_names})
+        features[self.module_output_name] = outputs[self.output_name]
+        return features
+
+    def get_embedding_dimension(self) -> int | None:
+        if self.task == "fill-mask":
+            return _int_or_none(self.config.get("vocab_size"))
+        if self.task == "sequence-classification":
+            return num_labels(self.config)
+        hidden = self.config.get("hidden_size")
+        if hidden is None and isinstance(self.config.get("text_config"), dict):
+            hidden = self.config["text_config"].get("hidden_size")
+        return _int_or_none(hidden)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def num_labels(config: dict[str, Any]) -> int:
+    """Labels of a sequence-classification config, as transformers counts them (``id2label``, default 2)."""
+    id2label = config.get("id2label")
+    if isinstance(id2label, dict) and id2label:
+        return len(id2label)
+    value = config.get("num_labels")
+    return int(value) if isinstance(value, int) and value > 0 else 2
+
+
+def _load_backend(folder: str, backend: str, model_kwargs: dict[str, Any] | None, config: dict[str, Any]) -> Any:
+    from sentrs.backend.files import resolve_backend_file
+
+    kwargs = dict(model_kwargs or {})
+    if set(kwargs) - _BACKEND_KWARGS:
+        raise NotLite(f"model_kwargs {sorted(set(kwargs) - _BACKEND_KWARGS)}")
+    if kwargs.get("export"):
+        raise NotLite("export=True")
+    try:
+        file = resolve_backend_file(folder, backend, kwargs)
+    except FileNotFoundError as exc:
+        raise NotLite(str(exc)) from exc
+    if file.export:
+        raise NotLite(f"no exported {backend} file yet")
+    namespace = SimpleNamespace(**config)
+    if backend == "onnx":
+        from sentrs.backend.onnx import OnnxRuntimeModel
+
+        return OnnxRuntimeModel(namespace, file, provider=kwargs.get("provider"), threads=kwargs.get("threads"))
+    if "provider" in kwargs:
+        raise NotLite("provider with openvino")
+    from sentrs.backend.openvino import OpenVINOModel
+
+    return OpenVINOModel(namespace, file, ov_config=kwargs.get("ov_config"))
+
+
+class LitePooling:
+    """``Pooling`` in the Rust core."""
+
+    def __init__(self, folder: str) -> None:
+        config = read_json_object(os.path.join(folder, "config.json"))
+        if "word_embedding_dimension" in config and "embedding_dimension" not in config:
+            config["embedding_dimension"] = config.pop("word_embedding_dimension")
+        legacy = {key: config.pop(key) for key, _ in _POOLING_LEGACY if key in config}
+        if "pooling_mode" not in config:
+            active = [mode for key, mode in _POOLING_LEGACY if legacy.get(key)]
+            if legacy and not active:
+                raise NotLite("Pooling config enables no mode")
+            config["pooling_mode"] = active or "mean"
+        mode = config["pooling_mode"]
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        if not modes or any(m not in ops.POOLING_MODES for m in modes):
+            raise NotLite(f"pooling_mode {mode!r}")
+        dim = config.get("embedding_dimension")
+        if not isinstance(dim, int):
+            raise NotLite("Pooling without embedding_dimension")
+        self.modes = modes
+        self.include_prompt = bool(config.get("include_prompt", True))
+        self.dimension = dim * len(modes)
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        skip = 0 if self.include_prompt else int(features.get("prompt_length") or 0)
+        features["sentence_embedding"] = ops.pool(
+            features["token_embeddings"], features["attention_mask"], self.modes, skip
+        )
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        return self.dimension
+
+
+class LiteDense:
+    """``Dense``: ``activation(x W^T + b)`` in numpy (float32), from ``model.safetensors``."""
+
+    def __init__(self, folder: str) -> None:
+        config = read_json_object(os.path.join(folder, "config.json"))
+        if config.get("use_residual"):
+            raise NotLite("Dense use_residual")
+        for key in ("module_input_name", "module_output_name"):
+            if config.get(key, "sentence_embedding") != "sentence_embedding":
+                raise NotLite(f"Dense {key}")
+        activation = config.get("activation_function")
+        if activation is None:
+            self.activation = _identity
+        elif activation in ACTIVATIONS:
+            self.activation = ACTIVATIONS[activation]
+        else:
+            raise NotLite(f"Dense activation {activation!r}")
+        weights_path = os.path.join(folder, "model.safetensors")
+        if not os.path.isfile(weights_path):
+            raise NotLite("Dense without model.safetensors")
+        from safetensors.numpy import load_file
+
+        weights = load_file(weights_path)
+        weight = weights.get("linear.weight")
+        if weight is None or weight.shape != (config.get("out_features"), config.get("in_features")):
+            raise NotLite("Dense weights do not match the config")
+        self.weight_t = np.ascontiguousarray(weight.astype(np.float32).T)
+        bias = weights.get("linear.bias")
+        self.bias = None if bias is None else bias.astype(np.float32)
+        if bool(config.get("bias", True)) != (bias is not None):
+            raise NotLite("Dense bias does not match the config")
+        self.out_features = int(self.weight_t.shape[1])
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        x = np.asarray(features["sentence_embedding"], dtype=np.float32)
+        out = x @ self.weight_t
+        if self.bias is not None:
+            out += self.bias
+        features["sentence_embedding"] = self.activation(out).astype(np.float32, copy=False)
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        return self.out_features
+
+
+class LiteNormalize:
+    """``Normalize``: L2 rows in the Rust core."""
+
+    def __init__(self, folder: str) -> None:
+        pass
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        features["sentence_embedding"] = ops.normalize(features["sentence_embedding"])
+        return features
+
+    def get_embedding_dimension(self) -> None:
+        return None
+
+
+_STEPS: dict[str, Any] = {"Pooling": LitePooling, "Dense": LiteDense, "Normalize": LiteNormalize}
+
+
+class LitePipeline:
+    """The input step and the steps after it."""
+
+    def __init__(self, transformer: LiteTransformer, steps: list[Any]) -> None:
+        self.transformer = transformer
+        self.steps = steps
+
+    def run(self, features: dict[str, Any]) -> dict[str, Any]:
+        features = self.transformer.forward(features)
+        for step in self.steps:
+            features = step.forward(features)
+        return features
+
+    def get_embedding_dimension(self) -> int | None:
+        for step in reversed([self.transformer, *self.steps]):
+            dim = step.get_embedding_dimension()
+            if dim is not None:
+                return int(dim)
+        return None
+
+
+def load_pipeline(
+    model_dir: str, backend: str, model_kwargs: dict[str, Any] | None, default_task: str = "feature-extraction"
+) -> LitePipeline:
+    """The pipeline of a folder with ``modules.json`` (or a plain transformers folder for ``default_task``
+    ``sequence-classification``); NotLite when any part needs the torch classes."""
+    if os.path.isfile(os.path.join(model_dir, "modules.json")):
+        entries = read_module_entries(model_dir)
+    elif default_task == "sequence-classification":
+        entries = [("Transformer", model_dir)]
+    else:
+        raise NotLite("no modules.json")
+    name, folder = entries[0]
+    if name not in _TRANSFORMER_NAMES:
+        raise NotLite(f"first module {name}")
+    transformer = LiteTransformer(folder, backend, model_kwargs, default_task)
+    steps = []
+    for name, folder in entries[1:]:
+        if name not in _STEPS:
+            raise NotLite(f"module {name}")
+        steps.append(_STEPS[name](folder))
+    return LitePipeline(transformer, steps)

@@ -1,0 +1,345 @@
+"""Inference on exported models without torch (``sentrs.lite``).
+
+The torch-free models must give what the torch classes give with the same backend file: the same tokenization, the
+same forward pass, the same pooling kernels, so equality is expected (tolerance 1e-6 absolute, for the numpy Dense
+and activations against torch's). Against the torch *forward pass* the ONNX tolerance of the issue applies (1e-4).
+Processes that must not import torch run in a subprocess and check ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import sentrs
+from sentrs.cross_encoder import CrossEncoder as TorchCrossEncoder
+from sentrs.lite.models import LiteCrossEncoder, LiteSentenceTransformer
+from sentrs.lite.tokenizer import LiteTokenizer
+from sentrs.sentence_transformer import SentenceTransformer as TorchSentenceTransformer
+
+TEXTS = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "",
+    "Émoji 🤖 and café, naïve ÀÉÎ",
+    "long text " * 300,
+    "   spaces   around   ",
+]
+PAIRS = [
+    ("what causes heart disease", "The heart pumps blood through the body."),
+    ("what causes heart disease", "Smoking and high blood pressure are risk factors."),
+    ("capital of france", "Paris is the capital of France. " * 60),
+    ("", "empty query"),
+]
+ATOL = 1e-6
+
+
+def _export(folder: str, cls: Any, backend: str = "onnx") -> None:
+    """Exports with the torch class (the first load of a folder without the file)."""
+    cls(folder, backend=backend, device="cpu")
+
+
+def _run_isolated(script: str) -> str:
+    """Runs ``script`` in a fresh interpreter and returns its stdout; fails with its stderr."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def minilm_exported(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -> str:
+    out = str(tmp_path_factory.mktemp("lite_minilm") / "model")
+    shutil.copytree(minilm_path, out)
+    _export(out, TorchSentenceTransformer, "onnx")
+    _export(out, TorchSentenceTransformer, "openvino")
+    return out
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_minilm_encodes_without_importing_torch(minilm_exported: str, tmp_path: Path, backend: str) -> None:
+    """The issue's acceptance check: a process encoding with an exported folder never imports torch."""
+    torch_model = TorchSentenceTransformer(minilm_exported, device="cpu")
+    np.save(tmp_path / "torch.npy", torch_model.encode(TEXTS))
+    same_backend = TorchSentenceTransformer(minilm_exported, backend=backend, device="cpu")
+    np.save(tmp_path / "backend.npy", same_backend.encode(TEXTS, normalize_embeddings=True))
+    np.save(tmp_path / "binary.npy", same_backend.encode(TEXTS, precision="ubinary"))
+    script = f"""
+import sys, numpy as np
+import sentrs
+model = sentrs.SentenceTransformer({minilm_exported!r}, backend={backend!r})
+assert type(model).__name__ == "LiteSentenceTransformer", type(model)
+assert isinstance(model, sentrs.SentenceTransformer)
+got = model.encode({TEXTS!r})
+np.testing.assert_allclose(got, np.load({str(tmp_path / "torch.npy")!r}), atol=1e-4, rtol=0)
+np.testing.assert_allclose(
+    model.encode({TEXTS!r}, normalize_embeddings=True, batch_size=2),
+    np.load({str(tmp_path / "backend.npy")!r}), atol={ATOL}, rtol=0)
+assert (model.encode({TEXTS!r}, precision="ubinary") == np.load({str(tmp_path / "binary.npy")!r})).all()
+assert model.encode("one text").shape == (384,)
+assert model.get_sentence_embedding_dimension() == 384 and model.max_seq_length == 256
+leaked = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+assert not leaked, leaked
+print("ok")
+"""
+    assert "ok" in _run_isolated(script)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"pooling_mode": "cls", "normalize": True},
+        {"pooling_mode": ("mean", "max"), "dense": True},
+        {"pooling_mode": "lasttoken", "include_prompt": False, "prompts": {"query": "query: ", "doc": "passage: "}},
+        {"pooling_mode": "weightedmean", "prompts": {"query": "query: "}},
+    ],
+)
+def test_tiny_models_match_the_torch_class(
+    make_tiny_st: Callable[..., str], tmp_path: Path, options: dict[str, Any]
+) -> None:
+    folder = str(tmp_path / "st")
+    shutil.copytree(make_tiny_st(**options), folder)
+    _export(folder, TorchSentenceTransformer)
+    lite = sentrs.SentenceTransformer(folder, backend="onnx")
+    full = TorchSentenceTransformer(folder, backend="onnx", device="cpu")
+    assert isinstance(lite, LiteSentenceTransformer)
+    assert lite.get_embedding_dimension() == full.get_embedding_dimension()
+    assert lite.prompts == full.prompts and lite.similarity_fn_name == full.similarity_fn_name
+    for kwargs in ({}, {"batch_size": 1}, {"prompt_name": "query"} if "prompts" in options else {"prompt": "x: "}):
+        np.testing.assert_allclose(lite.encode(TEXTS, **kwargs), full.encode(TEXTS, **kwargs), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(lite.encode_query(TEXTS), full.encode_query(TEXTS), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(lite.encode_document(TEXTS), full.encode_document(TEXTS), atol=ATOL, rtol=0)
+    for precision in ("int8", "binary"):
+        assert (lite.encode(TEXTS, precision=precision) == full.encode(TEXTS, precision=precision)).all()
+    np.testing.assert_allclose(
+        lite.encode(TEXTS, truncate_dim=8, normalize_embeddings=True),
+        full.encode(TEXTS, truncate_dim=8, normalize_embeddings=True),
+        atol=ATOL,
+        rtol=0,
+    )
+    lite.max_seq_length = full.max_seq_length = 7
+    np.testing.assert_allclose(lite.encode(TEXTS), full.encode(TEXTS), atol=ATOL, rtol=0)
+    capped = {"processing_kwargs": {"text": {"max_length": 5}}}
+    np.testing.assert_allclose(lite.encode(TEXTS, **capped), full.encode(TEXTS, **capped), atol=ATOL, rtol=0)
+
+
+def test_output_types_follow_the_torch_class(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
+    import torch
+
+    folder = str(tmp_path / "st")
+    shutil.copytree(make_tiny_st(), folder)
+    _export(folder, TorchSentenceTransformer)
+    lite = sentrs.SentenceTransformer(folder, backend="onnx")
+    full = TorchSentenceTransformer(folder, backend="onnx", device="cpu")
+    for kwargs in (
+        {"convert_to_tensor": True},
+        {"convert_to_numpy": False},
+        {"output_value": "token_embeddings"},
+        {"output_value": None},
+    ):
+        a, b = lite.encode(TEXTS[:3], **kwargs), full.encode(TEXTS[:3], **kwargs)
+        assert type(a) is type(b), kwargs
+        if isinstance(a, torch.Tensor):
+            torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+        elif isinstance(a, list) and isinstance(a[0], torch.Tensor):
+            for x, y in zip(a, b):
+                torch.testing.assert_close(x, y, atol=ATOL, rtol=0)
+    empty = lite.encode([])
+    assert isinstance(empty, np.ndarray) and empty.shape == full.encode([]).shape
+    assert lite.encode("single").shape == full.encode("single").shape
+    assert lite.encode([("a", "b")]).shape == (1, 32)  # pairs tokenized together, as the torch class does
+    sims = lite.similarity(lite.encode(TEXTS[:2]), lite.encode(TEXTS[:3]))
+    torch.testing.assert_close(sims, full.similarity(full.encode(TEXTS[:2]), full.encode(TEXTS[:3])))
+
+
+def test_errors_match_the_torch_class(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
+    folder = str(tmp_path / "st")
+    shutil.copytree(make_tiny_st(), folder)
+    _export(folder, TorchSentenceTransformer)
+    lite = sentrs.SentenceTransformer(folder, backend="onnx")
+    with pytest.raises(ValueError, match="batch_size"):
+        lite.encode(TEXTS, batch_size=0)
+    with pytest.raises(ValueError, match="Precision"):
+        lite.encode(TEXTS, precision="int4")
+    with pytest.raises(ValueError, match="keyword arguments"):
+        lite.encode(TEXTS, bogus=1)
+    with pytest.raises(TypeError, match=r"inputs\[1\] must be a str"):
+        lite.encode(["ok", 3])
+    with pytest.raises(ValueError, match="Prompt name 'nope'"):
+        lite.encode(TEXTS, prompt_name="nope")
+    with pytest.raises(ValueError, match="max_seq_length"):
+        lite.max_seq_length = 0
+    with pytest.raises(ValueError, match="similarity_fn_name"):
+        lite.similarity_fn_name = "hamming"
+
+
+def test_attributes_it_lacks_come_from_the_torch_class(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
+    folder = str(tmp_path / "st")
+    shutil.copytree(make_tiny_st(), folder)
+    _export(folder, TorchSentenceTransformer)
+    lite = sentrs.SentenceTransformer(folder, backend="onnx", prompts={"query": "q: "})
+    lite.max_seq_length = 9
+    assert lite.tokenizer is not None  # built on demand, with the settings copied over
+    assert lite._full().max_seq_length == 9 and lite._full().prompts["query"] == "q: "
+    assert len(lite) == 2 and type(lite[1]).__name__ == "Pooling"
+    out = str(tmp_path / "saved")
+    lite.save(out)
+    assert os.path.isfile(os.path.join(out, "onnx", "model.onnx"))
+    again = sentrs.SentenceTransformer(out, backend="onnx")
+    assert isinstance(again, LiteSentenceTransformer)
+    np.testing.assert_allclose(again.encode(TEXTS), lite.encode(TEXTS), atol=ATOL, rtol=0)
+
+
+def test_falls_back_to_the_torch_class(make_tiny_st: Callable[..., str], tmp_path: Path, monkeypatch: Any) -> None:
+    folder = str(tmp_path / "st")
+    shutil.copytree(make_tiny_st(), folder)
+    # No exported file yet: the torch class exports it.
+    first = sentrs.SentenceTransformer(folder, backend="onnx")
+    assert isinstance(first, TorchSentenceTransformer) and isinstance(first, sentrs.SentenceTransformer)
+    assert isinstance(sentrs.SentenceTransformer(folder, backend="onnx"), LiteSentenceTransformer)
+    assert isinstance(sentrs.SentenceTransformer(folder), TorchSentenceTransformer)
+    for kwargs in (
+        {"model_kwargs": {"export": True}},
+        {"model_kwargs": {"file_name": "model.onnx", "dtype": "float32"}},
+        {"processor_kwargs": {"model_max_length": 8}},
+        {"device": "meta"},
+    ):
+        try:
+            model = sentrs.SentenceTransformer(folder, backend="onnx", **kwargs)
+        except Exception:
+            continue
+        assert isinstance(model, TorchSentenceTransformer), kwargs
+    monkeypatch.setenv("SENTRS_TORCH_FREE", "0")
+    assert isinstance(sentrs.SentenceTransformer(folder, backend="onnx"), TorchSentenceTransformer)
+    monkeypatch.delenv("SENTRS_TORCH_FREE")
+    # A module without a numpy counterpart keeps the torch class.
+    modules = json.loads(Path(folder, "modules.json").read_text())
+    modules[1]["type"] = "sentence_transformers.models.Pooling"  # the legacy path is still a Pooling
+    Path(folder, "modules.json").write_text(json.dumps(modules))
+    assert isinstance(sentrs.SentenceTransformer(folder, backend="onnx"), LiteSentenceTransformer)
+    with pytest.raises(FileNotFoundError, match="file_name"):
+        sentrs.SentenceTransformer(folder, backend="onnx", model_kwargs={"file_name": "missing.onnx"})
+
+
+def test_stand_in_classes_behave_like_the_torch_classes() -> None:
+    class Mine(sentrs.SentenceTransformer):  # type: ignore[misc,valid-type]
+        pass
+
+    assert issubclass(Mine, TorchSentenceTransformer)
+    assert issubclass(TorchSentenceTransformer, sentrs.SentenceTransformer)
+    assert issubclass(LiteSentenceTransformer, sentrs.SentenceTransformer)
+    assert not issubclass(LiteCrossEncoder, sentrs.SentenceTransformer)
+    assert sentrs.SentenceTransformer.model_type == "SentenceTransformer"
+    import inspect
+
+    assert "similarity_fn_name" in inspect.signature(sentrs.SentenceTransformer).parameters
+
+
+@pytest.mark.parametrize("num_labels", [1, 3])
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_cross_encoder_without_torch(
+    make_ce: Callable[[int], str], tmp_path: Path, num_labels: int, backend: str
+) -> None:
+    folder = str(tmp_path / "ce")
+    shutil.copytree(make_ce(num_labels), folder)
+    _export(folder, TorchCrossEncoder, backend)
+    full = TorchCrossEncoder(folder, backend=backend, device="cpu")
+    lite = sentrs.CrossEncoder(folder, backend=backend)
+    assert isinstance(lite, LiteCrossEncoder) and isinstance(lite, sentrs.CrossEncoder)
+    assert lite.num_labels == full.num_labels == num_labels
+    np.testing.assert_allclose(lite.predict(PAIRS), full.predict(PAIRS), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(lite.predict(PAIRS[0]), full.predict(PAIRS[0]), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(
+        lite.predict(PAIRS, apply_softmax=True, batch_size=1),
+        full.predict(PAIRS, apply_softmax=True, batch_size=1),
+        atol=ATOL,
+        rtol=0,
+    )
+    np.save(tmp_path / "want.npy", full.predict(PAIRS))
+    ranking = None
+    if num_labels == 1:
+        ranking = full.rank(PAIRS[0][0], [d for _, d in PAIRS], top_k=3, return_documents=True)
+        got = lite.rank(PAIRS[0][0], [d for _, d in PAIRS], top_k=3, return_documents=True)
+        assert [r["corpus_id"] for r in got] == [r["corpus_id"] for r in ranking]
+        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in ranking], atol=ATOL)
+    else:
+        with pytest.raises(ValueError, match="num_labels=1"):
+            lite.rank("q", ["d"])
+    script = f"""
+import sys, numpy as np
+import sentrs
+model = sentrs.CrossEncoder({folder!r}, backend={backend!r})
+np.testing.assert_allclose(model.predict({PAIRS!r}), np.load({str(tmp_path / "want.npy")!r}), atol={ATOL}, rtol=0)
+if model.num_labels == 1:
+    print([r["corpus_id"] for r in model.rank({PAIRS[0][0]!r}, {[d for _, d in PAIRS]!r}, top_k=3)])
+leaked = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+assert not leaked, leaked
+print("ok")
+"""
+    out = _run_isolated(script)
+    assert "ok" in out
+    if ranking is not None:
+        assert str([r["corpus_id"] for r in ranking]) in out
+
+
+def test_cross_encoder_custom_activation(make_ce: Callable[[int], str], tmp_path: Path) -> None:
+    import torch
+
+    folder = str(tmp_path / "ce")
+    shutil.copytree(make_ce(1), folder)
+    _export(folder, TorchCrossEncoder)
+    lite = sentrs.CrossEncoder(folder, backend="onnx")
+    full = TorchCrossEncoder(folder, backend="onnx", device="cpu")
+    identity = torch.nn.Identity()
+    np.testing.assert_allclose(
+        lite.predict(PAIRS, activation_fn=identity), full.predict(PAIRS, activation_fn=identity), atol=ATOL
+    )
+    lite.activation_fn = full.activation_fn = torch.nn.Tanh()
+    np.testing.assert_allclose(lite.predict(PAIRS), full.predict(PAIRS), atol=ATOL)
+    assert isinstance(lite.predict(PAIRS, convert_to_tensor=True), torch.Tensor)
+
+
+def test_tokenizer_settings_match_transformers(tmp_path: Path, minilm_path: str) -> None:
+    """LiteTokenizer reads the same settings transformers applies: ids and masks equal on several tokenizers."""
+    from transformers import AutoTokenizer
+
+    from tests.sentence_transformer.test_other_tokenizers import _roberta_folder, _unigram_folder
+
+    folders = {"bert": minilm_path, "roberta": _roberta_folder(tmp_path), "unigram": _unigram_folder(tmp_path)}
+    for name, folder in folders.items():
+        hf = AutoTokenizer.from_pretrained(folder)
+        for max_length in (None, 6):
+            lite = LiteTokenizer(folder, max_seq_length=max_length)
+            limit = max_length if max_length is not None else min(hf.model_max_length, 10**6)
+            want = hf(TEXTS, padding=True, truncation="longest_first", max_length=limit, return_tensors="np")
+            ids, mask, _ = lite.encode(TEXTS).pad()
+            np.testing.assert_array_equal(ids, want["input_ids"], err_msg=name)
+            np.testing.assert_array_equal(mask, want["attention_mask"], err_msg=name)
+            assert lite.padding_side == hf.padding_side and lite.pad_token_id == hf.pad_token_id, name
+
+
+def test_lowercasing_and_pipeline_flags(tmp_path: Path, minilm_path: str) -> None:
+    folder = str(tmp_path / "tok")
+    shutil.copytree(minilm_path, folder)
+    spec = json.loads(Path(folder, "tokenizer.json").read_text())
+    spec["normalizer"] = {"type": "NFC"}  # a cased tokenizer
+    Path(folder, "tokenizer.json").write_text(json.dumps(spec))
+    cased, lowered = LiteTokenizer(folder), LiteTokenizer(folder, do_lower_case=True)
+    assert cased.encode(["HELLO"]).ids(0) != lowered.encode(["HELLO"]).ids(0)
+    assert lowered.encode(["HELLO"]).ids(0) == lowered.encode(["hello"]).ids(0)
+    config = json.loads(Path(folder, "tokenizer_config.json").read_text())
+    Path(folder, "tokenizer_config.json").write_text(json.dumps({**config, "add_eos_token": True}))
+    from sentrs.lite import NotLite
+
+    with pytest.raises(NotLite, match="add_eos_token"):
+        LiteTokenizer(folder)
