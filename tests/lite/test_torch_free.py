@@ -343,3 +343,31 @@ def test_lowercasing_and_pipeline_flags(tmp_path: Path, minilm_path: str) -> Non
 
     with pytest.raises(NotLite, match="add_eos_token"):
         LiteTokenizer(folder)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_streams_and_threads(make_tiny_st: Callable[..., str], tmp_path: Path, backend: str) -> None:
+    """One single-threaded stream per core by default; concurrent callers and split batches give the same numbers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sentrs.backend.onnx import available_cores
+
+    folder = str(tmp_path / "st")
+    shutil.copytree(make_tiny_st(), folder)
+    _export(folder, TorchSentenceTransformer, backend)
+    lite = sentrs.SentenceTransformer(folder, backend=backend)
+    assert isinstance(lite, LiteSentenceTransformer)
+    model = lite._pipeline.transformer.model
+    assert model.streams == available_cores() or (backend == "openvino" and model.streams >= 1)
+    texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 20)]
+    want = TorchSentenceTransformer(folder, backend=backend, device="cpu").encode(texts, batch_size=4)
+    np.testing.assert_allclose(lite.encode(texts, batch_size=4), want, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(lite.encode(texts[:3], batch_size=64), want[:3], atol=ATOL, rtol=0)  # split batch
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: lite.encode(texts, batch_size=8), range(3)))
+    for got in results:
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+    if backend == "onnx":
+        single = sentrs.SentenceTransformer(folder, backend=backend, model_kwargs={"threads": 1})
+        assert single._pipeline.transformer.model.streams == 1
+        np.testing.assert_allclose(single.encode(texts, batch_size=4), want, atol=ATOL, rtol=0)

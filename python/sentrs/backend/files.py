@@ -46,8 +46,13 @@ def export_cache_dir(model_dir: str) -> str:
     return os.path.join(root, "exports", digest)
 
 
-def resolve_backend_file(model_dir: str, backend: str, model_kwargs: dict[str, Any]) -> BackendFile:
-    """Applies the reference's lookup rules to a local model folder; pops ``export``/``file_name``/``subfolder``."""
+def resolve_backend_file(
+    model_dir: str, backend: str, model_kwargs: dict[str, Any], warn_export: bool = True
+) -> BackendFile:
+    """Applies the reference's lookup rules to a local model folder; pops ``export``/``file_name``/``subfolder``.
+
+    ``warn_export=False`` skips the warning that the file will be exported (for callers only probing).
+    """
     if backend not in DEFAULT_FILE:
         raise ValueError(f"backend must be 'onnx' or 'openvino', got {backend!r}")
     export = model_kwargs.pop("export", None)
@@ -80,7 +85,8 @@ def resolve_backend_file(model_dir: str, backend: str, model_kwargs: dict[str, A
             f"model_kwargs['file_name']={file_name!r} was not found in {model_dir} (looked for {candidates}); "
             f"{backend} files there: {found or 'none'}. Pass export=True in model_kwargs to export it."
         )
-    logger.warning("No %s file found in %s; exporting the model to %s", file_name, model_dir, backend)
+    if warn_export:
+        logger.warning("No %s file found in %s; exporting the model to %s", file_name, model_dir, backend)
     rel = candidates[-1]
     return BackendFile(os.path.join(model_dir, rel), os.path.dirname(rel), file_name, True)
 

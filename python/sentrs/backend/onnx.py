@@ -96,6 +96,8 @@ class ExportedModel(ABC):
         self.file = file
         self.input_names: list[str] = []
         self.output_names: list[str] = []
+        #: Batches that may run at once, each from its own Python thread (``run`` is thread-safe).
+        self.streams = 1
 
     @property
     def file_path(self) -> str:
@@ -142,8 +144,20 @@ class OnnxRuntimeModel(ExportedModel):
 
     backend = "onnx"
 
-    def __init__(self, config: Any, file: BackendFile, provider: str | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        config: Any,
+        file: BackendFile,
+        provider: str | None = None,
+        threads: int | None = None,
+        streams: int = 1,
+    ):
+        """``threads`` intra-op threads per run (default one per core); ``streams`` concurrent runs the caller may
+        make (``session.run`` is thread-safe), for example one single-threaded run per core."""
         super().__init__(config, file)
+        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+            raise ValueError(f"streams must be a positive integer, got {streams!r}")
+        self.streams = streams
         ort = _require_onnxruntime()
         available = ort.get_available_providers()
         if provider is None:

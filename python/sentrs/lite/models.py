@@ -10,7 +10,9 @@ from the same arguments.
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -165,8 +167,13 @@ class LiteModel:
         batch_size: int,
         show_progress_bar: bool,
         processing_kwargs: Any = None,
-    ) -> Any:
-        """Tokenizes everything once, runs length-sorted batches; yields ``(input rows, output features)``."""
+    ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
+        """Tokenizes everything once, runs length-sorted batches; yields ``(input rows, output features)``.
+
+        When the backend model runs several streams (one single-threaded run per core), batches run side by side on
+        that many threads, and a call with fewer batches than streams splits them so every core gets work.
+        Results come back as they finish; callers place them by row.
+        """
         from tqdm.autonotebook import tqdm
 
         transformer = self._pipeline.transformer
@@ -176,12 +183,39 @@ class LiteModel:
         encoding = transformer.tokenizer.encode(texts, pairs, max_length=text_kwargs.get("max_length"))
         _, batches = ops.plan_batches(encoding.lengths(), batch_size)
         prompt_length = transformer.tokenizer.prompt_length(prompt) if prompt else None
-        for rows in tqdm(batches, desc="Batches", disable=not show_progress_bar):
-            row_list = [int(r) for r in rows]
-            features = transformer.features(encoding, row_list)
+        streams = transformer.model.streams
+        units: list[npt.NDArray[np.int64]] = list(batches)
+        if streams > 1 and 0 < len(units) < streams:
+            pieces = -(-streams // len(units))
+            units = [part for rows in units for part in np.array_split(rows, min(pieces, len(rows)))]
+
+        def run(rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], dict[str, Any]]:
+            features = transformer.features(encoding, [int(r) for r in rows])
             if prompt_length is not None:
                 features["prompt_length"] = prompt_length
-            yield rows, self._pipeline.run(features)
+            return rows, self._pipeline.run(features)
+
+        with tqdm(total=len(units), desc="Batches", disable=not show_progress_bar) as bar:
+            if streams <= 1 or len(units) <= 1:
+                for rows in units:
+                    yield run(rows)
+                    bar.update(1)
+                return
+            from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+            pending: set[Future[tuple[npt.NDArray[np.int64], dict[str, Any]]]] = set()
+            todo = iter(units)
+            with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="sentrs-stream") as pool:
+                for rows in itertools.islice(todo, 2 * streams):
+                    pending.add(pool.submit(run, rows))
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+                        bar.update(1)
+                        nxt = next(todo, None)
+                        if nxt is not None:
+                            pending.add(pool.submit(run, nxt))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model_name_or_path!r}, backend={self.backend!r}) [torch-free]"

@@ -181,21 +181,26 @@ def _load_backend(folder: str, backend: str, model_kwargs: dict[str, Any] | None
     if kwargs.get("export"):
         raise NotLite("export=True")
     try:
-        file = resolve_backend_file(folder, backend, kwargs)
+        file = resolve_backend_file(folder, backend, kwargs, warn_export=False)
     except FileNotFoundError as exc:
         raise NotLite(str(exc)) from exc
     if file.export:
         raise NotLite(f"no exported {backend} file yet")
     namespace = SimpleNamespace(**config)
     if backend == "onnx":
-        from sentrs.backend.onnx import OnnxRuntimeModel
+        from sentrs.backend.onnx import OnnxRuntimeModel, available_cores
 
-        return OnnxRuntimeModel(namespace, file, provider=kwargs.get("provider"), threads=kwargs.get("threads"))
+        threads = kwargs.get("threads")
+        if threads is None:  # one single-threaded run per core: small batches scale better side by side
+            return OnnxRuntimeModel(
+                namespace, file, provider=kwargs.get("provider"), threads=1, streams=available_cores()
+            )
+        return OnnxRuntimeModel(namespace, file, provider=kwargs.get("provider"), threads=threads)
     if "provider" in kwargs:
         raise NotLite("provider with openvino")
     from sentrs.backend.openvino import OpenVINOModel
 
-    return OpenVINOModel(namespace, file, ov_config=kwargs.get("ov_config"))
+    return OpenVINOModel(namespace, file, ov_config=kwargs.get("ov_config"), throughput=True)
 
 
 class LitePooling:
