@@ -1,4 +1,4 @@
-"""Shared helpers of the Python benchmark scripts: the WordNet and Wikipedia corpora, the bundled model, timing, machine info.
+"""Shared helpers of the Python benchmark scripts: WordNet and Wikipedia corpora, the bundled model, timing.
 
 Not a benchmark itself; the scripts beside it import it (their folder is first on ``sys.path`` when run as
 ``python benches/python/<script>.py``).
