@@ -128,6 +128,9 @@ def splade_pool(
 def dense_to_csr(
     x: npt.NDArray[np.float32], max_active_dims: int | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def rescore_bits(
+    queries: npt.NDArray[np.float32], corpus: npt.NDArray[np.uint8], ids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]: ...
 
 @final
 class SparseIndex:

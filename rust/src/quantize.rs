@@ -8,58 +8,219 @@ use crate::parallel;
 use crate::topk::TopKState;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
-use std::collections::BinaryHeap;
 
 /// Corpus rows scanned per block: a block of packed codes stays in cache while a group of queries walks it.
 const HAMMING_BLOCK: usize = 4096;
+
+/// The little-endian `u64` word `w` of a row of packed bytes (zero-padded past the row's end).
+#[inline(always)]
+fn row_word(row: &[u8], w: usize) -> u64 {
+    let start = w * 8;
+    match row.get(start..start + 8) {
+        Some(bytes) => u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])),
+        None => {
+            let mut buf = [0u8; 8];
+            let tail = row.get(start..).unwrap_or(&[]);
+            buf[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(buf)
+        }
+    }
+}
 
 /// Packed bits (rows of bytes) as little-endian `u64` words, zero-padded; returns `(words, words_per_row)`.
 fn pack_rows(codes: ArrayView2<u8>) -> (Vec<u64>, usize) {
     let words = codes.ncols().div_ceil(8).max(1);
     let mut out = vec![0u64; codes.nrows() * words];
-    for (r, row) in codes.rows().into_iter().enumerate() {
-        for (b, &v) in row.iter().enumerate() {
-            out[r * words + b / 8] |= u64::from(v) << (8 * (b % 8));
+    for (row, dst) in codes.rows().into_iter().zip(out.chunks_mut(words)) {
+        let bytes = row.as_slice().map_or_else(|| row.to_vec(), <[u8]>::to_vec);
+        for (w, word) in dst.iter_mut().enumerate() {
+            *word = row_word(&bytes, w);
         }
     }
     (out, words)
 }
 
-/// The same words laid out word-major per block of rows, so a query's word `w` meets `HAMMING_BLOCK`
-/// consecutive corpus words (a loop the compiler vectorises, with `vpopcntq` where the CPU has it).
-fn pack_block_columns(rows: &[u64], n: usize, words: usize) -> Vec<u64> {
-    let mut out = vec![0u64; rows.len()];
-    for b0 in (0..n).step_by(HAMMING_BLOCK) {
-        let len = (b0 + HAMMING_BLOCK).min(n) - b0;
+/// The corpus as words laid out word-major per block of [`HAMMING_BLOCK`] rows, so a query's word `w` meets
+/// consecutive corpus words (one vector load serves eight rows). Blocks are filled in parallel.
+fn pack_block_columns(codes: ArrayView2<u8>, words: usize) -> Vec<u64> {
+    let n = codes.nrows();
+    let mut out = vec![0u64; n * words];
+    let fill = |(b, block): (usize, &mut [u64])| {
+        let b0 = b * HAMMING_BLOCK;
+        let len = block.len() / words;
         for r in 0..len {
+            let row = codes.row(b0 + r);
+            let owned;
+            let bytes: &[u8] = match row.as_slice() {
+                Some(slice) => slice,
+                None => {
+                    owned = row.to_vec();
+                    &owned
+                }
+            };
             for w in 0..words {
-                out[b0 * words + w * len + r] = rows[(b0 + r) * words + w];
+                block[w * len + r] = row_word(bytes, w);
             }
         }
+    };
+    let blocks = out.chunks_mut(HAMMING_BLOCK * words).enumerate();
+    if parallel::parallel_enabled() && n > HAMMING_BLOCK {
+        parallel::install(|| blocks.par_bridge().for_each(fill));
+    } else {
+        blocks.for_each(fill);
     }
     out
 }
 
-/// Keeps the best `k` of one query's hits: a max-heap of `(distance, index)` and the distance a newcomer must
-/// beat once the heap is full.
+/// The query (f64, padded to `8 * code.len()`) times the bits of `code` in `np.packbits` order (dimension `8 t + j`
+/// is bit `7 - j` of byte `t`): branch-free, eight lane accumulators the compiler turns into one vector.
+#[inline(always)]
+fn bit_dot(q: &[f64], code: &[u8]) -> f64 {
+    let mut acc = [0f64; 8];
+    for (qs, &byte) in q.chunks_exact(8).zip(code) {
+        for j in 0..8 {
+            acc[j] += qs[j] * f64::from((byte >> (7 - j)) & 1);
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn bit_dot_avx512(q: &[f64], code: &[u8]) -> f64 {
+    bit_dot(q, code)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn bit_dot_avx2(q: &[f64], code: &[u8]) -> f64 {
+    bit_dot(q, code)
+}
+
+/// [`bit_dot`] compiled for the widest vectors this CPU has.
+fn bit_dot_kernel() -> fn(&[f64], &[u8]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: avx512f was just detected.
+            return |q, c| unsafe { bit_dot_avx512(q, c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: avx2 and fma were just detected.
+            return |q, c| unsafe { bit_dot_avx2(q, c) };
+        }
+    }
+    bit_dot
+}
+
+/// Float scores of packed-bit candidates: for each query `i` and candidate `ids[i][j]` (a corpus row; `-1` gives
+/// `-inf`), the sum of the query's values at the candidate's set bits (bit `b` of byte `t` is dimension
+/// `8 t + 7 - b`, `np.packbits` order), accumulated in f64. This is the query times the unpacked 0/1 vector.
+pub fn rescore_bits(
+    queries: ArrayView2<f32>,
+    corpus: ArrayView2<u8>,
+    ids: ArrayView2<i64>,
+) -> CoreResult<Array2<f32>> {
+    let (nq, dim) = queries.dim();
+    if ids.nrows() != nq {
+        return Err(CoreError::ShapeMismatch(format!(
+            "ids must have one row per query ({nq}), got {}",
+            ids.nrows()
+        )));
+    }
+    if corpus.ncols() != dim.div_ceil(8) {
+        return Err(CoreError::ShapeMismatch(format!(
+            "corpus codes of {} bytes cannot hold {dim} dimensions (expected {})",
+            corpus.ncols(),
+            dim.div_ceil(8)
+        )));
+    }
+    let n = corpus.nrows() as i64;
+    if let Some(&bad) = ids.iter().find(|&&j| j >= n || j < -1) {
+        return Err(invalid(format!(
+            "ids must be corpus rows in [0, {n}) or -1, got {bad}"
+        )));
+    }
+    let mut out = Array2::<f32>::zeros(ids.dim());
+    let bytes = dim.div_ceil(8);
+    let kernel = bit_dot_kernel();
+    let work = |(i, mut row): (usize, ndarray::ArrayViewMut1<f32>)| {
+        // The query in f64, zero-padded to whole bytes: padding bits then add nothing.
+        let mut q = vec![0f64; bytes * 8];
+        for (dst, &v) in q.iter_mut().zip(queries.row(i)) {
+            *dst = f64::from(v);
+        }
+        for (slot, &j) in row.iter_mut().zip(ids.row(i)) {
+            *slot = if j < 0 {
+                f32::NEG_INFINITY
+            } else {
+                let code = corpus.row(j as usize);
+                match code.as_slice() {
+                    Some(slice) => kernel(&q, slice) as f32,
+                    None => kernel(&q, &code.to_vec()) as f32,
+                }
+            };
+        }
+    };
+    let rows = out.axis_iter_mut(Axis(0)).enumerate();
+    if parallel::parallel_enabled() && nq > 1 {
+        parallel::install(|| rows.par_bridge().for_each(work));
+    } else {
+        rows.for_each(work);
+    }
+    Ok(out)
+}
+
+/// Keeps the best `k` of one query's hits as `(distance, index)`. Rows arrive in increasing index order, so a
+/// newcomer enters only with a distance strictly below `bar` (the k-th best so far). Hits are appended to a buffer
+/// and cut back to the best `k` (a linear-time selection) only when it fills, which keeps the per-hit cost to a push.
 struct Nearest {
-    heap: BinaryHeap<(u32, usize)>,
+    hits: Vec<(u32, usize)>,
     bar: u32,
+    k: usize,
 }
 
 impl Nearest {
-    /// Offers row `index` at distance `d`; rows must arrive in increasing index order (ties keep the lower one).
+    fn new(k: usize) -> Self {
+        Nearest {
+            hits: Vec::with_capacity(Self::capacity(k)),
+            bar: u32::MAX,
+            k,
+        }
+    }
+
+    fn capacity(k: usize) -> usize {
+        (4 * k).max(k + 64)
+    }
+
+    /// Offers row `index` at distance `d` (callers may skip rows with `d >= bar`).
     #[inline(always)]
-    fn offer(&mut self, d: u32, index: usize, k: usize) {
+    fn offer(&mut self, d: u32, index: usize, _k: usize) {
         if d < self.bar {
-            self.heap.push((d, index));
-            if self.heap.len() > k {
-                self.heap.pop();
-            }
-            if self.heap.len() == k {
-                self.bar = self.heap.peek().map_or(u32::MAX, |&(worst, _)| worst);
+            self.hits.push((d, index));
+            if self.hits.len() >= Self::capacity(self.k) {
+                self.shrink();
             }
         }
+    }
+
+    /// Keeps the best `k` hits and raises `bar` to the worst of them.
+    fn shrink(&mut self) {
+        if self.hits.len() > self.k {
+            self.hits.select_nth_unstable(self.k - 1);
+            self.hits.truncate(self.k);
+        }
+        if self.hits.len() == self.k {
+            self.bar = self.hits.iter().map(|&(d, _)| d).max().unwrap_or(u32::MAX);
+        }
+    }
+
+    /// The best `k` hits, nearest first (ties by the lower index).
+    fn into_sorted(mut self) -> Vec<(u32, usize)> {
+        self.shrink();
+        self.hits.sort_unstable();
+        self.hits
     }
 }
 
@@ -362,9 +523,7 @@ pub fn hamming_topk(
         return Ok((ids, dists));
     }
     let (q_words, words) = pack_rows(queries);
-    let (c_rows, _) = pack_rows(corpus);
-    let c_cols = pack_block_columns(&c_rows, nc, words);
-    drop(c_rows);
+    let c_cols = pack_block_columns(corpus, words);
     let kernel = detect_kernel();
     let threads = if parallel::parallel_enabled() {
         parallel::current_num_threads()
@@ -378,12 +537,7 @@ pub fn hamming_topk(
     )| {
         let q0 = chunk * q_chunk;
         let rows = id_rows.nrows();
-        let mut best: Vec<Nearest> = (0..rows)
-            .map(|_| Nearest {
-                heap: BinaryHeap::with_capacity(k + 1),
-                bar: u32::MAX,
-            })
-            .collect();
+        let mut best: Vec<Nearest> = (0..rows).map(|_| Nearest::new(k)).collect();
         let mut scratch = vec![0u32; HAMMING_BLOCK.min(nc)];
         // This chunk's query words, padded with zero queries to whole groups of QUERY_GROUP (their results are
         // dropped).
@@ -405,7 +559,7 @@ pub fn hamming_topk(
             );
         }
         for (i, nearest) in best.into_iter().enumerate() {
-            for (rank, (d, j)) in nearest.heap.into_sorted_vec().into_iter().enumerate() {
+            for (rank, (d, j)) in nearest.into_sorted().into_iter().enumerate() {
                 id_rows[[i, rank]] = j as i64;
                 dist_rows[[i, rank]] = d;
             }
@@ -509,10 +663,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn hamming_matches_naive(nq in 1usize..12, nc in 1usize..300, width in 1usize..20, k in 1usize..15,
-                                 bytes in proptest::collection::vec(any::<u8>(), 312 * 20)) {
-            let q = Array2::from_shape_fn((nq, width), |(i, j)| bytes[i * 20 + j]);
-            let c = Array2::from_shape_fn((nc, width), |(i, j)| bytes[(12 + i) * 20 + j] & 0xF0);
+        fn hamming_matches_naive(nq in 1usize..20, nc in 1usize..300, width in 1usize..140, k in 1usize..15,
+                                 bytes in proptest::collection::vec(any::<u8>(), 320 * 140)) {
+            // Widths up to 140 bytes cover every fixed-width kernel (1..=16 words) and the generic one beyond;
+            // up to 19 queries cover partial groups of both kernels.
+            let q = Array2::from_shape_fn((nq, width), |(i, j)| bytes[i * 140 + j]);
+            let c = Array2::from_shape_fn((nc, width), |(i, j)| bytes[(20 + i) * 140 + j] & 0xF0);
             let (ids, dists) = hamming_topk(q.view(), c.view(), k).unwrap();
             let want = naive_hamming(&q, &c, k);
             for i in 0..nq {
@@ -553,6 +709,54 @@ mod tests {
                 .collect();
             assert_eq!(got, want[i]);
         }
+    }
+
+    proptest! {
+        #[test]
+        fn rescore_bits_is_the_query_times_the_unpacked_bits(
+            nq in 1usize..5, nc in 1usize..30, dim in 1usize..70, k in 1usize..6,
+            vals in proptest::collection::vec(-4.0f32..4.0, 5 * 70),
+            bytes in proptest::collection::vec(any::<u8>(), 30 * 9),
+            picks in proptest::collection::vec(-1i64..30, 5 * 6),
+        ) {
+            let width = dim.div_ceil(8);
+            let q = Array2::from_shape_fn((nq, dim), |(i, j)| vals[i * 70 + j]);
+            // np.packbits leaves the bits past `dim` zero.
+            let c = Array2::from_shape_fn((nc, width), |(i, t)| {
+                let keep = (dim - 8 * t).min(8);
+                bytes[i * 9 + t] & (0xFFu16 << (8 - keep)) as u8
+            });
+            let ids = Array2::from_shape_fn((nq, k), |(i, j)| picks[i * 6 + j].min(nc as i64 - 1));
+            let got = rescore_bits(q.view(), c.view(), ids.view()).unwrap();
+            for i in 0..nq {
+                for j in 0..k {
+                    let id = ids[[i, j]];
+                    if id < 0 {
+                        prop_assert!(got[[i, j]] == f32::NEG_INFINITY);
+                        continue;
+                    }
+                    let want: f64 = (0..dim)
+                        .filter(|&d| c[[id as usize, d / 8]] >> (7 - d % 8) & 1 == 1)
+                        .map(|d| f64::from(q[[i, d]]))
+                        .sum();
+                    prop_assert!((f64::from(got[[i, j]]) - want).abs() <= 1e-5 * (1.0 + want.abs()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rescore_bits_rejects_bad_ids_and_widths() {
+        let q = Array2::<f32>::zeros((1, 16));
+        let c = Array2::<u8>::zeros((3, 2));
+        assert!(rescore_bits(q.view(), c.view(), Array2::from_elem((1, 1), 3i64).view()).is_err());
+        assert!(rescore_bits(q.view(), c.view(), Array2::from_elem((2, 1), 0i64).view()).is_err());
+        assert!(rescore_bits(
+            q.view(),
+            Array2::<u8>::zeros((3, 3)).view(),
+            Array2::from_elem((1, 1), 0i64).view()
+        )
+        .is_err());
     }
 
     #[test]

@@ -30,6 +30,7 @@ __all__ = [
     "normalize",
     "num_threads",
     "plan_batches",
+    "rescore_bits",
     "pool",
     "similarity_matrix",
     "similarity_pairwise",
@@ -215,6 +216,19 @@ def hamming_topk(
     q = _as_code_matrix(queries, "query_embeddings", np.uint8)
     c = _as_code_matrix(corpus, "corpus_embeddings", np.uint8)
     return _core.hamming_topk(q, c, int(k))
+
+
+def rescore_bits(
+    queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLike
+) -> npt.NDArray[np.float32]:
+    """Float scores of packed-bit candidates: ``queries (q, d)`` float times the unpacked bits of ``corpus[ids]``
+    (``ids (q, k)`` int64 rows, ``-1`` for none, scored ``-inf``), summed in float64. Returns ``(q, k)`` float32."""
+    q = _as_f32_matrix(queries, "query_embeddings")
+    c = _as_code_matrix(corpus, "corpus_embeddings", np.uint8)
+    i = np.asarray(ids)
+    if i.dtype.kind not in "iu" or i.ndim != 2:
+        raise TypeError(f"ids must be a 2-D integer array, got dtype {i.dtype} and shape {i.shape}")
+    return _core.rescore_bits(q, c, np.ascontiguousarray(i, dtype=np.int64))
 
 
 def code_dot_topk(

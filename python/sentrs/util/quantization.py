@@ -241,34 +241,36 @@ def _quantized_search(
         scores = (1.0 - dots.astype(np.float64)) if backend == "usearch" else dots.astype(np.float64)
     valid = ids >= 0
     if rescore_with is not None and ids.size:
-        candidates = corpus[np.where(valid, ids, 0)]
-        if rescore_corpus_embeddings is not None:
-            candidates = rescore_corpus_embeddings[np.where(valid, ids, 0)].astype(np.float32)
-        elif precision in ("ubinary", "binary"):
-            bits = candidates.view(np.uint8) if precision == "ubinary" else candidates.view(np.uint8) ^ np.uint8(0x80)
-            candidates = np.unpackbits(np.asarray(bits, dtype=np.uint8), axis=-1)[
-                ..., : rescore_with.shape[-1]
-            ].astype(np.float32)
+        if rescore_corpus_embeddings is None and precision in ("ubinary", "binary"):
+            # The query times each candidate's unpacked 0/1 bits, summed in Rust without unpacking anything.
+            rescored = ops.rescore_bits(rescore_with, c_bits, np.where(valid, ids, -1)).astype(np.float64)
         else:
-            assert ranges is not None
-            candidates = _dequantize(candidates, precision, ranges)
-        # One batched GEMV per query: (q, k', d) x (q, d, 1); float32 for bits and float corpora (exact sums of
-        # float32 products up to rounding), float64 for dequantised codes as the reference.
-        query_side = rescore_with.astype(candidates.dtype)[:, :, None]
-        rescored = np.matmul(candidates, query_side)[..., 0].astype(np.float64)
+            if rescore_corpus_embeddings is not None:
+                candidates = rescore_corpus_embeddings[np.where(valid, ids, 0)].astype(np.float32)
+            else:
+                assert ranges is not None
+                candidates = _dequantize(corpus[np.where(valid, ids, 0)], precision, ranges)
+            # One batched GEMV per query: (q, k', d) x (q, d, 1); float32 for float corpora (exact sums of float32
+            # products up to rounding), float64 for dequantised codes as the reference.
+            query_side = rescore_with.astype(candidates.dtype)[:, :, None]
+            rescored = np.matmul(candidates, query_side)[..., 0].astype(np.float64)
         rescored[~valid] = -np.inf
         order = np.argsort(-rescored, axis=1, kind="stable")[:, :top_k]
         rows = np.arange(len(ids))[:, None]
         ids, scores, valid = ids[rows, order], rescored[rows, order], valid[rows, order]
     seconds = time.time() - start
-    results = [
-        [
-            {"corpus_id": int(i), "score": float(s)}
-            for i, s, ok in zip(id_row.tolist(), score_row.tolist(), valid_row.tolist())
-            if ok
+    if valid.all():
+        results = [
+            [{"corpus_id": i, "score": s} for i, s in zip(id_row, score_row)]
+            for id_row, score_row in zip(ids.tolist(), np.asarray(scores, dtype=np.float64).tolist())
         ]
-        for id_row, score_row, valid_row in zip(ids, scores, valid)
-    ]
+    else:
+        results = [
+            [{"corpus_id": i, "score": s} for i, s, ok in zip(id_row, score_row, valid_row) if ok]
+            for id_row, score_row, valid_row in zip(
+                ids.tolist(), np.asarray(scores, dtype=np.float64).tolist(), valid.tolist()
+            )
+        ]
     return results, seconds
 
 

@@ -188,6 +188,19 @@ fn hamming_topk<'py>(
     Ok((ids.into_pyarray(py), dists.into_pyarray(py)))
 }
 
+/// Float scores of packed-bit candidates `ids` (`-1`: `-inf`) for float queries: query x unpacked bits.
+#[pyfunction]
+fn rescore_bits<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, f32>,
+    corpus: PyReadonlyArray2<'py, u8>,
+    ids: PyReadonlyArray2<'py, i64>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (q, c, i) = (queries.as_array(), corpus.as_array(), ids.as_array());
+    let scores = detach(py, || crate::quantize::rescore_bits(q, c, i))?;
+    Ok(scores.into_pyarray(py))
+}
+
 /// Best uint8 codes by inner product: `(ids, scores)`.
 #[pyfunction]
 fn code_dot_topk_u8<'py>(
@@ -345,6 +358,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
     m.add_class::<PySparseIndex>()?;
     m.add_function(wrap_pyfunction!(hamming_topk, m)?)?;
+    m.add_function(wrap_pyfunction!(rescore_bits, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_u8, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_i8, m)?)?;
     Ok(())
