@@ -40,7 +40,7 @@ def test_importing_sentrs_does_not_import_torch() -> None:
         "import sentrs\n"
         "from sentrs import CrossEncoder, SentenceTransformer, SparseEncoder\n"
         "from sentrs.util import quantize_embeddings\n"
-        "import sentrs.ops, sentrs.lite.models\n"
+        "import sentrs.ops, sentrs.backend.lite.models\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
         "from sentrs import util\n"
         "util.cos_sim\n"

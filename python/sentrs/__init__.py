@@ -5,7 +5,7 @@ and reads and writes the same model folders.
 
 Importing sentrs imports nothing heavy: every public name is loaded on first use. ``SentenceTransformer``,
 ``CrossEncoder`` and ``SparseEncoder`` load a torch-free pipeline for ``backend="onnx"``/``"openvino"`` on a folder
-that already holds the exported file, and the torch model classes otherwise (see :mod:`sentrs.lite`).
+that already holds the exported file, and the torch model classes otherwise (see :mod:`sentrs.backend.lite`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ __version__ = "0.1.0"
 __MODEL_HUB_ORGANIZATION__ = "sentence-transformers"
 
 _LAZY = {
-    "CrossEncoder": "sentrs.lite.facade",
-    "SentenceTransformer": "sentrs.lite.facade",
-    "SparseEncoder": "sentrs.lite.facade",
+    "CrossEncoder": "sentrs.backend.lite.facade",
+    "SentenceTransformer": "sentrs.backend.lite.facade",
+    "SparseEncoder": "sentrs.backend.lite.facade",
     "SimilarityFunction": "sentrs.util.similarity",
     "mine_hard_negatives": "sentrs.util.hard_negatives",
     "quantize_embeddings": "sentrs.util.quantization",

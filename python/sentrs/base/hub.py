@@ -44,6 +44,7 @@ def resolve_model_dir(
     token: bool | str | None = None,
     local_files_only: bool = False,
     backend: str = "torch",
+    model_kwargs: dict[str, Any] | None = None,
 ) -> str:
     """Returns a local folder holding the model.
 
@@ -83,21 +84,74 @@ def resolve_model_dir(
         "revision": revision,
         "token": token,
         "cache_dir": cache_folder,
-        # The ONNX and OpenVINO backends need their exported files; torch skips them.
-        "ignore_patterns": _SKIP_PATTERNS
-        if backend == "torch"
-        else [p for p in _SKIP_PATTERNS if "onnx" not in p and "openvino" not in p],
+        # Exported files are many (one per optimisation level and quantisation); only the requested one is fetched.
+        "ignore_patterns": _SKIP_PATTERNS,
     }
+    offline = local_files_only or _offline()
     try:
-        return snapshot_download(**kwargs, local_files_only=True)
+        folder = snapshot_download(**kwargs, local_files_only=True)
     except Exception as cached_exc:
-        if local_files_only or _offline():
+        if offline:
             reason = "local_files_only=True" if local_files_only else "HF_HUB_OFFLINE is set"
             raise OSError(
                 f"model {repo_id!r} is not a local folder and is not in the Hugging Face cache, and {reason}, "
                 "so it cannot be downloaded"
             ) from cached_exc
+        try:
+            folder = snapshot_download(**kwargs)
+        except Exception as exc:
+            raise OSError(f"could not download model {repo_id!r} from the Hugging Face Hub: {exc}") from exc
+    if backend != "torch":
+        for prefix in ["", *_module_folders(folder)]:
+            for filename in backend_file_candidates(backend, model_kwargs or {}):
+                _fetch_optional(repo_id, f"{prefix}{filename}", revision, token, cache_folder, offline)
+    return folder
+
+
+def _module_folders(folder: str) -> list[str]:
+    """``path/`` of every module in the folder's ``modules.json`` that lives in a subfolder (Router routes too)."""
+    import json
+
     try:
-        return snapshot_download(**kwargs)
-    except Exception as exc:
-        raise OSError(f"could not download model {repo_id!r} from the Hugging Face Hub: {exc}") from exc
+        with open(os.path.join(folder, "modules.json"), encoding="utf-8") as f:
+            entries = json.load(f)
+    except (OSError, ValueError):
+        return []
+    paths = [e.get("path") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return [f"{p.strip('/')}/" for p in paths if isinstance(p, str) and p.strip("/") and ".." not in p]
+
+
+def backend_file_candidates(backend: str, model_kwargs: dict[str, Any]) -> list[str]:
+    """Repository paths the backend may load for ``model_kwargs`` (``file_name``, ``subfolder``), with their
+    companion files (ONNX external data, OpenVINO ``.bin`` weights)."""
+    default = {"onnx": "model.onnx", "openvino": "openvino_model.xml"}.get(backend)
+    if default is None:
+        return []
+    file_name = model_kwargs.get("file_name") or default
+    subfolder = model_kwargs.get("subfolder") or ""
+    if not isinstance(file_name, str) or not isinstance(subfolder, str):
+        return []
+    paths = [f"{subfolder}/{file_name}".lstrip("/"), f"{subfolder}/{backend}/{file_name}".lstrip("/")]
+    if backend == "openvino" and file_name != default:
+        paths.append(f"{subfolder}/openvino/{default}".lstrip("/"))
+    if backend == "openvino":  # converted from the fp32 ONNX file when no OpenVINO file exists
+        paths.append(f"{subfolder}/onnx/model.onnx".lstrip("/"))
+    out: list[str] = []
+    for path in dict.fromkeys(paths):
+        out.append(path)
+        out.append(path[: -len(".xml")] + ".bin" if path.endswith(".xml") else path + "_data")
+    return out
+
+
+def _fetch_optional(
+    repo_id: str, filename: str, revision: str | None, token: Any, cache_folder: str | None, offline: bool
+) -> None:
+    """Downloads one file into the same snapshot when the repository has it; a missing file is not an error."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        hf_hub_download(
+            repo_id, filename, revision=revision, token=token, cache_dir=cache_folder, local_files_only=offline
+        )
+    except Exception:  # noqa: BLE001 - absent from the repository (or the cache when offline): nothing to fetch
+        return

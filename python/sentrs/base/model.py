@@ -106,6 +106,7 @@ class BaseModel(nn.Sequential):
                 token=token,
                 local_files_only=local_files_only,
                 backend=backend,
+                model_kwargs=model_kwargs,
             )
             self._model_dir = model_dir
             hub_kwargs = {

@@ -1,4 +1,4 @@
-"""Inference on exported models without torch (``sentrs.lite``).
+"""Inference on exported models without torch (``sentrs.backend.lite``).
 
 The torch-free models must give what the torch classes give with the same backend file: the same tokenization, the
 same forward pass, the same pooling kernels, so equality is expected (tolerance 1e-6 absolute, for the numpy Dense
@@ -22,8 +22,8 @@ import pytest
 
 import sentrs
 from sentrs.cross_encoder import CrossEncoder as TorchCrossEncoder
-from sentrs.lite.models import LiteCrossEncoder, LiteSentenceTransformer
-from sentrs.lite.tokenizer import LiteTokenizer
+from sentrs.backend.lite.models import LiteCrossEncoder, LiteSentenceTransformer
+from sentrs.backend.lite.tokenizer import LiteTokenizer
 from sentrs.sentence_transformer import SentenceTransformer as TorchSentenceTransformer
 
 TEXTS = [
@@ -339,7 +339,7 @@ def test_lowercasing_and_pipeline_flags(tmp_path: Path, minilm_path: str) -> Non
     assert lowered.encode(["HELLO"]).ids(0) == lowered.encode(["hello"]).ids(0)
     config = json.loads(Path(folder, "tokenizer_config.json").read_text())
     Path(folder, "tokenizer_config.json").write_text(json.dumps({**config, "add_eos_token": True}))
-    from sentrs.lite import NotLite
+    from sentrs.backend.lite import NotLite
 
     with pytest.raises(NotLite, match="add_eos_token"):
         LiteTokenizer(folder)

@@ -4,7 +4,7 @@ do not import torch.
 Each is a stand-in class whose metaclass decides at construction time which implementation to build:
 
 - ``backend="onnx"`` or ``"openvino"`` on a folder that already holds the exported file, with no option that needs
-  the torch classes: the torch-free model of :mod:`sentrs.lite.models` (SentenceTransformer and CrossEncoder);
+  the torch classes: the torch-free model of :mod:`sentrs.backend.lite.models` (SentenceTransformer and CrossEncoder);
 - anything else: the torch model class (``sentrs.sentence_transformer.SentenceTransformer``, ...), which handles
   every folder and option, exporting what is missing.
 
@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from sentrs.lite.tokenizer import NotLite
+from sentrs.backend.lite.tokenizer import NotLite
 
 __all__ = ["CrossEncoder", "SentenceTransformer", "SparseEncoder"]
 
@@ -157,13 +157,14 @@ def _load_lite(
             token=kwargs.get("token", kwargs.get("use_auth_token")),
             local_files_only=bool(kwargs.get("local_files_only", False)),
             backend=backend,
+            model_kwargs=kwargs.get("model_kwargs"),
         )
         config = _model_config(model_dir)
         if config.get("model_type", "SentenceTransformer") != model_type and (
             os.path.isfile(os.path.join(model_dir, "modules.json")) or "model_type" in config
         ):
             raise NotLite(f"a {config.get('model_type')} folder")
-        from sentrs.lite.pipeline import load_pipeline
+        from sentrs.backend.lite.pipeline import load_pipeline
 
         pipeline = load_pipeline(model_dir, backend, kwargs.get("model_kwargs"), default_task)
         extra = {key: kwargs[key] for key in _ST_ONLY if key in kwargs}
@@ -186,7 +187,7 @@ def _load_sentence_transformer(args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     truncate_dim = kwargs.get("truncate_dim")
     if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int)):
         return None  # the torch class raises the error
-    from sentrs.lite.models import LiteSentenceTransformer
+    from sentrs.backend.lite.models import LiteSentenceTransformer
 
     return _load_lite(
         args,
@@ -200,7 +201,7 @@ def _load_sentence_transformer(args: tuple[Any, ...], kwargs: dict[str, Any]) ->
 
 
 def _load_cross_encoder(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    from sentrs.lite.models import LiteCrossEncoder
+    from sentrs.backend.lite.models import LiteCrossEncoder
 
     return _load_lite(
         args,
@@ -218,7 +219,7 @@ class SentenceTransformer(metaclass=_ModelMeta):
 
     _is_stand_in = True
     _torch_target = "sentrs.sentence_transformer.model:SentenceTransformer"
-    _lite_target = "sentrs.lite.models:LiteSentenceTransformer"
+    _lite_target = "sentrs.backend.lite.models:LiteSentenceTransformer"
     _lite_loader = staticmethod(_load_sentence_transformer)
 
 
@@ -227,7 +228,7 @@ class CrossEncoder(metaclass=_ModelMeta):
 
     _is_stand_in = True
     _torch_target = "sentrs.cross_encoder.model:CrossEncoder"
-    _lite_target = "sentrs.lite.models:LiteCrossEncoder"
+    _lite_target = "sentrs.backend.lite.models:LiteCrossEncoder"
     _lite_loader = staticmethod(_load_cross_encoder)
 
 

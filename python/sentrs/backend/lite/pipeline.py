@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from sentrs import ops
 from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, read_json_object
-from sentrs.lite.tokenizer import LiteTokenizer, NotLite
+from sentrs.backend.lite.tokenizer import LiteTokenizer, NotLite
 
 __all__ = ["LitePipeline", "LiteTransformer", "load_pipeline", "read_module_entries"]
 

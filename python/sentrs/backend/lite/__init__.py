@@ -1,7 +1,7 @@
 """Inference on exported ONNX / OpenVINO models without torch.
 
 ``sentrs.SentenceTransformer(path, backend="onnx")`` (or ``"openvino"``, and ``sentrs.CrossEncoder``) builds a
-:class:`~sentrs.lite.models.LiteSentenceTransformer` (:class:`~sentrs.lite.models.LiteCrossEncoder`) when the
+:class:`~sentrs.backend.lite.models.LiteSentenceTransformer` (:class:`~sentrs.backend.lite.models.LiteCrossEncoder`) when the
 folder already holds the exported file and every module has a numpy counterpart here: the process then never
 imports torch or transformers. Tokenization, batching, pooling and normalisation run in the Rust core; the forward
 pass in ONNX Runtime or OpenVINO. Otherwise the torch model classes load as before.
@@ -9,6 +9,6 @@ pass in ONNX Runtime or OpenVINO. Otherwise the torch model classes load as befo
 
 from __future__ import annotations
 
-from sentrs.lite.tokenizer import NotLite
+from sentrs.backend.lite.tokenizer import NotLite
 
 __all__ = ["NotLite"]
