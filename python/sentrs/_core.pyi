@@ -22,6 +22,7 @@ __all__ = [
     "num_threads",
     "plan_batches",
     "pool",
+    "rescore_bits",
     "similarity_matrix",
     "similarity_pairwise",
     "splade_pool",

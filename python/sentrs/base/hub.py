@@ -153,5 +153,5 @@ def _fetch_optional(
         hf_hub_download(
             repo_id, filename, revision=revision, token=token, cache_dir=cache_folder, local_files_only=offline
         )
-    except Exception:  # noqa: BLE001 - absent from the repository (or the cache when offline): nothing to fetch
+    except Exception:
         return

@@ -30,8 +30,8 @@ __all__ = [
     "normalize",
     "num_threads",
     "plan_batches",
-    "rescore_bits",
     "pool",
+    "rescore_bits",
     "similarity_matrix",
     "similarity_pairwise",
     "splade_pool",
@@ -218,9 +218,7 @@ def hamming_topk(
     return _core.hamming_topk(q, c, int(k))
 
 
-def rescore_bits(
-    queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLike
-) -> npt.NDArray[np.float32]:
+def rescore_bits(queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Float scores of packed-bit candidates: ``queries (q, d)`` float times the unpacked bits of ``corpus[ids]``
     (``ids (q, k)`` int64 rows, ``-1`` for none, scored ``-inf``), summed in float64. Returns ``(q, k)`` float32."""
     q = _as_f32_matrix(queries, "query_embeddings")

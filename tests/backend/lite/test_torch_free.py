@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import sentrs
-from sentrs.cross_encoder import CrossEncoder as TorchCrossEncoder
 from sentrs.backend.lite.models import LiteCrossEncoder, LiteSentenceTransformer
 from sentrs.backend.lite.tokenizer import LiteTokenizer
+from sentrs.cross_encoder import CrossEncoder as TorchCrossEncoder
 from sentrs.sentence_transformer import SentenceTransformer as TorchSentenceTransformer
 
 TEXTS = [

@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from sentrs import ops
-from sentrs.base.inputs import check_pair, normalize_inputs, pop_sentences_alias, split_pairs
 from sentrs.backend.lite.pipeline import ACTIVATIONS, LitePipeline, num_labels
 from sentrs.backend.lite.tokenizer import NotLite
+from sentrs.base.inputs import check_pair, normalize_inputs, pop_sentences_alias, split_pairs
 from sentrs.util.quantization import PRECISIONS, quantize_embeddings
 
 __all__ = ["LiteCrossEncoder", "LiteModel", "LiteSentenceTransformer"]

@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from sentrs import ops
-from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, read_json_object
 from sentrs.backend.lite.tokenizer import LiteTokenizer, NotLite
+from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, read_json_object
 
 __all__ = ["LitePipeline", "LiteTransformer", "load_pipeline", "read_module_entries"]
 
