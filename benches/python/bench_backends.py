@@ -41,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds per variant (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="thread cap for every library")
+    parser.add_argument(
+        "--gemm-only",
+        action="store_true",
+        help="only print the fp32 GEMM rate of MiniLM's FFN shape (numpy and torch): the ceiling of the fp32 rows",
+    )
     args = parser.parse_args(argv)
     if args.n < 1 or args.repeats < 1 or args.batch_size < 1:
         parser.error("--n, --repeats and --batch-size must be >= 1")
@@ -83,6 +88,21 @@ def mrr_at_10(model: Any, docs: list[str], queries: list[tuple[str, int]], batch
     return total / len(queries)
 
 
+def gemm_rates(m: int = 1000, k: int = 384, n: int = 1536, repeats: int = 50) -> dict[str, float]:
+    """GFLOP/s of one fp32 ``(m, k) @ (k, n)`` product (MiniLM's FFN shape at ~1000 tokens) in numpy and torch."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    flops = 2.0 * m * k * n
+    rates = {}
+    for name, fn in (("numpy", lambda: x @ w), ("torch", lambda: xt @ wt)):
+        rates[name] = flops / benchutil.best_time(fn, repeats) / 1e9
+    return rates
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     benchutil.set_threads(args.threads)
@@ -101,6 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         corpus = benchutil.wordnet_glosses(args.n)
         calibration = benchutil.wordnet_glosses(args.n + 300)[args.n :]
     print("\n".join(benchutil.machine_lines()))
+    gemm = gemm_rates()
+    print("fp32 GEMM 1000x384 @ 384x1536: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in gemm.items()))
+    if args.gemm_only:
+        return
     print(f"sentence-transformers {sentence_transformers.__version__}, sentrs {sentrs.__version__}")
     work = Path(tempfile.mkdtemp(prefix="sentrs-bench-backends-"))
     try:

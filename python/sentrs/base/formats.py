@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["TRANSFORMER_CONFIG_FILES", "TRANSFORMER_TASKS", "read_json_object"]
+__all__ = [
+    "POOLING_LEGACY_KEYS",
+    "TRANSFORMER_CONFIG_FILES",
+    "TRANSFORMER_TASKS",
+    "has_lowercase",
+    "legacy_pooling_config",
+    "read_json_object",
+]
 
 # transformer_task -> (transformers auto class name, model output field, features key written)
 TRANSFORMER_TASKS: dict[str, tuple[str, str, str]] = {
@@ -35,4 +42,39 @@ def read_json_object(path: str) -> dict[str, Any]:
             raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict):
         raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
+    return config
+
+
+def has_lowercase(normalizer: Any) -> bool:
+    """Whether a serialized ``tokenizer.json`` normalizer already lower-cases (a Lowercase step or a lower-casing
+    BertNormalizer)."""
+    if not isinstance(normalizer, dict):
+        return False
+    kind = normalizer.get("type")
+    if kind == "Lowercase" or (kind == "BertNormalizer" and normalizer.get("lowercase")):
+        return True
+    return any(has_lowercase(n) for n in normalizer.get("normalizers", []) or [])
+
+
+# Legacy boolean Pooling config keys, in the order the reference concatenates their outputs.
+POOLING_LEGACY_KEYS: tuple[tuple[str, str], ...] = (
+    ("pooling_mode_cls_token", "cls"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
+    ("pooling_mode_weightedmean_tokens", "weightedmean"),
+    ("pooling_mode_lasttoken", "lasttoken"),
+)
+
+
+def legacy_pooling_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Converts a Pooling config's legacy ``pooling_mode_*`` booleans and ``word_embedding_dimension`` in place."""
+    if "word_embedding_dimension" in config and "embedding_dimension" not in config:
+        config["embedding_dimension"] = config.pop("word_embedding_dimension")
+    legacy = {key: config.pop(key) for key, _ in POOLING_LEGACY_KEYS if key in config}
+    if "pooling_mode" not in config and legacy:
+        active = [mode for key, mode in POOLING_LEGACY_KEYS if legacy.get(key)]
+        if not active:
+            raise ValueError("Pooling config enables no pooling mode: every pooling_mode_* key is false")
+        config["pooling_mode"] = active[0] if len(active) == 1 else active
     return config

@@ -6,7 +6,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_pair", "normalize_inputs", "pop_sentences_alias", "split_pairs"]
+__all__ = [
+    "SIMILARITY_FN_NAMES",
+    "check_batch_size",
+    "check_encode_args",
+    "check_pair",
+    "check_rank_args",
+    "check_similarity_fn_name",
+    "check_single_process",
+    "is_single_pair_input",
+    "is_single_text_input",
+    "normalize_inputs",
+    "pop_sentences_alias",
+    "rank_results",
+    "split_pairs",
+]
 
 
 def normalize_inputs(inputs: Any) -> list[Any]:
@@ -84,3 +98,107 @@ def split_pairs(inputs: list[Any]) -> tuple[list[str], list[str] | None]:
                 raise TypeError(f"inputs[{i}] must be a str, got {type(item).__name__}")
             texts.append(item)
     return texts, (pairs if is_pair else None)
+
+
+SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
+
+
+def check_similarity_fn_name(value: Any) -> str:
+    """A ``similarity_fn_name`` (str or SimilarityFunction member) checked against the single-vector names."""
+    value = getattr(value, "value", value)  # a SimilarityFunction member
+    if value in ("maxsim", "meanmaxsim"):
+        raise ValueError(f"similarity_fn_name {value!r} is for multi-vector models (MultiVectorEncoder)")
+    if value not in SIMILARITY_FN_NAMES:
+        raise ValueError(
+            f"similarity_fn_name must be one of {SIMILARITY_FN_NAMES} or a SimilarityFunction, got {value!r}"
+        )
+    return str(value)
+
+
+def check_batch_size(batch_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def check_single_process(pool: Any, device: Any, what: str) -> None:
+    """``pool=`` and ``device=[...]`` (multi-process work) are not supported: a clear error naming ``what``."""
+    if pool is not None or isinstance(device, list):
+        from sentrs.exceptions import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError(f"multi-process {what} (pool=, device=[...]) is not supported by sentrs yet")
+
+
+def check_encode_args(
+    batch_size: Any,
+    pool: Any,
+    device: Any,
+    kwargs: dict[str, Any],
+    allowed: set[str],
+    precision: Any,
+    truncate_dim: Any,
+) -> None:
+    """The argument checks of ``SentenceTransformer.encode`` (both implementations)."""
+    from sentrs.util.quantization import PRECISIONS
+
+    check_batch_size(batch_size)
+    check_single_process(pool, device, "encoding")
+    unused = set(kwargs) - allowed
+    if unused:
+        raise ValueError(
+            f"SentenceTransformer.encode() got keyword arguments this model does not use: {sorted(unused)}; "
+            f"valid extra arguments are {sorted(allowed)}"
+        )
+    if precision not in PRECISIONS:
+        raise ValueError(f"Precision {precision!r} is not supported, must be one of {PRECISIONS}")
+    if truncate_dim is not None and (
+        isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1
+    ):
+        raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
+
+
+def is_single_text_input(inputs: Any) -> bool:
+    """An embedding-model input that is one item: a str, or one ``(text, text)`` tuple; lists are batches."""
+    return isinstance(inputs, str) or (
+        isinstance(inputs, tuple) and len(inputs) == 2 and all(isinstance(x, str) for x in inputs)
+    )
+
+
+def is_single_pair_input(inputs: Any) -> bool:
+    """A cross-encoder input that is one item: a bare text, or one pair (not a list of pairs)."""
+    if isinstance(inputs, str):
+        return True
+    if isinstance(inputs, np.ndarray):
+        return inputs.ndim == 1
+    return isinstance(inputs, (list, tuple)) and len(inputs) > 0 and not isinstance(inputs[0], (list, tuple))
+
+
+def check_rank_args(num_labels: int, query: Any, documents: Any, top_k: Any) -> list[str]:
+    """The argument checks of ``CrossEncoder.rank``; returns the documents as a list."""
+    if num_labels != 1:
+        raise ValueError(
+            f"CrossEncoder.rank() only works for models with num_labels=1; this model has {num_labels}. "
+            "Use predict() to get all label scores."
+        )
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a str, got {type(query).__name__}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
+    documents = list(documents)
+    for i, doc in enumerate(documents):
+        if not isinstance(doc, str):
+            raise TypeError(f"documents[{i}] must be a str, got {type(doc).__name__}")
+    return documents
+
+
+def rank_results(
+    values: list[float], documents: list[str], top_k: int | None, return_documents: bool
+) -> list[dict[str, Any]]:
+    """``[{"corpus_id", "score"(, "text")}]`` best first; equal scores keep document order; the first ``top_k``."""
+    order = sorted(range(len(values)), key=lambda i: -values[i])  # stable
+    results: list[dict[str, Any]] = []
+    for i in order[:top_k]:
+        hit: dict[str, Any] = {"corpus_id": i, "score": float(values[i])}
+        if return_documents:
+            hit["text"] = documents[i]
+        results.append(hit)
+    return results

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 
 from sentrs.base.hub import resolve_model_dir
+from sentrs.base.inputs import is_single_text_input
 from sentrs.base.modules.module import InputModule
+from sentrs.base.prompts import QueryDocumentMixin, check_default_prompt_name, merge_prompts, resolve_prompt
 from sentrs.base.registry import load_module
 
 __all__ = ["BaseModel", "QueryDocumentMixin"]
@@ -135,20 +137,10 @@ class BaseModel(nn.Sequential):
                     modules = self._load_default_modules(model_dir, **hub_kwargs)
         super().__init__(modules or OrderedDict())
 
-        # Prompts: class defaults, then saved values for missing keys, then the user's (which win).
-        merged: dict[str, str | None] = dict(self._default_prompts)
-        for key, value in (self._model_config.get("prompts") or {}).items():
-            if merged.get(key) is None:
-                merged[key] = value
-        merged.update(prompts or {})
-        self.prompts = {k: ("" if v is None else v) for k, v in merged.items()}
+        self.prompts = merge_prompts(self._default_prompts, self._model_config.get("prompts"), prompts)
         if default_prompt_name is None:
             self.default_prompt_name = self._model_config.get("default_prompt_name")
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(
-                f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts dictionary "
-                f"with keys {list(self.prompts.keys())!r}."
-            )
+        check_default_prompt_name(self.default_prompt_name, self.prompts)
         self._parse_model_config(self._model_config)
         self.to(device if device is not None else default_device())
 
@@ -277,9 +269,7 @@ class BaseModel(nn.Sequential):
 
     def is_singular_input(self, inputs: Any) -> bool:
         """A str (or one pair tuple) is a single input; lists and arrays are batches."""
-        return isinstance(inputs, str) or (
-            isinstance(inputs, tuple) and len(inputs) == 2 and all(isinstance(x, str) for x in inputs)
-        )
+        return is_single_text_input(inputs)
 
     def preprocess(self, inputs: Any, prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Tokenizes with the first module."""
@@ -349,20 +339,7 @@ class BaseModel(nn.Sequential):
             yield rows, _run_modules(modules, features, stop_before, forward_kwargs)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
-        if prompt is None:
-            if prompt_name is not None:
-                if prompt_name not in self.prompts:
-                    raise ValueError(
-                        f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with keys "
-                        f"{list(self.prompts.keys())!r}."
-                    )
-                return self.prompts[prompt_name]
-            if self.default_prompt_name is not None:
-                return self.prompts.get(self.default_prompt_name)
-            return None
-        if prompt_name is not None:
-            logger.warning("Both prompt and prompt_name were given; using prompt and ignoring prompt_name")
-        return prompt
+        return resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
 
     # ------------------------------------------------------------------ saving
     def _config_for_save(self) -> dict[str, Any]:
@@ -443,40 +420,6 @@ class BaseModel(nn.Sequential):
             from sentrs.base.model_card import write_model_card
 
             write_model_card(self, path, model_name=model_name, train_datasets=train_datasets)
-
-
-class QueryDocumentMixin:
-    """``encode_query`` / ``encode_document`` for embedding models (they pick the prompt and the task)."""
-
-    prompts: dict[str, str]
-
-    def encode(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        raise TypeError(f"{type(self).__name__} must define encode()")  # every embedding model overrides this
-
-    def encode_query(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the ``query`` prompt (when configured) and ``task="query"``."""
-        if "sentences" in kwargs and inputs is None:
-            inputs = kwargs.pop("sentences")
-        if prompt is None and prompt_name is None and "query" in self.prompts:
-            prompt_name = "query"
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
-
-    def encode_document(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the first of the ``document``/``passage``/``corpus`` prompts and ``task="document"``."""
-        if "sentences" in kwargs and inputs is None:
-            inputs = kwargs.pop("sentences")
-        if prompt is None and prompt_name is None:
-            for candidate in ("document", "passage", "corpus"):
-                if candidate in self.prompts:
-                    prompt_name = candidate
-                    break
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
 
 
 def _run_modules(

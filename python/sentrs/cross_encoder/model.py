@@ -13,6 +13,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from sentrs.base.inputs import (
+    check_batch_size,
+    check_rank_args,
+    check_single_process,
+    is_single_pair_input,
+    rank_results,
+)
 from sentrs.base.inputs import check_pair as _check_pair
 from sentrs.base.model import BaseModel
 from sentrs.base.modules.transformer import Transformer
@@ -255,11 +262,7 @@ class CrossEncoder(BaseModel):
 
     def is_singular_input(self, inputs: Any) -> bool:
         """One pair (a list or tuple whose first item is not itself a list or tuple), or one bare text."""
-        if isinstance(inputs, str):
-            return True
-        if isinstance(inputs, np.ndarray):
-            return inputs.ndim == 1
-        return isinstance(inputs, (list, tuple)) and len(inputs) > 0 and not isinstance(inputs[0], (list, tuple))
+        return is_single_pair_input(inputs)
 
     # ------------------------------------------------------------------ scoring
     def predict(
@@ -290,14 +293,8 @@ class CrossEncoder(BaseModel):
         if "activation_fct" in kwargs:
             activation_fn = kwargs.pop("activation_fct")
         kwargs.pop("num_workers", None)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if pool is not None or isinstance(device, list):
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(
-                "multi-process prediction (pool=, device=[...]) is not supported by sentrs yet"
-            )
+        check_batch_size(batch_size)
+        check_single_process(pool, device, "prediction")
         unused = set(kwargs) - {"task", "processing_kwargs"}
         if unused:
             raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
@@ -376,19 +373,7 @@ class CrossEncoder(BaseModel):
     ) -> list[dict[str, Any]]:
         """Ranks ``documents`` for ``query``: ``[{"corpus_id": int, "score": float, ("text": str)}]``, best first,
         the first ``top_k`` (all when None). Needs a one-label model."""
-        if self.num_labels != 1:
-            raise ValueError(
-                f"CrossEncoder.rank() only works for models with num_labels=1; this model has {self.num_labels}. "
-                "Use predict() to get all label scores."
-            )
-        if not isinstance(query, str):
-            raise TypeError(f"query must be a str, got {type(query).__name__}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
-            raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
-        documents = list(documents)
-        for i, doc in enumerate(documents):
-            if not isinstance(doc, str):
-                raise TypeError(f"documents[{i}] must be a str, got {type(doc).__name__}")
+        documents = check_rank_args(self.num_labels, query, documents, top_k)
         if not documents:
             return []
         scores = self.predict(
@@ -401,12 +386,4 @@ class CrossEncoder(BaseModel):
             convert_to_tensor=True,
             device=device,
         )
-        values = scores.tolist()
-        order = sorted(range(len(values)), key=lambda i: -values[i])  # stable: equal scores keep document order
-        results: list[dict[str, Any]] = []
-        for i in order[:top_k]:
-            hit: dict[str, Any] = {"corpus_id": i, "score": float(values[i])}
-            if return_documents:
-                hit["text"] = documents[i]
-            results.append(hit)
-        return results
+        return rank_results(scores.tolist(), documents, top_k, return_documents)

@@ -14,20 +14,19 @@ import torch
 from torch import Tensor, nn
 
 from sentrs import ops
+from sentrs.base.inputs import check_encode_args, check_similarity_fn_name
 from sentrs.base.inputs import normalize_inputs as _normalize_inputs
 from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
 from sentrs.base.model import BaseModel, QueryDocumentMixin
 from sentrs.base.modules.transformer import Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
-from sentrs.util.quantization import PRECISIONS, quantize_embeddings
+from sentrs.util.quantization import quantize_embeddings
 from sentrs.util.similarity import SimilarityFunction
 from sentrs.util.tensor import host_float32
 
 __all__ = ["SentenceTransformer"]
 
 logger = logging.getLogger(__name__)
-
-SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 
 
 class SentenceTransformer(QueryDocumentMixin, BaseModel):
@@ -146,16 +145,7 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
 
     @similarity_fn_name.setter
     def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
-        if isinstance(value, SimilarityFunction):
-            value = value.value
-        if value == "maxsim" or value == "meanmaxsim":
-            raise ValueError(f"similarity_fn_name {value!r} is for multi-vector models (MultiVectorEncoder)")
-        if value not in SUPPORTED_SIMILARITY_FN_NAMES:
-            raise ValueError(
-                f"similarity_fn_name must be one of {SUPPORTED_SIMILARITY_FN_NAMES} or a SimilarityFunction, "
-                f"got {value!r}"
-            )
-        self._similarity_fn_name = value
+        self._similarity_fn_name = check_similarity_fn_name(value)
 
     # ------------------------------------------------------------------ similarity
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
@@ -240,27 +230,8 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
             raise ValueError(
                 f"output_value must be 'sentence_embedding', 'token_embeddings' or None, got {output_value!r}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if pool is not None or isinstance(device, list):
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(
-                "multi-process encoding (pool=, device=[...]) is not supported by sentrs yet"
-            )
         allowed = set(self.get_model_kwargs()) | {"task", "processing_kwargs"}
-        unused = set(kwargs) - allowed
-        if unused:
-            raise ValueError(
-                f"SentenceTransformer.encode() got keyword arguments this model does not use: {sorted(unused)}; "
-                f"valid extra arguments are {sorted(allowed)}"
-            )
-        if precision not in PRECISIONS:
-            raise ValueError(f"Precision {precision!r} is not supported, must be one of {PRECISIONS}")
-        if truncate_dim is not None and (
-            isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1
-        ):
-            raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
+        check_encode_args(batch_size, pool, device, kwargs, allowed, precision, truncate_dim)
         single = self.is_singular_input(inputs)
         batch = [inputs] if single else _normalize_inputs(inputs)
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)

@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from sentrs import ops
+from sentrs.base.inputs import SIMILARITY_FN_NAMES, check_similarity_fn_name
+from sentrs.base.inputs import normalize_inputs as _normalize_inputs
 from sentrs.base.model import BaseModel, QueryDocumentMixin
 from sentrs.base.modules.transformer import Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
@@ -24,8 +26,6 @@ from sentrs.util.tensor import host_float32
 __all__ = ["SparseEncoder"]
 
 logger = logging.getLogger(__name__)
-
-SUPPORTED_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 
 
 class SparseEncoder(QueryDocumentMixin, BaseModel):
@@ -146,7 +146,7 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
 
     def _parse_model_config(self, model_config: dict[str, Any]) -> None:
         name = model_config.get("similarity_fn_name")
-        if self._user_similarity is None and name in SUPPORTED_SIMILARITY_FN_NAMES:
+        if self._user_similarity is None and name in SIMILARITY_FN_NAMES:
             self.similarity_fn_name = name
         if self.max_active_dims is None and model_config.get("max_active_dims") is not None:
             self.max_active_dims = int(model_config["max_active_dims"])
@@ -166,14 +166,7 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
 
     @similarity_fn_name.setter
     def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
-        if isinstance(value, SimilarityFunction):
-            value = value.value
-        if value not in SUPPORTED_SIMILARITY_FN_NAMES:
-            raise ValueError(
-                f"similarity_fn_name must be one of {SUPPORTED_SIMILARITY_FN_NAMES} or a SimilarityFunction, "
-                f"got {value!r}"
-            )
-        self._similarity_fn_name = value
+        self._similarity_fn_name = check_similarity_fn_name(value)
 
     def get_embedding_dimension(self) -> int | None:
         """Vocabulary size (the sparse vectors' width)."""
@@ -229,7 +222,6 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         ``convert_to_sparse_tensor=False`` gives dense tensors, ``convert_to_tensor=False`` a list of per-text
         tensors; ``max_active_dims`` keeps only the largest dimensions of each embedding.
         """
-        from sentrs.base.inputs import normalize_inputs as _normalize_inputs
 
         if inputs is None:
             inputs = kwargs.pop("sentences", None)

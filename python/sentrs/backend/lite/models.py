@@ -21,31 +21,32 @@ import numpy.typing as npt
 from sentrs import ops
 from sentrs.backend.lite.pipeline import ACTIVATIONS, LitePipeline, num_labels
 from sentrs.backend.lite.tokenizer import NotLite
-from sentrs.base.inputs import check_pair, normalize_inputs, pop_sentences_alias, split_pairs
-from sentrs.util.quantization import PRECISIONS, quantize_embeddings
+from sentrs.base.inputs import (
+    check_batch_size,
+    check_encode_args,
+    check_pair,
+    check_rank_args,
+    check_similarity_fn_name,
+    check_single_process,
+    is_single_pair_input,
+    is_single_text_input,
+    normalize_inputs,
+    pop_sentences_alias,
+    rank_results,
+    split_pairs,
+)
+from sentrs.base.prompts import QueryDocumentMixin, check_default_prompt_name, merge_prompts, resolve_prompt
+from sentrs.util.quantization import quantize_embeddings
 
 __all__ = ["LiteCrossEncoder", "LiteModel", "LiteSentenceTransformer"]
 
 logger = logging.getLogger(__name__)
-
-_SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 
 
 def _progress_default(show_progress_bar: bool | None) -> bool:
     if show_progress_bar is None:
         return logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
     return bool(show_progress_bar)
-
-
-def _check_batch_size(batch_size: Any) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
-def _multi_process_error(what: str) -> Exception:
-    from sentrs.exceptions import UnsupportedFeatureError
-
-    return UnsupportedFeatureError(f"multi-process {what} (pool=, device=[...]) is not supported by sentrs yet")
 
 
 class LiteModel:
@@ -73,20 +74,11 @@ class LiteModel:
         self.model_name_or_path = model_name_or_path
         self.backend = backend
         self._model_config = model_config
-        merged: dict[str, str | None] = dict(default_prompts)
-        for key, value in (model_config.get("prompts") or {}).items():
-            if merged.get(key) is None:
-                merged[key] = value
-        merged.update(prompts or {})
-        self.prompts: dict[str, str] = {k: ("" if v is None else v) for k, v in merged.items()}
+        self.prompts = merge_prompts(default_prompts, model_config.get("prompts"), prompts)
         self.default_prompt_name = (
             default_prompt_name if default_prompt_name is not None else model_config.get("default_prompt_name")
         )
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(
-                f"Default prompt name '{self.default_prompt_name}' not found in the configured prompts dictionary "
-                f"with keys {list(self.prompts.keys())!r}."
-            )
+        check_default_prompt_name(self.default_prompt_name, self.prompts)
 
     # ------------------------------------------------------------------ the torch class, on demand
     def _full(self) -> Any:
@@ -144,20 +136,7 @@ class LiteModel:
         return self.backend
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
-        if prompt is None:
-            if prompt_name is not None:
-                if prompt_name not in self.prompts:
-                    raise ValueError(
-                        f"Prompt name '{prompt_name}' not found in the configured prompts dictionary with keys "
-                        f"{list(self.prompts.keys())!r}."
-                    )
-                return self.prompts[prompt_name]
-            if self.default_prompt_name is not None:
-                return self.prompts.get(self.default_prompt_name)
-            return None
-        if prompt_name is not None:
-            logger.warning("Both prompt and prompt_name were given; using prompt and ignoring prompt_name")
-        return prompt
+        return resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
 
     def _batches(
         self,
@@ -221,7 +200,7 @@ class LiteModel:
         return f"{type(self).__name__}({self.model_name_or_path!r}, backend={self.backend!r}) [torch-free]"
 
 
-class LiteSentenceTransformer(LiteModel):
+class LiteSentenceTransformer(QueryDocumentMixin, LiteModel):
     """``SentenceTransformer`` inference on an exported model without torch."""
 
     model_type: ClassVar[str] = "SentenceTransformer"
@@ -258,11 +237,7 @@ class LiteSentenceTransformer(LiteModel):
 
     @similarity_fn_name.setter
     def similarity_fn_name(self, value: Any) -> None:
-        value = getattr(value, "value", value)  # a SimilarityFunction member
-        if value not in _SIMILARITY_FN_NAMES:
-            raise ValueError(
-                f"similarity_fn_name must be one of {_SIMILARITY_FN_NAMES} or a SimilarityFunction, got {value!r}"
-            )
+        value = check_similarity_fn_name(value)
         self._similarity_fn_name = value
         if self._full_model is not None:
             self._full_model.similarity_fn_name = value
@@ -286,29 +261,6 @@ class LiteSentenceTransformer(LiteModel):
         from sentrs.util.similarity import SimilarityFunction
 
         return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
-
-    def encode_query(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the ``query`` prompt when the model has one."""
-        if "sentences" in kwargs and inputs is None:
-            inputs = kwargs.pop("sentences")
-        if prompt is None and prompt_name is None and "query" in self.prompts:
-            prompt_name = "query"
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
-
-    def encode_document(
-        self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
-    ) -> Any:
-        """:meth:`encode` with the first of the ``document``/``passage``/``corpus`` prompts."""
-        if "sentences" in kwargs and inputs is None:
-            inputs = kwargs.pop("sentences")
-        if prompt is None and prompt_name is None:
-            for candidate in ("document", "passage", "corpus"):
-                if candidate in self.prompts:
-                    prompt_name = candidate
-                    break
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
 
     def encode(
         self,
@@ -349,26 +301,10 @@ class LiteSentenceTransformer(LiteModel):
                 chunk_size=chunk_size,
                 **kwargs,
             )
-        _check_batch_size(batch_size)
-        if pool is not None or isinstance(device, list):
-            raise _multi_process_error("encoding")
-        unused = set(kwargs) - {"task", "processing_kwargs"}
-        if unused:
-            raise ValueError(
-                f"SentenceTransformer.encode() got keyword arguments this model does not use: {sorted(unused)}; "
-                f"valid extra arguments are {sorted({'task', 'processing_kwargs'})}"
-            )
-        if precision not in PRECISIONS:
-            raise ValueError(f"Precision {precision!r} is not supported, must be one of {PRECISIONS}")
-        if truncate_dim is not None and (
-            isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1
-        ):
-            raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
+        check_encode_args(batch_size, pool, device, kwargs, {"task", "processing_kwargs"}, precision, truncate_dim)
         if convert_to_tensor:
             convert_to_numpy = False
-        single = isinstance(inputs, str) or (
-            isinstance(inputs, tuple) and len(inputs) == 2 and all(isinstance(x, str) for x in inputs)
-        )
+        single = is_single_text_input(inputs)
         batch = [inputs] if single else normalize_inputs(inputs)
         texts, pairs = split_pairs(batch)
         resolved = self._resolve_prompt(prompt, prompt_name)
@@ -486,9 +422,8 @@ class LiteCrossEncoder(LiteModel):
         if "activation_fct" in kwargs:
             activation_fn = kwargs.pop("activation_fct")
         kwargs.pop("num_workers", None)
-        _check_batch_size(batch_size)
-        if pool is not None or isinstance(device, list):
-            raise _multi_process_error("prediction")
+        check_batch_size(batch_size)
+        check_single_process(pool, device, "prediction")
         unused = set(kwargs) - {"task", "processing_kwargs"}
         if unused:
             raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
@@ -508,10 +443,7 @@ class LiteCrossEncoder(LiteModel):
             )
         if activation_fn is None:
             activation_fn = self._custom_activation
-        single = isinstance(inputs, str) or (
-            (isinstance(inputs, np.ndarray) and inputs.ndim == 1)
-            or (isinstance(inputs, (list, tuple)) and len(inputs) > 0 and not isinstance(inputs[0], (list, tuple)))
-        )
+        single = is_single_pair_input(inputs)
         if isinstance(inputs, np.ndarray):
             inputs = inputs.tolist()
         batch = [inputs] if single else list(inputs)
@@ -588,19 +520,7 @@ class LiteCrossEncoder(LiteModel):
         convert_to_tensor: bool = False,
     ) -> list[dict[str, Any]]:
         """Ranks ``documents`` for ``query``: ``[{"corpus_id", "score"(, "text")}]``, best first."""
-        if self.num_labels != 1:
-            raise ValueError(
-                f"CrossEncoder.rank() only works for models with num_labels=1; this model has {self.num_labels}. "
-                "Use predict() to get all label scores."
-            )
-        if not isinstance(query, str):
-            raise TypeError(f"query must be a str, got {type(query).__name__}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
-            raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
-        documents = list(documents)
-        for i, doc in enumerate(documents):
-            if not isinstance(doc, str):
-                raise TypeError(f"documents[{i}] must be a str, got {type(doc).__name__}")
+        documents = check_rank_args(self.num_labels, query, documents, top_k)
         if not documents:
             return []
         scores = self.predict(
@@ -613,12 +533,4 @@ class LiteCrossEncoder(LiteModel):
             pool=pool,
             device=device,
         )
-        values = [float(v) for v in np.asarray(scores).reshape(-1)]
-        order = sorted(range(len(values)), key=lambda i: -values[i])  # stable: equal scores keep document order
-        results: list[dict[str, Any]] = []
-        for i in order[:top_k]:
-            hit: dict[str, Any] = {"corpus_id": i, "score": values[i]}
-            if return_documents:
-                hit["text"] = documents[i]
-            results.append(hit)
-        return results
+        return rank_results(np.asarray(scores).reshape(-1).tolist(), documents, top_k, return_documents)

@@ -18,21 +18,13 @@ import numpy.typing as npt
 
 from sentrs import ops
 from sentrs.backend.lite.tokenizer import LiteTokenizer, NotLite
-from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, read_json_object
+from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, legacy_pooling_config, read_json_object
 
 __all__ = ["LitePipeline", "LiteTransformer", "load_pipeline", "read_module_entries"]
 
 # modules.json class names (the reference's current and legacy paths end in these) per step type.
 _TRANSFORMER_NAMES = {"Transformer"}
 _BACKEND_KWARGS = {"file_name", "subfolder", "export", "provider", "threads", "ov_config"}
-_POOLING_LEGACY = (
-    ("pooling_mode_cls_token", "cls"),
-    ("pooling_mode_max_tokens", "max"),
-    ("pooling_mode_mean_tokens", "mean"),
-    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
-    ("pooling_mode_weightedmean_tokens", "weightedmean"),
-    ("pooling_mode_lasttoken", "lasttoken"),
-)
 
 
 def _tanh(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -140,8 +132,7 @@ class LiteTransformer:
 
     def features(self, encoding: ops.Encoding, rows: list[int] | None) -> dict[str, Any]:
         input_ids, attention_mask, token_type_ids = encoding.pad(rows)
-        arrays = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        return {name: arrays[name] for name in ("input_ids", "attention_mask", "token_type_ids")}
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
         outputs = self.model.run({name: features[name] for name in self.input_names})
@@ -207,15 +198,11 @@ class LitePooling:
     """``Pooling`` in the Rust core."""
 
     def __init__(self, folder: str) -> None:
-        config = read_json_object(os.path.join(folder, "config.json"))
-        if "word_embedding_dimension" in config and "embedding_dimension" not in config:
-            config["embedding_dimension"] = config.pop("word_embedding_dimension")
-        legacy = {key: config.pop(key) for key, _ in _POOLING_LEGACY if key in config}
-        if "pooling_mode" not in config:
-            active = [mode for key, mode in _POOLING_LEGACY if legacy.get(key)]
-            if legacy and not active:
-                raise NotLite("Pooling config enables no mode")
-            config["pooling_mode"] = active or "mean"
+        try:
+            config = legacy_pooling_config(read_json_object(os.path.join(folder, "config.json")))
+        except ValueError as exc:
+            raise NotLite(f"Pooling config: {exc}") from exc
+        config.setdefault("pooling_mode", "mean")
         mode = config["pooling_mode"]
         modes = [mode] if isinstance(mode, str) else list(mode)
         if not modes or any(m not in ops.POOLING_MODES for m in modes):

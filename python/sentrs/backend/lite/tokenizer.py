@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from sentrs import ops
-from sentrs.base.formats import read_json_object
+from sentrs.base.formats import has_lowercase, read_json_object
 
 __all__ = ["LiteTokenizer", "NotLite"]
 
@@ -48,15 +48,6 @@ def _find_values(node: Any, key: str) -> list[Any]:
         for item in node:
             found.extend(_find_values(item, key))
     return found
-
-
-def _has_lowercase(normalizer: Any) -> bool:
-    if not isinstance(normalizer, dict):
-        return False
-    kind = normalizer.get("type")
-    if kind == "Lowercase" or (kind == "BertNormalizer" and normalizer.get("lowercase")):
-        return True
-    return any(_has_lowercase(n) for n in normalizer.get("normalizers", []) or [])
 
 
 class LiteTokenizer:
@@ -96,7 +87,7 @@ class LiteTokenizer:
         special_map_path = os.path.join(folder, "special_tokens_map.json")
         special_map = read_json_object(special_map_path) if os.path.isfile(special_map_path) else {}
 
-        if do_lower_case and not _has_lowercase(spec.get("normalizer")):
+        if do_lower_case and not has_lowercase(spec.get("normalizer")):
             current = spec.get("normalizer")
             parts = [{"type": "Lowercase"}] + ([current] if current else [])
             spec["normalizer"] = {"type": "Sequence", "normalizers": parts}

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, ClassVar, Literal
 
-from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, read_json_object
+from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, has_lowercase, read_json_object
 from sentrs.base.modules.tokenized_input import TokenizedTextInput
 
 __all__ = ["Transformer"]
@@ -161,7 +161,7 @@ class Transformer(TokenizedTextInput):
         if backend is None:
             raise ValueError("do_lower_case=True needs a fast (tokenizers-backed) tokenizer")
         current = backend.normalizer
-        if _has_lowercase(json.loads(backend.to_str()).get("normalizer")):
+        if has_lowercase(json.loads(backend.to_str()).get("normalizer")):
             return
         parts = [normalizers.Lowercase()]
         if current is not None:
@@ -259,13 +259,3 @@ class Transformer(TokenizedTextInput):
         config = self.get_config_dict()
         config["architecture"] = type(self.auto_model).__name__
         return f"Transformer({config})"
-
-
-def _has_lowercase(normalizer: Any) -> bool:
-    """Whether a serialized normalizer already lower-cases (a Lowercase step or a lower-casing BertNormalizer)."""
-    if not isinstance(normalizer, dict):
-        return False
-    kind = normalizer.get("type")
-    if kind == "Lowercase" or (kind == "BertNormalizer" and normalizer.get("lowercase")):
-        return True
-    return any(_has_lowercase(n) for n in normalizer.get("normalizers", []) or [])

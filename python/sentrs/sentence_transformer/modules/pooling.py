@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from sentrs import ops
+from sentrs.base.formats import POOLING_LEGACY_KEYS, legacy_pooling_config
 from sentrs.base.modules.module import Module
 from sentrs.util.tensor import host_float32
 
@@ -16,29 +17,6 @@ __all__ = ["Pooling"]
 PoolingMode = Literal["cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
 
 POOLING_MODES: tuple[str, ...] = ops.POOLING_MODES
-
-# Legacy boolean config keys, in the order the reference concatenates their outputs.
-_LEGACY_KEYS: tuple[tuple[str, str], ...] = (
-    ("pooling_mode_cls_token", "cls"),
-    ("pooling_mode_max_tokens", "max"),
-    ("pooling_mode_mean_tokens", "mean"),
-    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
-    ("pooling_mode_weightedmean_tokens", "weightedmean"),
-    ("pooling_mode_lasttoken", "lasttoken"),
-)
-
-
-def _legacy_modes(config: dict[str, Any]) -> dict[str, Any]:
-    """Converts the legacy ``pooling_mode_*`` booleans and ``word_embedding_dimension`` in place."""
-    if "word_embedding_dimension" in config and "embedding_dimension" not in config:
-        config["embedding_dimension"] = config.pop("word_embedding_dimension")
-    legacy = {key: config.pop(key) for key, _ in _LEGACY_KEYS if key in config}
-    if "pooling_mode" not in config and legacy:
-        active = [mode for key, mode in _LEGACY_KEYS if legacy.get(key)]
-        if not active:
-            raise ValueError("Pooling config enables no pooling mode: every pooling_mode_* key is false")
-        config["pooling_mode"] = active[0] if len(active) == 1 else active
-    return config
 
 
 class Pooling(Module):
@@ -69,9 +47,9 @@ class Pooling(Module):
         config = dict(legacy)
         if embedding_dimension is not None:
             config["embedding_dimension"] = embedding_dimension
-        if pooling_mode != "mean" or not any(key in config for key, _ in _LEGACY_KEYS):
+        if pooling_mode != "mean" or not any(key in config for key, _ in POOLING_LEGACY_KEYS):
             config["pooling_mode"] = pooling_mode
-        config = _legacy_modes(config)
+        config = legacy_pooling_config(config)
         unknown = set(config) - {"embedding_dimension", "pooling_mode"}
         if unknown:
             raise TypeError(f"Pooling got unexpected keyword arguments {sorted(unknown)}")
@@ -98,7 +76,7 @@ class Pooling(Module):
 
     @classmethod
     def load_config(cls, model_dir: str, config_filename: str | None = None) -> dict[str, Any]:
-        return _legacy_modes(super().load_config(model_dir, config_filename))
+        return legacy_pooling_config(super().load_config(model_dir, config_filename))
 
     def get_config_dict(self) -> dict[str, Any]:
         mode = self.pooling_mode if isinstance(self.pooling_mode, str) else list(self.pooling_mode)
