@@ -23,6 +23,7 @@ __all__ = [
     "plan_batches",
     "pool",
     "rescore_bits",
+    "rescore_rows",
     "similarity_matrix",
     "similarity_pairwise",
     "splade_pool",
@@ -131,6 +132,9 @@ def dense_to_csr(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
 def rescore_bits(
     queries: npt.NDArray[np.float32], corpus: npt.NDArray[np.uint8], ids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]: ...
+def rescore_rows(
+    queries: npt.NDArray[np.float32], corpus: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float32]: ...
 
 @final

@@ -122,6 +122,50 @@ fn bit_dot_kernel() -> fn(&[f64], &[u8]) -> f64 {
     bit_dot
 }
 
+/// Checks candidate ids against `nq` queries and `n` corpus rows (`-1` marks no candidate).
+fn check_candidates(ids: ArrayView2<i64>, nq: usize, n: usize) -> CoreResult<()> {
+    if ids.nrows() != nq {
+        return Err(CoreError::ShapeMismatch(format!(
+            "ids must have one row per query ({nq}), got {}",
+            ids.nrows()
+        )));
+    }
+    let n = n as i64;
+    if let Some(&bad) = ids.iter().find(|&&j| j >= n || j < -1) {
+        return Err(invalid(format!(
+            "ids must be corpus rows in [0, {n}) or -1, got {bad}"
+        )));
+    }
+    Ok(())
+}
+
+/// `score(i, q, j)` for every query row `i` and candidate `j = ids[i][..]` (`-inf` for `-1`), in parallel over
+/// queries. `prepare(i)` builds the per-query state `q` once.
+fn score_candidates<Q>(
+    ids: ArrayView2<i64>,
+    prepare: impl Fn(usize) -> Q + Sync,
+    score: impl Fn(&Q, usize) -> f32 + Sync,
+) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros(ids.dim());
+    let work = |(i, mut row): (usize, ndarray::ArrayViewMut1<f32>)| {
+        let q = prepare(i);
+        for (slot, &j) in row.iter_mut().zip(ids.row(i)) {
+            *slot = if j < 0 {
+                f32::NEG_INFINITY
+            } else {
+                score(&q, j as usize)
+            };
+        }
+    };
+    let rows = out.axis_iter_mut(Axis(0)).enumerate();
+    if parallel::parallel_enabled() && ids.nrows() > 1 {
+        parallel::install(|| rows.par_bridge().for_each(work));
+    } else {
+        rows.for_each(work);
+    }
+    out
+}
+
 /// Float scores of packed-bit candidates: for each query `i` and candidate `ids[i][j]` (a corpus row; `-1` gives
 /// `-inf`), the sum of the query's values at the candidate's set bits (bit `b` of byte `t` is dimension
 /// `8 t + 7 - b`, `np.packbits` order), accumulated in f64. This is the query times the unpacked 0/1 vector.
@@ -131,12 +175,6 @@ pub fn rescore_bits(
     ids: ArrayView2<i64>,
 ) -> CoreResult<Array2<f32>> {
     let (nq, dim) = queries.dim();
-    if ids.nrows() != nq {
-        return Err(CoreError::ShapeMismatch(format!(
-            "ids must have one row per query ({nq}), got {}",
-            ids.nrows()
-        )));
-    }
     if corpus.ncols() != dim.div_ceil(8) {
         return Err(CoreError::ShapeMismatch(format!(
             "corpus codes of {} bytes cannot hold {dim} dimensions (expected {})",
@@ -144,40 +182,100 @@ pub fn rescore_bits(
             dim.div_ceil(8)
         )));
     }
-    let n = corpus.nrows() as i64;
-    if let Some(&bad) = ids.iter().find(|&&j| j >= n || j < -1) {
-        return Err(invalid(format!(
-            "ids must be corpus rows in [0, {n}) or -1, got {bad}"
-        )));
-    }
-    let mut out = Array2::<f32>::zeros(ids.dim());
+    check_candidates(ids, nq, corpus.nrows())?;
     let bytes = dim.div_ceil(8);
     let kernel = bit_dot_kernel();
-    let work = |(i, mut row): (usize, ndarray::ArrayViewMut1<f32>)| {
+    let prepare = |i: usize| {
         // The query in f64, zero-padded to whole bytes: padding bits then add nothing.
         let mut q = vec![0f64; bytes * 8];
         for (dst, &v) in q.iter_mut().zip(queries.row(i)) {
             *dst = f64::from(v);
         }
-        for (slot, &j) in row.iter_mut().zip(ids.row(i)) {
-            *slot = if j < 0 {
-                f32::NEG_INFINITY
-            } else {
-                let code = corpus.row(j as usize);
-                match code.as_slice() {
-                    Some(slice) => kernel(&q, slice) as f32,
-                    None => kernel(&q, &code.to_vec()) as f32,
-                }
-            };
-        }
+        q
     };
-    let rows = out.axis_iter_mut(Axis(0)).enumerate();
-    if parallel::parallel_enabled() && nq > 1 {
-        parallel::install(|| rows.par_bridge().for_each(work));
-    } else {
-        rows.for_each(work);
+    Ok(score_candidates(ids, prepare, |q: &Vec<f64>, j| {
+        let code = corpus.row(j);
+        match code.as_slice() {
+            Some(slice) => kernel(q, slice) as f32,
+            None => kernel(q, &code.to_vec()) as f32,
+        }
+    }))
+}
+
+/// Dot product of an f64 query with an f32 row, accumulated in f64 over eight lanes.
+#[inline(always)]
+fn row_dot(q: &[f64], row: &[f32]) -> f64 {
+    let mut acc = [0f64; 8];
+    let mut qs = q.chunks_exact(8);
+    let mut rs = row.chunks_exact(8);
+    for (qc, rc) in (&mut qs).zip(&mut rs) {
+        for l in 0..8 {
+            acc[l] += qc[l] * f64::from(rc[l]);
+        }
     }
-    Ok(out)
+    let tail: f64 = qs
+        .remainder()
+        .iter()
+        .zip(rs.remainder())
+        .map(|(&a, &b)| a * f64::from(b))
+        .sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn row_dot_avx512(q: &[f64], row: &[f32]) -> f64 {
+    row_dot(q, row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn row_dot_avx2(q: &[f64], row: &[f32]) -> f64 {
+    row_dot(q, row)
+}
+
+/// [`row_dot`] compiled for the widest vectors this CPU has.
+fn row_dot_kernel() -> fn(&[f64], &[f32]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: avx512f was just detected.
+            return |q, r| unsafe { row_dot_avx512(q, r) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: avx2 and fma were just detected.
+            return |q, r| unsafe { row_dot_avx2(q, r) };
+        }
+    }
+    row_dot
+}
+
+/// Float scores of candidates `ids` (`-1` gives `-inf`) against float corpus rows: the dot product of query `i`
+/// and row `ids[i][j]`, accumulated in f64 and rounded once. Only the candidate rows are read, so rescoring a
+/// quantised search with the float corpus costs one gather per candidate, not a copy of them all.
+pub fn rescore_rows(
+    queries: ArrayView2<f32>,
+    corpus: ArrayView2<f32>,
+    ids: ArrayView2<i64>,
+) -> CoreResult<Array2<f32>> {
+    let (nq, dim) = queries.dim();
+    if corpus.ncols() != dim {
+        return Err(CoreError::ShapeMismatch(format!(
+            "corpus rows have {} dimensions, the queries {dim}",
+            corpus.ncols()
+        )));
+    }
+    check_candidates(ids, nq, corpus.nrows())?;
+    let kernel = row_dot_kernel();
+    let prepare = |i: usize| queries.row(i).iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+    Ok(score_candidates(ids, prepare, |q: &Vec<f64>, j| {
+        let row = corpus.row(j);
+        match row.as_slice() {
+            Some(slice) => kernel(q, slice) as f32,
+            None => kernel(q, &row.to_vec()) as f32,
+        }
+    }))
 }
 
 /// Keeps the best `k` of one query's hits as `(distance, index)`. Rows arrive in increasing index order, so a
@@ -751,6 +849,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest! {
+        #[test]
+        fn rescore_rows_is_the_dot_product_of_the_candidates(
+            nq in 1usize..5, nc in 1usize..30, dim in 1usize..40, k in 1usize..6,
+            vals in proptest::collection::vec(-4.0f32..4.0, 5 * 40),
+            rows in proptest::collection::vec(-4.0f32..4.0, 30 * 40),
+            picks in proptest::collection::vec(-1i64..30, 5 * 6),
+        ) {
+            let q = Array2::from_shape_fn((nq, dim), |(i, j)| vals[i * 40 + j]);
+            let c = Array2::from_shape_fn((nc, dim), |(i, j)| rows[i * 40 + j]);
+            let ids = Array2::from_shape_fn((nq, k), |(i, j)| picks[i * 6 + j].min(nc as i64 - 1));
+            let got = rescore_rows(q.view(), c.view(), ids.view()).unwrap();
+            // A transposed (non-contiguous) corpus view gives the same scores.
+            let ct = c.t().to_owned();
+            let strided = rescore_rows(q.view(), ct.t(), ids.view()).unwrap();
+            for i in 0..nq {
+                for j in 0..k {
+                    let id = ids[[i, j]];
+                    if id < 0 {
+                        prop_assert!(got[[i, j]] == f32::NEG_INFINITY);
+                        continue;
+                    }
+                    let want: f64 = (0..dim).map(|d| f64::from(q[[i, d]]) * f64::from(c[[id as usize, d]])).sum();
+                    prop_assert!((f64::from(got[[i, j]]) - want).abs() <= 1e-5 * (1.0 + want.abs()));
+                    prop_assert_eq!(got[[i, j]], strided[[i, j]]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rescore_rows_rejects_bad_ids_and_dims() {
+        let q = Array2::<f32>::zeros((1, 4));
+        let c = Array2::<f32>::zeros((3, 4));
+        assert!(rescore_rows(q.view(), c.view(), Array2::from_elem((1, 1), 3i64).view()).is_err());
+        assert!(rescore_rows(q.view(), c.view(), Array2::from_elem((1, 1), -2i64).view()).is_err());
+        assert!(rescore_rows(q.view(), c.view(), Array2::from_elem((2, 1), 0i64).view()).is_err());
+        let wide = Array2::<f32>::zeros((3, 5));
+        assert!(rescore_rows(q.view(), wide.view(), Array2::from_elem((1, 1), 0i64).view()).is_err());
     }
 
     #[test]

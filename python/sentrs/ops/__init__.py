@@ -32,6 +32,7 @@ __all__ = [
     "plan_batches",
     "pool",
     "rescore_bits",
+    "rescore_rows",
     "similarity_matrix",
     "similarity_pairwise",
     "splade_pool",
@@ -227,6 +228,17 @@ def rescore_bits(queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLi
     if i.dtype.kind not in "iu" or i.ndim != 2:
         raise TypeError(f"ids must be a 2-D integer array, got dtype {i.dtype} and shape {i.shape}")
     return _core.rescore_bits(q, c, np.ascontiguousarray(i, dtype=np.int64))
+
+
+def rescore_rows(queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """Float scores of candidates: ``queries (q, d)`` times the float rows ``corpus[ids]`` (``ids (q, k)`` int64,
+    ``-1`` for none, scored ``-inf``), summed in float64. Only the candidate rows are read. Returns ``(q, k)``."""
+    q = _as_f32_matrix(queries, "query_embeddings")
+    c = _as_f32_matrix(corpus, "corpus_embeddings")
+    i = np.asarray(ids)
+    if i.dtype.kind not in "iu" or i.ndim != 2:
+        raise TypeError(f"ids must be a 2-D integer array, got dtype {i.dtype} and shape {i.shape}")
+    return _core.rescore_rows(q, c, np.ascontiguousarray(i, dtype=np.int64))
 
 
 def code_dot_topk(

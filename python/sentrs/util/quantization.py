@@ -200,6 +200,10 @@ def _quantized_search(
                 "rescore_corpus_embeddings must be the float corpus embeddings, one row per corpus entry "
                 f"({len(index)}), got shape {rescore_corpus_embeddings.shape}"
             )
+        if rescore_corpus_embeddings.dtype.kind not in "fiu":
+            raise TypeError(
+                f"rescore_corpus_embeddings must hold numbers, got dtype {rescore_corpus_embeddings.dtype}"
+            )
     queries = _tensor_to_numpy(query_embeddings) if is_tensor(query_embeddings) else query_embeddings
     queries = np.asarray(queries)
     if queries.ndim == 1:
@@ -221,6 +225,15 @@ def _quantized_search(
         queries = quantize_embeddings(queries, precision, ranges=ranges, calibration_embeddings=calibration_embeddings)
     elif rescore:
         logger.warning("Rescoring is enabled but the query embeddings are quantized; pass rescore=False.")
+    if (
+        rescore_with is not None
+        and rescore_corpus_embeddings is not None
+        and rescore_corpus_embeddings.shape[1] != rescore_with.shape[1]
+    ):
+        raise ValueError(
+            f"rescore_corpus_embeddings has {rescore_corpus_embeddings.shape[1]} dimensions, the queries "
+            f"{rescore_with.shape[1]}"
+        )
 
     corpus = index.embeddings
     start = time.time()
@@ -244,6 +257,11 @@ def _quantized_search(
         if rescore_corpus_embeddings is None and precision in ("ubinary", "binary"):
             # The query times each candidate's unpacked 0/1 bits, summed in Rust without unpacking anything.
             rescored = ops.rescore_bits(rescore_with, c_bits, np.where(valid, ids, -1)).astype(np.float64)
+        elif rescore_corpus_embeddings is not None and rescore_corpus_embeddings.dtype == np.float32:
+            # Rust reads only the candidate rows (f64 sums): no (queries, candidates, dim) copy.
+            rescored = ops.rescore_rows(
+                rescore_with, rescore_corpus_embeddings, np.where(valid, ids, -1)
+            ).astype(np.float64)
         else:
             if rescore_corpus_embeddings is not None:
                 candidates = rescore_corpus_embeddings[np.where(valid, ids, 0)].astype(np.float32)

@@ -201,6 +201,19 @@ fn rescore_bits<'py>(
     Ok(scores.into_pyarray(py))
 }
 
+/// Float scores of candidates `ids` (`-1`: `-inf`) against float corpus rows, accumulated in f64.
+#[pyfunction]
+fn rescore_rows<'py>(
+    py: Python<'py>,
+    queries: PyReadonlyArray2<'py, f32>,
+    corpus: PyReadonlyArray2<'py, f32>,
+    ids: PyReadonlyArray2<'py, i64>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (q, c, i) = (queries.as_array(), corpus.as_array(), ids.as_array());
+    let scores = detach(py, || crate::quantize::rescore_rows(q, c, i))?;
+    Ok(scores.into_pyarray(py))
+}
+
 /// Best uint8 codes by inner product: `(ids, scores)`.
 #[pyfunction]
 fn code_dot_topk_u8<'py>(
@@ -359,6 +372,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySparseIndex>()?;
     m.add_function(wrap_pyfunction!(hamming_topk, m)?)?;
     m.add_function(wrap_pyfunction!(rescore_bits, m)?)?;
+    m.add_function(wrap_pyfunction!(rescore_rows, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_u8, m)?)?;
     m.add_function(wrap_pyfunction!(code_dot_topk_i8, m)?)?;
     Ok(())
