@@ -139,17 +139,33 @@ fn check_candidates(ids: ArrayView2<i64>, nq: usize, n: usize) -> CoreResult<()>
     Ok(())
 }
 
+/// Candidates looked ahead when prefetching their corpus rows.
+const PREFETCH_AHEAD: usize = 4;
+
 /// `score(i, q, j)` for every query row `i` and candidate `j = ids[i][..]` (`-inf` for `-1`), in parallel over
-/// queries. `prepare(i)` builds the per-query state `q` once.
+/// queries. `prepare(i)` builds the per-query state `q` once; `prefetch(j)` is called a few candidates ahead.
 fn score_candidates<Q>(
     ids: ArrayView2<i64>,
     prepare: impl Fn(usize) -> Q + Sync,
+    prefetch: impl Fn(usize) + Sync,
     score: impl Fn(&Q, usize) -> f32 + Sync,
 ) -> Array2<f32> {
     let mut out = Array2::<f32>::zeros(ids.dim());
     let work = |(i, mut row): (usize, ndarray::ArrayViewMut1<f32>)| {
         let q = prepare(i);
-        for (slot, &j) in row.iter_mut().zip(ids.row(i)) {
+        let cands = ids.row(i);
+        for &j in cands.iter().take(PREFETCH_AHEAD) {
+            if j >= 0 {
+                prefetch(j as usize);
+            }
+        }
+        for (t, slot) in row.iter_mut().enumerate() {
+            if let Some(&ahead) = cands.get(t + PREFETCH_AHEAD) {
+                if ahead >= 0 {
+                    prefetch(ahead as usize);
+                }
+            }
+            let j = cands[t];
             *slot = if j < 0 {
                 f32::NEG_INFINITY
             } else {
@@ -193,13 +209,18 @@ pub fn rescore_bits(
         }
         q
     };
-    Ok(score_candidates(ids, prepare, |q: &Vec<f64>, j| {
-        let code = corpus.row(j);
-        match code.as_slice() {
-            Some(slice) => kernel(q, slice) as f32,
-            None => kernel(q, &code.to_vec()) as f32,
-        }
-    }))
+    Ok(score_candidates(
+        ids,
+        prepare,
+        |_| {},
+        |q: &Vec<f64>, j| {
+            let code = corpus.row(j);
+            match code.as_slice() {
+                Some(slice) => kernel(q, slice) as f32,
+                None => kernel(q, &code.to_vec()) as f32,
+            }
+        },
+    ))
 }
 
 /// Dot product of an f64 query with an f32 row, accumulated in f64 over eight lanes.
@@ -251,6 +272,23 @@ fn row_dot_kernel() -> fn(&[f64], &[f32]) -> f64 {
     row_dot
 }
 
+/// Asks the CPU to start loading a contiguous row (a hint; nothing happens for strided rows or other CPUs).
+#[inline(always)]
+fn prefetch_row(row: ndarray::ArrayView1<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(slice) = row.as_slice() {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(slice);
+        let start = slice.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: prefetching is a hint that never faults; the address lies inside `slice`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
 /// Float scores of candidates `ids` (`-1` gives `-inf`) against float corpus rows: the dot product of query `i`
 /// and row `ids[i][j]`, accumulated in f64 and rounded once. Only the candidate rows are read, so rescoring a
 /// quantised search with the float corpus costs one gather per candidate, not a copy of them all.
@@ -268,14 +306,26 @@ pub fn rescore_rows(
     }
     check_candidates(ids, nq, corpus.nrows())?;
     let kernel = row_dot_kernel();
-    let prepare = |i: usize| queries.row(i).iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
-    Ok(score_candidates(ids, prepare, |q: &Vec<f64>, j| {
-        let row = corpus.row(j);
-        match row.as_slice() {
-            Some(slice) => kernel(q, slice) as f32,
-            None => kernel(q, &row.to_vec()) as f32,
-        }
-    }))
+    let prepare = |i: usize| {
+        queries
+            .row(i)
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect::<Vec<f64>>()
+    };
+    let prefetch = |j: usize| prefetch_row(corpus.row(j));
+    Ok(score_candidates(
+        ids,
+        prepare,
+        prefetch,
+        |q: &Vec<f64>, j| {
+            let row = corpus.row(j);
+            match row.as_slice() {
+                Some(slice) => kernel(q, slice) as f32,
+                None => kernel(q, &row.to_vec()) as f32,
+            }
+        },
+    ))
 }
 
 /// Keeps the best `k` of one query's hits as `(distance, index)`. Rows arrive in increasing index order, so a
@@ -889,7 +939,12 @@ mod tests {
         assert!(rescore_rows(q.view(), c.view(), Array2::from_elem((1, 1), -2i64).view()).is_err());
         assert!(rescore_rows(q.view(), c.view(), Array2::from_elem((2, 1), 0i64).view()).is_err());
         let wide = Array2::<f32>::zeros((3, 5));
-        assert!(rescore_rows(q.view(), wide.view(), Array2::from_elem((1, 1), 0i64).view()).is_err());
+        assert!(rescore_rows(
+            q.view(),
+            wide.view(),
+            Array2::from_elem((1, 1), 0i64).view()
+        )
+        .is_err());
     }
 
     #[test]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -385,3 +385,23 @@ def test_threads_follow_physical_cores(tmp_path: Path) -> None:
     assert _physical_cores({0, 1, 2}, str(info)) == 2
     assert _physical_cores({0}, str(tmp_path / "missing")) is None
     assert 1 <= available_cores() <= (os.cpu_count() or 1)
+
+
+def test_smoothing_keeps_the_fp32_function(onnx_minilm: Any, onnx_dir: str, tmp_path: Path) -> None:
+    """The smoothed fp32 graph computes what the original does (before quantisation), and errors are clear."""
+    import onnxruntime as ort
+
+    from sentrs.backend.smoothing import calibration_inputs, smooth_onnx_model
+
+    src = os.path.join(onnx_dir, "onnx", "model.onnx")
+    names = onnx_minilm[0].auto_model.input_names
+    feeds = calibration_inputs(onnx_minilm.tokenizer, names, batches=2, batch_size=4)
+    assert all(set(feed) == set(names) and feed["input_ids"].dtype == np.int64 for feed in feeds)
+    dst = str(tmp_path / "smoothed.onnx")
+    assert smooth_onnx_model(src, dst, feeds, 0.6) == 24  # 6 layers x (QKV, attention out, FFN in, FFN out)
+    before = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    after = ort.InferenceSession(dst, providers=["CPUExecutionProvider"])
+    feed = calibration_inputs(onnx_minilm.tokenizer, names, batches=1, batch_size=3, seed=7)[0]
+    np.testing.assert_allclose(after.run(None, feed)[0], before.run(None, feed)[0], atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="alpha"):
+        smooth_onnx_model(src, dst, feeds, 0.0)

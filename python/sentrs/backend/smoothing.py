@@ -1,4 +1,4 @@
-"""Activation smoothing before dynamic int8 quantisation of an ONNX graph (the SmoothQuant idea, calibrated without data).
+"""Activation smoothing before dynamic int8 quantisation of an ONNX graph (SmoothQuant, calibrated without data).
 
 Dynamic quantisation gives each MatMul input one int8 scale for the whole tensor, so a few channels with large
 activations cost every other channel its precision. Smoothing divides each input channel ``j`` by

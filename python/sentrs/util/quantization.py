@@ -259,9 +259,9 @@ def _quantized_search(
             rescored = ops.rescore_bits(rescore_with, c_bits, np.where(valid, ids, -1)).astype(np.float64)
         elif rescore_corpus_embeddings is not None and rescore_corpus_embeddings.dtype == np.float32:
             # Rust reads only the candidate rows (f64 sums): no (queries, candidates, dim) copy.
-            rescored = ops.rescore_rows(
-                rescore_with, rescore_corpus_embeddings, np.where(valid, ids, -1)
-            ).astype(np.float64)
+            rescored = ops.rescore_rows(rescore_with, rescore_corpus_embeddings, np.where(valid, ids, -1)).astype(
+                np.float64
+            )
         else:
             if rescore_corpus_embeddings is not None:
                 candidates = rescore_corpus_embeddings[np.where(valid, ids, 0)].astype(np.float32)
