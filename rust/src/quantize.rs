@@ -105,22 +105,34 @@ fn bit_dot_avx2(q: &[f64], code: &[u8]) -> f64 {
     bit_dot(q, code)
 }
 
-/// [`bit_dot`] compiled for the widest vectors this CPU has.
-fn bit_dot_kernel() -> fn(&[f64], &[u8]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: avx512f was just detected.
-            return |q, c| unsafe { bit_dot_avx512(q, c) };
+/// Defines `$name()`, which returns the compilation of an `fn(&[f64], &[$elem]) -> f64` kernel for the widest
+/// vectors this CPU has: `$avx512` (avx512f), `$avx2` (avx2 + fma) or the portable `$portable`.
+macro_rules! widest_kernel {
+    ($(#[$doc:meta])* $name:ident, $elem:ty, $portable:ident, $avx512:ident, $avx2:ident) => {
+        $(#[$doc])*
+        fn $name() -> fn(&[f64], &[$elem]) -> f64 {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: avx512f was just detected.
+                    return |q, x| unsafe { $avx512(q, x) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: avx2 and fma were just detected.
+                    return |q, x| unsafe { $avx2(q, x) };
+                }
+            }
+            $portable
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: avx2 and fma were just detected.
-            return |q, c| unsafe { bit_dot_avx2(q, c) };
-        }
-    }
-    bit_dot
+    };
 }
+
+widest_kernel!(
+    /// [`bit_dot`] compiled for the widest vectors this CPU has.
+    bit_dot_kernel, u8, bit_dot, bit_dot_avx512, bit_dot_avx2
+);
 
 /// Checks candidate ids against `nq` queries and `n` corpus rows (`-1` marks no candidate).
 fn check_candidates(ids: ArrayView2<i64>, nq: usize, n: usize) -> CoreResult<()> {
@@ -255,22 +267,10 @@ fn row_dot_avx2(q: &[f64], row: &[f32]) -> f64 {
     row_dot(q, row)
 }
 
-/// [`row_dot`] compiled for the widest vectors this CPU has.
-fn row_dot_kernel() -> fn(&[f64], &[f32]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: avx512f was just detected.
-            return |q, r| unsafe { row_dot_avx512(q, r) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: avx2 and fma were just detected.
-            return |q, r| unsafe { row_dot_avx2(q, r) };
-        }
-    }
-    row_dot
-}
+widest_kernel!(
+    /// [`row_dot`] compiled for the widest vectors this CPU has.
+    row_dot_kernel, f32, row_dot, row_dot_avx512, row_dot_avx2
+);
 
 /// Asks the CPU to start loading a contiguous row (a hint; nothing happens for strided rows or other CPUs).
 #[inline(always)]

@@ -156,6 +156,27 @@ def check_encode_args(
         raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
 
 
+def check_predict_args(
+    inputs: Any, activation_fn: Any, batch_size: Any, pool: Any, device: Any, kwargs: dict[str, Any]
+) -> tuple[Any, Any]:
+    """The argument handling of ``CrossEncoder.predict`` (both implementations): the ``sentences`` alias, the legacy
+    ``activation_fct`` and ``num_workers`` keywords (popped from ``kwargs``) and the checks. Returns
+    ``(inputs, activation_fn)``."""
+    if inputs is None:
+        inputs = kwargs.pop("sentences", None)
+        if inputs is None:
+            raise TypeError("inputs must be a (query, document) pair or a list of pairs, got None")
+    if "activation_fct" in kwargs:
+        activation_fn = kwargs.pop("activation_fct")
+    kwargs.pop("num_workers", None)
+    check_batch_size(batch_size)
+    check_single_process(pool, device, "prediction")
+    unused = set(kwargs) - {"task", "processing_kwargs"}
+    if unused:
+        raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
+    return inputs, activation_fn
+
+
 def is_single_text_input(inputs: Any) -> bool:
     """An embedding-model input that is one item: a str, or one ``(text, text)`` tuple; lists are batches."""
     return isinstance(inputs, str) or (

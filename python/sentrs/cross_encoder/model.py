@@ -13,14 +13,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from sentrs.base.inputs import check_pair as _check_pair
 from sentrs.base.inputs import (
-    check_batch_size,
+    check_predict_args,
     check_rank_args,
-    check_single_process,
     is_single_pair_input,
     rank_results,
 )
-from sentrs.base.inputs import check_pair as _check_pair
 from sentrs.base.model import BaseModel
 from sentrs.base.modules.transformer import Transformer
 from sentrs.util.misc import fullname, import_from_string
@@ -286,18 +285,7 @@ class CrossEncoder(BaseModel):
         One pair in gives a scalar (``np.float32``, or a 0-d tensor). ``convert_to_tensor`` returns a tensor,
         ``convert_to_numpy=False`` a list of tensors; ``apply_softmax`` normalises multi-label scores.
         """
-        if inputs is None:
-            inputs = kwargs.pop("sentences", None)
-            if inputs is None:
-                raise TypeError("inputs must be a (query, document) pair or a list of pairs, got None")
-        if "activation_fct" in kwargs:
-            activation_fn = kwargs.pop("activation_fct")
-        kwargs.pop("num_workers", None)
-        check_batch_size(batch_size)
-        check_single_process(pool, device, "prediction")
-        unused = set(kwargs) - {"task", "processing_kwargs"}
-        if unused:
-            raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
+        inputs, activation_fn = check_predict_args(inputs, activation_fn, batch_size, pool, device, kwargs)
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
         single = self.is_singular_input(inputs)

@@ -219,15 +219,19 @@ def hamming_topk(
     return _core.hamming_topk(q, c, int(k))
 
 
+def _as_candidate_ids(ids: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    i = np.asarray(ids)
+    if i.dtype.kind not in "iu" or i.ndim != 2:
+        raise TypeError(f"ids must be a 2-D integer array, got dtype {i.dtype} and shape {i.shape}")
+    return np.ascontiguousarray(i, dtype=np.int64)
+
+
 def rescore_bits(queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Float scores of packed-bit candidates: ``queries (q, d)`` float times the unpacked bits of ``corpus[ids]``
     (``ids (q, k)`` int64 rows, ``-1`` for none, scored ``-inf``), summed in float64. Returns ``(q, k)`` float32."""
     q = _as_f32_matrix(queries, "query_embeddings")
     c = _as_code_matrix(corpus, "corpus_embeddings", np.uint8)
-    i = np.asarray(ids)
-    if i.dtype.kind not in "iu" or i.ndim != 2:
-        raise TypeError(f"ids must be a 2-D integer array, got dtype {i.dtype} and shape {i.shape}")
-    return _core.rescore_bits(q, c, np.ascontiguousarray(i, dtype=np.int64))
+    return _core.rescore_bits(q, c, _as_candidate_ids(ids))
 
 
 def rescore_rows(queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -235,10 +239,7 @@ def rescore_rows(queries: npt.ArrayLike, corpus: npt.ArrayLike, ids: npt.ArrayLi
     ``-1`` for none, scored ``-inf``), summed in float64. Only the candidate rows are read. Returns ``(q, k)``."""
     q = _as_f32_matrix(queries, "query_embeddings")
     c = _as_f32_matrix(corpus, "corpus_embeddings")
-    i = np.asarray(ids)
-    if i.dtype.kind not in "iu" or i.ndim != 2:
-        raise TypeError(f"ids must be a 2-D integer array, got dtype {i.dtype} and shape {i.shape}")
-    return _core.rescore_rows(q, c, np.ascontiguousarray(i, dtype=np.int64))
+    return _core.rescore_rows(q, c, _as_candidate_ids(ids))
 
 
 def code_dot_topk(

@@ -22,12 +22,11 @@ from sentrs import ops
 from sentrs.backend.lite.pipeline import ACTIVATIONS, LitePipeline, num_labels
 from sentrs.backend.lite.tokenizer import NotLite
 from sentrs.base.inputs import (
-    check_batch_size,
     check_encode_args,
     check_pair,
+    check_predict_args,
     check_rank_args,
     check_similarity_fn_name,
-    check_single_process,
     is_single_pair_input,
     is_single_text_input,
     normalize_inputs,
@@ -415,18 +414,7 @@ class LiteCrossEncoder(LiteModel):
         **kwargs: Any,
     ) -> Any:
         """Scores pairs: ``(n,)`` float32 for one label (sigmoid by default), ``(n, num_labels)`` otherwise."""
-        if inputs is None:
-            inputs = kwargs.pop("sentences", None)
-            if inputs is None:
-                raise TypeError("inputs must be a (query, document) pair or a list of pairs, got None")
-        if "activation_fct" in kwargs:
-            activation_fn = kwargs.pop("activation_fct")
-        kwargs.pop("num_workers", None)
-        check_batch_size(batch_size)
-        check_single_process(pool, device, "prediction")
-        unused = set(kwargs) - {"task", "processing_kwargs"}
-        if unused:
-            raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
+        inputs, activation_fn = check_predict_args(inputs, activation_fn, batch_size, pool, device, kwargs)
         if device is not None and not isinstance(device, list) and device != "cpu":
             return self._full().predict(
                 inputs,
