@@ -329,19 +329,29 @@ pub fn rescore_rows(
 }
 
 /// Keeps the best `k` of one query's hits as `(distance, index)`. Rows arrive in increasing index order, so a
-/// newcomer enters only with a distance strictly below `bar` (the k-th best so far). Hits are appended to a buffer
-/// and cut back to the best `k` (a linear-time selection) only when it fills, which keeps the per-hit cost to a push.
+/// newcomer enters only with a distance strictly below `bar`: the smallest distance `D` such that `k` kept hits lie
+/// at `D` or nearer (a later row at `D` loses the tie to them). Distances are small integers, so a histogram of the
+/// kept hits moves `bar` down exactly as hits arrive (amortised O(1) per hit): the bar is never stale, which keeps
+/// the number of hits near `k (1 + ln(n / k))` even for a large `k`. Hits are appended to a buffer that is cut back
+/// to the best `k` only when it fills.
 struct Nearest {
     hits: Vec<(u32, usize)>,
+    /// Kept hits per distance; `hist.len()` is one past the largest possible distance.
+    hist: Vec<u32>,
     bar: u32,
+    /// Kept hits with a distance below `bar`; always `< k` once `bar` has left its initial value.
+    below: usize,
     k: usize,
 }
 
 impl Nearest {
-    fn new(k: usize) -> Self {
+    /// `max_distance`: the largest distance a row can have (the code width in bits).
+    fn new(k: usize, max_distance: u32) -> Self {
         Nearest {
             hits: Vec::with_capacity(Self::capacity(k)),
-            bar: u32::MAX,
+            hist: vec![0; max_distance as usize + 1],
+            bar: max_distance + 1,
+            below: 0,
             k,
         }
     }
@@ -352,30 +362,41 @@ impl Nearest {
 
     /// Offers row `index` at distance `d` (callers may skip rows with `d >= bar`).
     #[inline(always)]
-    fn offer(&mut self, d: u32, index: usize, _k: usize) {
-        if d < self.bar {
-            self.hits.push((d, index));
-            if self.hits.len() >= Self::capacity(self.k) {
-                self.shrink();
-            }
+    fn offer(&mut self, d: u32, index: usize) {
+        if d >= self.bar {
+            return;
+        }
+        self.hits.push((d, index));
+        self.hist[d as usize] += 1;
+        self.below += 1;
+        while self.below >= self.k {
+            self.bar -= 1;
+            self.below -= self.hist[self.bar as usize] as usize;
+        }
+        if self.hits.len() >= Self::capacity(self.k) {
+            self.prune();
         }
     }
 
-    /// Keeps the best `k` hits and raises `bar` to the worst of them.
-    fn shrink(&mut self) {
-        if self.hits.len() > self.k {
-            self.hits.select_nth_unstable(self.k - 1);
-            self.hits.truncate(self.k);
-        }
-        if self.hits.len() == self.k {
-            self.bar = self.hits.iter().map(|&(d, _)| d).max().unwrap_or(u32::MAX);
-        }
+    /// Drops the hits that can no longer be among the best `k`: those beyond `bar`, and those at `bar` past the first
+    /// `k - below` (a later index loses a tie). `hist[bar]` may then overcount, which is harmless: `bar` only moves
+    /// down, and the histogram is only read below it.
+    fn prune(&mut self) {
+        let (bar, mut at_bar) = (self.bar, self.k.saturating_sub(self.below));
+        self.hits.retain(|&(d, _)| {
+            d < bar
+                || (d == bar && at_bar > 0 && {
+                    at_bar -= 1;
+                    true
+                })
+        });
     }
 
     /// The best `k` hits, nearest first (ties by the lower index).
     fn into_sorted(mut self) -> Vec<(u32, usize)> {
-        self.shrink();
+        self.prune();
         self.hits.sort_unstable();
+        self.hits.truncate(self.k);
         self.hits
     }
 }
@@ -385,14 +406,7 @@ const SCAN_CHUNK: usize = 32;
 
 /// Distances of one query to a block (word-major columns), then the block's hits into `best`.
 #[inline(always)]
-fn scan_generic(
-    query: &[u64],
-    block: &[u64],
-    out: &mut [u32],
-    best: &mut Nearest,
-    base: usize,
-    k: usize,
-) {
+fn scan_generic(query: &[u64], block: &[u64], out: &mut [u32], best: &mut Nearest, base: usize) {
     let len = out.len();
     out.fill(0);
     for (w, &qw) in query.iter().enumerate() {
@@ -408,7 +422,7 @@ fn scan_generic(
         }
         for (j, &d) in chunk.iter().enumerate() {
             // Rows arrive in increasing index order, so only a strictly smaller distance displaces a kept hit.
-            best.offer(d, base + c * SCAN_CHUNK + j, k);
+            best.offer(d, base + c * SCAN_CHUNK + j);
         }
     }
 }
@@ -431,7 +445,6 @@ fn scan_group_avx512(
     len: usize,
     best: &mut [Nearest],
     base: usize,
-    k: usize,
 ) {
     use std::arch::x86_64::*;
     debug_assert!(best.len() <= QUERY_GROUP && queries.len() >= QUERY_GROUP * words);
@@ -468,7 +481,7 @@ fn scan_group_avx512(
                 while hits != 0 {
                     let lane = hits.trailing_zeros() as usize;
                     hits &= hits - 1;
-                    nearest.offer(d[lane] as u32, base + r + lane, k);
+                    nearest.offer(d[lane] as u32, base + r + lane);
                 }
             }
         }
@@ -479,9 +492,48 @@ fn scan_group_avx512(
 /// Queries scanned together by the fixed-width AVX-512 kernel.
 const WIDE_GROUP: usize = 8;
 
+/// Rows per hit check of the fixed-width kernel: eight steps of eight rows. Each step only records which lanes beat
+/// each query's bar (scalar bit work beside the vector pipes); the hits are handed over once per window, so the
+/// branch on "any hit" is taken once per 64 rows instead of once per 8, and the bars lag by at most 64 rows.
+const WIDE_WINDOW: usize = 64;
+
+/// Distances of the [`WIDE_GROUP`] queries to the eight rows from `r` (those in `lane_mask`): a bit mask per query of
+/// the rows strictly below its bar, and the distances.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+#[inline]
+fn wide_step<const W: usize>(
+    queries: &[u64],
+    block: &[u64],
+    len: usize,
+    r: usize,
+    lane_mask: std::arch::x86_64::__mmask8,
+    bars: &[std::arch::x86_64::__m512i; WIDE_GROUP],
+) -> [std::arch::x86_64::__mmask8; WIDE_GROUP] {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_si512(); WIDE_GROUP];
+    for w in 0..W {
+        // SAFETY: w * len + r + lanes <= W * len <= block.len() (asserted by the caller); masked-off lanes are not
+        // read.
+        let c = unsafe {
+            _mm512_maskz_loadu_epi64(lane_mask, block.as_ptr().add(w * len + r).cast::<i64>())
+        };
+        for (g, a) in acc.iter_mut().enumerate() {
+            let q = _mm512_set1_epi64(queries[g * W + w] as i64);
+            *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(c, q)));
+        }
+    }
+    let mut masks = [0 as __mmask8; WIDE_GROUP];
+    for g in 0..WIDE_GROUP {
+        masks[g] = _mm512_mask_cmplt_epu64_mask(lane_mask, acc[g], bars[g]);
+    }
+    masks
+}
+
 /// [`scan_group_avx512`] for rows of exactly `W` words and up to [`WIDE_GROUP`] queries: the word loop unrolls,
 /// each corpus vector loaded serves eight queries (their words broadcast straight from memory), and the eight
-/// bars stay in registers, so the per-row cost is the xor/popcount/add chain and one compare per query.
+/// bars stay in registers, so the per-row cost is the xor/popcount/add chain and one compare per query. Hits are
+/// collected per [`WIDE_WINDOW`] rows as bit masks and their distances recomputed (they are few) when handed over.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 fn scan_wide_avx512<const W: usize>(
@@ -490,11 +542,9 @@ fn scan_wide_avx512<const W: usize>(
     len: usize,
     best: &mut [Nearest],
     base: usize,
-    k: usize,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(best.len() <= WIDE_GROUP && queries.len() >= WIDE_GROUP * W);
-    debug_assert!(block.len() >= W * len);
+    assert!(best.len() <= WIDE_GROUP && queries.len() >= WIDE_GROUP * W && block.len() >= W * len);
     let queries = &queries[..WIDE_GROUP * W];
     let block = &block[..W * len];
     // Padding queries get a bar of 0: no distance is below it.
@@ -502,59 +552,53 @@ fn scan_wide_avx512<const W: usize>(
     for (bar, nearest) in bars.iter_mut().zip(best.iter()) {
         *bar = _mm512_set1_epi64(i64::from(nearest.bar));
     }
-    let mut r = 0;
-    while r < len {
-        let lanes = (len - r).min(8);
-        let lane_mask: __mmask8 = if lanes == 8 { 0xFF } else { (1u8 << lanes) - 1 };
-        let mut acc = [_mm512_setzero_si512(); WIDE_GROUP];
-        for w in 0..W {
-            // SAFETY: w * len + r + lanes <= W * len = block.len(); masked-off lanes are not read.
-            let c = unsafe {
-                _mm512_maskz_loadu_epi64(lane_mask, block.as_ptr().add(w * len + r).cast::<i64>())
-            };
-            for (g, a) in acc.iter_mut().enumerate() {
-                let q = _mm512_set1_epi64(queries[g * W + w] as i64);
-                *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(c, q)));
+    let mut r0 = 0;
+    while r0 < len {
+        let window = (len - r0).min(WIDE_WINDOW);
+        let mut found = [0u64; WIDE_GROUP];
+        if window == WIDE_WINDOW {
+            for step in 0..WIDE_WINDOW / 8 {
+                let masks = wide_step::<W>(queries, block, len, r0 + 8 * step, 0xFF, &bars);
+                for (f, m) in found.iter_mut().zip(masks) {
+                    *f |= u64::from(m) << (8 * step);
+                }
+            }
+        } else {
+            for step in 0..window.div_ceil(8) {
+                let lanes = (window - 8 * step).min(8);
+                let lane_mask: __mmask8 = if lanes == 8 { 0xFF } else { (1u8 << lanes) - 1 };
+                let masks = wide_step::<W>(queries, block, len, r0 + 8 * step, lane_mask, &bars);
+                for (f, m) in found.iter_mut().zip(masks) {
+                    *f |= u64::from(m) << (8 * step);
+                }
             }
         }
-        let mut masks = [0 as __mmask8; WIDE_GROUP];
-        let mut any: __mmask8 = 0;
-        for g in 0..WIDE_GROUP {
-            masks[g] = _mm512_mask_cmplt_epu64_mask(lane_mask, acc[g], bars[g]);
-            any |= masks[g];
-        }
-        if any != 0 {
+        if found.iter().any(|&f| f != 0) {
             for (g, nearest) in best.iter_mut().enumerate() {
-                let mut hits = masks[g];
+                let mut hits = found[g];
                 if hits == 0 {
                     continue;
                 }
-                let mut d = [0u64; 8];
-                // SAFETY: `d` holds exactly one 512-bit vector.
-                unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), acc[g]) };
+                let query = &queries[g * W..(g + 1) * W];
                 while hits != 0 {
-                    let lane = hits.trailing_zeros() as usize;
+                    let r = r0 + hits.trailing_zeros() as usize;
                     hits &= hits - 1;
-                    nearest.offer(d[lane] as u32, base + r + lane, k);
+                    let d: u32 = (0..W)
+                        .map(|w| (query[w] ^ block[w * len + r]).count_ones())
+                        .sum();
+                    nearest.offer(d, base + r);
                 }
                 bars[g] = _mm512_set1_epi64(i64::from(nearest.bar));
             }
         }
-        r += 8;
+        r0 += WIDE_WINDOW;
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-fn scan_avx2(
-    query: &[u64],
-    block: &[u64],
-    out: &mut [u32],
-    best: &mut Nearest,
-    base: usize,
-    k: usize,
-) {
-    scan_generic(query, block, out, best, base, k)
+fn scan_avx2(query: &[u64], block: &[u64], out: &mut [u32], best: &mut Nearest, base: usize) {
+    scan_generic(query, block, out, best, base)
 }
 
 /// Which popcount kernel this CPU runs.
@@ -597,7 +641,6 @@ fn scan_block(
     best: &mut [Nearest],
     scratch: &mut [u32],
     base: usize,
-    k: usize,
 ) {
     let out = &mut scratch[..len];
     match kernel {
@@ -610,7 +653,7 @@ fn scan_block(
                         match words {
                             // SAFETY: detect_kernel() returned Avx512 only after checking avx512f and
                             // avx512vpopcntdq.
-                            $($w => unsafe { scan_wide_avx512::<$w>(group_words, block, len, group, base, k) },)*
+                            $($w => unsafe { scan_wide_avx512::<$w>(group_words, block, len, group, base) },)*
                             _ => unreachable!("guarded by the match arm"),
                         }
                     };
@@ -623,7 +666,7 @@ fn scan_block(
             for (g, group) in best.chunks_mut(QUERY_GROUP).enumerate() {
                 let group_words = &queries[g * QUERY_GROUP * words..(g + 1) * QUERY_GROUP * words];
                 // SAFETY: detect_kernel() returned Avx512 only after checking avx512f and avx512vpopcntdq.
-                unsafe { scan_group_avx512(group_words, words, block, len, group, base, k) };
+                unsafe { scan_group_avx512(group_words, words, block, len, group, base) };
             }
         }
         #[cfg(target_arch = "x86_64")]
@@ -637,7 +680,6 @@ fn scan_block(
                         out,
                         nearest,
                         base,
-                        k,
                     )
                 };
             }
@@ -650,7 +692,6 @@ fn scan_block(
                     out,
                     nearest,
                     base,
-                    k,
                 );
             }
         }
@@ -693,7 +734,9 @@ pub fn hamming_topk(
     )| {
         let q0 = chunk * q_chunk;
         let rows = id_rows.nrows();
-        let mut best: Vec<Nearest> = (0..rows).map(|_| Nearest::new(k)).collect();
+        let mut best: Vec<Nearest> = (0..rows)
+            .map(|_| Nearest::new(k, (words * 64) as u32))
+            .collect();
         let mut scratch = vec![0u32; HAMMING_BLOCK.min(nc)];
         // This chunk's query words, padded with zero queries to whole groups of QUERY_GROUP (their results are
         // dropped).
@@ -711,7 +754,6 @@ pub fn hamming_topk(
                 &mut best,
                 &mut scratch,
                 b0,
-                k,
             );
         }
         for (i, nearest) in best.into_iter().enumerate() {
@@ -825,6 +867,26 @@ mod tests {
             // up to 19 queries cover partial groups of both kernels.
             let q = Array2::from_shape_fn((nq, width), |(i, j)| bytes[i * 140 + j]);
             let c = Array2::from_shape_fn((nc, width), |(i, j)| bytes[(20 + i) * 140 + j] & 0xF0);
+            let (ids, dists) = hamming_topk(q.view(), c.view(), k).unwrap();
+            let want = naive_hamming(&q, &c, k);
+            for i in 0..nq {
+                let got: Vec<(u32, usize)> = (0..ids.ncols()).map(|r| (dists[[i, r]], ids[[i, r]] as usize)).collect();
+                prop_assert_eq!(&got, &want[i]);
+            }
+        }
+
+        #[test]
+        fn hamming_with_many_ties_and_a_large_k(nq in 1usize..10, nc in 1usize..3000, words in 1usize..3,
+                                                k in 1usize..400, levels in 1u8..6, seed in any::<u64>()) {
+            // Codes drawn from a handful of values tie massively, so the histogram bar, the pruning of hits at
+            // the bar and the hand-over per window all decide which of many equal rows are kept (the lowest).
+            let width = words * 8;
+            let value = |i: usize, j: usize| {
+                let h = (i as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(j as u32 % 64);
+                ((h >> 7) % u64::from(levels)) as u8
+            };
+            let q = Array2::from_shape_fn((nq, width), |(i, j)| value(i + 1_000_000, j));
+            let c = Array2::from_shape_fn((nc, width), |(i, j)| value(i, j));
             let (ids, dists) = hamming_topk(q.view(), c.view(), k).unwrap();
             let want = naive_hamming(&q, &c, k);
             for i in 0..nq {
