@@ -99,6 +99,12 @@ def test_export_writes_reference_layout(onnx_dir: str) -> None:
     assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
     assert [o.name for o in session.get_outputs()] == ["last_hidden_state"]
     assert [str(d) for d in session.get_inputs()[0].shape] == ["batch_size", "sequence_length"]
+    import onnx
+
+    ops = {
+        n.op_type for n in onnx.load(os.path.join(onnx_dir, "onnx", "model.onnx"), load_external_data=False).graph.node
+    }
+    assert "Softmax" in ops and "IsNaN" not in ops, "exported with eager attention: no SDPA NaN guard"
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 32])
@@ -175,19 +181,21 @@ def test_dynamic_int8_quality(onnx_minilm: Any, onnx_dir: str, torch_minilm: Any
         export_dynamic_quantized_onnx_model(onnx_minilm, {"smoothing_alpha": 2}, onnx_dir)
 
 
+@pytest.mark.slow
 def test_int8_retrieval_quality(onnx_minilm: Any, onnx_dir: str) -> None:
-    """The issue's quality bars on the WordNet task (500 queries, 2,500 definitions): int8 against fp32 by MRR@10.
+    """The issue's quality bars on the WordNet task: int8 against fp32 by MRR@10.
 
-    Measured here: fp32 0.2017. OpenVINO static int8 -1.5% with the glosses calibration below (-0.6% in
-    bench_backends.py, calibrated on Wikipedia). ONNX Runtime dynamic int8 -4.3% without smoothing and -2.2% with it
-    (the default), with the mean cosine to fp32 going from 0.993 to 0.996. On 500 queries one query moving one rank
-    shifts MRR by up to 0.5%, and other smoothing calibration seeds gave -0.3% to -2.4%; on 1,617 queries against
-    15,000 definitions smoothing averaged -0.1% (plain: -1.6%). The issue's 1% is at the noise of this task, so the
-    bars below are 3%; the README says so.
+    FIXTURES.md's task (500 queries, 2,500 definitions) is too small to resolve 1%: one query moving one rank shifts
+    its MRR by up to 0.5%, and calibration seeds alone moved ONNX Runtime int8 from -0.3% to -2.4% there. This test
+    uses every query among the first 15,000 noun definitions (1,617 queries against those 15,000 documents), where
+    seeds moved it by about +-1% (measured: fp32 0.1532; ONNX Runtime dynamic int8, smoothed, -1.2%; without
+    smoothing -1.6% on average). The bar is 2%: the issue's 1% plus that calibration noise. Smoothing must also raise
+    the mean cosine to fp32 (0.993 -> 0.996).
     """
-    task = _retrieval_task()
+    task = _retrieval_task(n_docs=15_000, n_queries=15_000)
+    assert len(task[1]) > 1500
     fp32 = _mrr_at_10(onnx_minilm, task)
-    assert 0.15 < fp32 < 0.3, fp32
+    assert 0.12 < fp32 < 0.2, fp32
     glosses = _glosses(200)
     want = onnx_minilm.encode(glosses)
     cos = {}
@@ -198,18 +206,20 @@ def test_int8_retrieval_quality(onnx_minilm: Any, onnx_dir: str) -> None:
         )
         cos[suffix] = float(np.sum(model.encode(glosses) * want, axis=1).mean())
         if suffix == "smooth":
-            assert _mrr_at_10(model, task) >= 0.97 * fp32
+            mrr = _mrr_at_10(model, task)
+            assert mrr >= 0.98 * fp32, (mrr, fp32)
     assert cos["smooth"] >= 0.995 and cos["smooth"] > cos["plain"], cos
 
     openvino = sentrs.SentenceTransformer(onnx_dir, backend="openvino", device="cpu")
-    calibration = _glosses(3000)[2500:]  # not the task's documents
+    calibration = _glosses(15_300)[15_000:]  # not the task's documents
     export_static_quantized_openvino_model(
         openvino, {"num_samples": 300}, onnx_dir, calibration_texts=calibration, file_suffix="qint8_task"
     )
     int8 = sentrs.SentenceTransformer(
         onnx_dir, backend="openvino", device="cpu", model_kwargs={"file_name": "openvino_model_qint8_task.xml"}
     )
-    assert _mrr_at_10(int8, task) >= 0.97 * fp32
+    mrr = _mrr_at_10(int8, task)
+    assert mrr >= 0.98 * fp32, (mrr, fp32)
 
 
 def test_reference_exported_int8_file_loads(minilm_path: str, tmp_path: Path) -> None:
