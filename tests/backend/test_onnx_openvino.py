@@ -99,12 +99,6 @@ def test_export_writes_reference_layout(onnx_dir: str) -> None:
     assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
     assert [o.name for o in session.get_outputs()] == ["last_hidden_state"]
     assert [str(d) for d in session.get_inputs()[0].shape] == ["batch_size", "sequence_length"]
-    import onnx
-
-    ops = {
-        n.op_type for n in onnx.load(os.path.join(onnx_dir, "onnx", "model.onnx"), load_external_data=False).graph.node
-    }
-    assert "Softmax" in ops and "IsNaN" not in ops, "exported with eager attention: no SDPA NaN guard"
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 32])

@@ -210,18 +210,7 @@ def _torch_model(model_dir: str, task: str, config: Any, model_kwargs: dict[str,
 
     auto_name, _ = TASK_OUTPUTS[task]
     kwargs = {k: v for k, v in model_kwargs.items() if k in ("revision", "token", "cache_dir", "trust_remote_code")}
-    auto = getattr(transformers, auto_name)
-    # Plain (eager) attention exports to MatMul + Add + Softmax. The SDPA kernel's decomposition adds an IsNaN/Where
-    # guard and extra reshapes per layer, which cost 2-5% of the exported model's throughput on ONNX Runtime and
-    # OpenVINO. A model that cannot take the setting (remote code, an architecture without eager attention) is
-    # exported as it loads by default.
-    attn = model_kwargs.get("attn_implementation", "eager")
-    try:
-        model = auto.from_pretrained(model_dir, config=config, attn_implementation=attn, **kwargs)
-    except (ValueError, TypeError, ImportError):
-        if "attn_implementation" in model_kwargs:
-            raise
-        model = auto.from_pretrained(model_dir, config=config, **kwargs)
+    model = getattr(transformers, auto_name).from_pretrained(model_dir, config=config, **kwargs)
     return model.eval()
 
 
