@@ -3,9 +3,10 @@
 ``from sentrs import SentenceTransformer`` works like ``from sentence_transformers import SentenceTransformer``
 and reads and writes the same model folders.
 
-Importing sentrs imports nothing heavy: every public name is loaded on first use. ``SentenceTransformer``,
-``CrossEncoder`` and ``SparseEncoder`` load a torch-free pipeline for ``backend="onnx"``/``"openvino"`` on a folder
-that already holds the exported file, and the torch model classes otherwise (see :mod:`sentrs.backend.lite`).
+Importing sentrs imports nothing heavy: every public name is loaded on first use. The model classes themselves do
+not import torch either: ``SentenceTransformer(path, backend="onnx")`` (or ``"openvino"``, and ``CrossEncoder``) on a
+folder of plain modules runs the exported file in sentrs' engine without torch, and the same class loads its torch
+modules for everything else (see :mod:`sentrs.base.model`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentrs._lazy import lazy_module_attrs
+from sentrs._unavailable import unavailable_getattr
+from sentrs.util.deprecated_import import setup_deprecated_module_imports
 
 __version__ = "0.1.0"
 __MODEL_HUB_ORGANIZATION__ = "sentence-transformers"
 
 _LAZY = {
-    "CrossEncoder": "sentrs.backend.lite.facade",
-    "SentenceTransformer": "sentrs.backend.lite.facade",
-    "SparseEncoder": "sentrs.backend.lite.facade",
+    "CrossEncoder": "sentrs.cross_encoder.model",
+    "SentenceTransformer": "sentrs.sentence_transformer.model",
+    "SparseEncoder": "sentrs.sparse_encoder.model",
     "SimilarityFunction": "sentrs.util.similarity",
     "mine_hard_negatives": "sentrs.util.hard_negatives",
     "quantize_embeddings": "sentrs.util.quantization",
@@ -41,37 +44,78 @@ _LAZY = {
     "SparseStaticEmbedding": "sentrs.sparse_encoder.modules.sparse_static_embedding",
     "SpladePooling": "sentrs.sparse_encoder.modules.splade_pooling",
     "register_module_class": "sentrs.base.registry",
+    "LoggingHandler": "sentrs.util.logging",
 }
 
-__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY)
+# The reference's top-level names that sentrs does not implement yet, by the feature they belong to.
+_NOT_YET = {
+    **dict.fromkeys(
+        (
+            "MultiVectorEncoder",
+            "MultiVectorEncoderModelCardData",
+            "MultiVectorEncoderTrainer",
+            "MultiVectorEncoderTrainingArguments",
+        ),
+        "multi-vector models",
+    ),
+    **dict.fromkeys(
+        (
+            "CrossEncoderModelCardData",
+            "CrossEncoderTrainer",
+            "CrossEncoderTrainingArguments",
+            "DefaultBatchSampler",
+            "InputExample",
+            "MultiDatasetDefaultBatchSampler",
+            "ParallelSentencesDataset",
+            "SentenceTransformerModelCardData",
+            "SentenceTransformerTrainer",
+            "SentenceTransformerTrainingArguments",
+            "SentencesDataset",
+            "SparseEncoderModelCardData",
+            "SparseEncoderTrainer",
+            "SparseEncoderTrainingArguments",
+            "resolve_ids",
+        ),
+        "training",
+    ),
+}
+
+__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_getattr(__name__, _NOT_YET))
+
+# The reference's old import paths (sentrs.models, sentrs.losses, ...) keep working, with a DeprecationWarning.
+setup_deprecated_module_imports()
 
 if TYPE_CHECKING:
-    from sentrs import evaluation, losses, models, util
+    from sentrs import util
     from sentrs.backend.export import (
         export_dynamic_quantized_onnx_model,
         export_optimized_onnx_model,
         export_static_quantized_openvino_model,
     )
     from sentrs.cross_encoder.model import CrossEncoder
+
+    # The old paths sentrs.evaluation, sentrs.losses and sentrs.models (deprecated, as in the reference).
+    from sentrs.sentence_transformer import evaluation as evaluation
+    from sentrs.sentence_transformer import losses as losses
+    from sentrs.sentence_transformer import modules as models  # noqa: F401 - the lazy attribute sentrs.models
     from sentrs.sentence_transformer.model import SentenceTransformer
     from sentrs.sparse_encoder.model import SparseEncoder
     from sentrs.util.hard_negatives import mine_hard_negatives
+    from sentrs.util.logging import LoggingHandler
     from sentrs.util.quantization import quantize_embeddings
     from sentrs.util.similarity import SimilarityFunction
 
 __all__ = [
     "CrossEncoder",
+    "LoggingHandler",
     "SentenceTransformer",
     "SimilarityFunction",
     "SparseEncoder",
     "__version__",
-    "evaluation",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "export_static_quantized_openvino_model",
-    "losses",
     "mine_hard_negatives",
-    "models",
     "quantize_embeddings",
     "util",
 ]

@@ -20,13 +20,21 @@ def is_tensor(value: Any) -> bool:
     return torch is not None and isinstance(value, torch.Tensor)
 
 
-def lazy_module_attrs(package: str, names: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_module_attrs(
+    package: str, names: dict[str, str], missing: Callable[[str], Any] | None = None
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package`` that import ``names[attr]`` (a module path, or
-    ``module:attribute`` when the attribute has another name there) on first access and cache the result."""
+    ``module:attribute`` when the attribute has another name there) on first access and cache the result.
+
+    Any other attribute goes to ``missing`` (usually :func:`sentrs._unavailable.unavailable_getattr`, for the
+    reference's names sentrs lacks), or raises ``AttributeError``.
+    """
 
     def __getattr__(attr: str) -> Any:
         target = names.get(attr)
         if target is None:
+            if missing is not None:
+                return missing(attr)
             raise AttributeError(f"module {package!r} has no attribute {attr!r}")
         module_name, _, inner = target.partition(":")
         module = importlib.import_module(module_name)

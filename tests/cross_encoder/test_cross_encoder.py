@@ -6,6 +6,7 @@ Tolerance 1e-5 on scores: same weights and token ids; only padding length and su
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,24 @@ def test_rerank_cli(tmp_path: Path, make_ce: Callable[[int], str], capsys: pytes
     assert f"#{expected[0]['corpus_id']}" in out[1]
     assert main(["rerank", make_ce(3), "q", str(passages), "-q"]) == 2
     assert "one-label model" in capsys.readouterr().err
+
+
+def test_rank_legacy_keywords_and_pool_arguments(
+    make_ce: Callable[[int], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``rank`` takes the reference's removed keywords without effect (and says so), and forwards ``pool`` and
+    ``chunk_size`` to ``predict`` (which refuses a pool: one process only), as the reference does."""
+    ours, ref = _both(make_ce(1))
+    docs = [d for _, d in PAIRS]
+    for legacy in ({"convert_to_numpy": True}, {"convert_to_tensor": True}, {"apply_softmax": True}):
+        with caplog.at_level(logging.WARNING):
+            got = ours.rank(PAIRS[0][0], docs, **legacy)
+        assert "has no effect" in caplog.text
+        caplog.clear()
+        want = ref.rank(PAIRS[0][0], docs, **legacy)
+        assert [r["corpus_id"] for r in got] == [r["corpus_id"] for r in want]
+        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], atol=1e-5)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        ours.rank(PAIRS[0][0], docs, bogus=1)
+    with pytest.raises(Exception, match="multi-process"):
+        ours.rank(PAIRS[0][0], docs, pool={"input": None, "output": None, "processes": []})

@@ -20,7 +20,7 @@ from sentrs.exceptions import ModuleTypeError
         ([1, 2], TypeError, r"inputs\[0\] must be a str, got int"),
         (["ok", None], TypeError, r"inputs\[1\] must be a str, got NoneType"),
         (42, TypeError, "got int"),
-        ({"text": "x"}, TypeError, "dict"),
+        ({"image": "x.png"}, TypeError, "dict"),
         (["a", ("b", "c")], TypeError, r"inputs\[1\] must be a str, got tuple"),
         ([("a", "b"), "c"], ValueError, r"inputs\[1\] must be a pair"),
     ],

@@ -7,6 +7,7 @@ tie often, so those comparisons check scores and recall rather than id order).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -172,3 +173,20 @@ def test_binary_rescoring_recall_on_real_embeddings(our_minilm: Any) -> None:
     # With the float corpus for rescoring (a sentrs extension), 4x candidates reach recall >= 0.95.
     floats, _ = util.semantic_search_faiss(queries, rescore_corpus_embeddings=corpus, **kwargs)
     assert recall(floats) >= 0.95, recall(floats)
+
+
+def test_exact_flag_is_checked_and_approximate_search_is_exact(caplog: pytest.LogCaptureFixture) -> None:
+    """``exact=False`` asks the reference for an approximate index; sentrs answers exactly and says so once."""
+    from sentrs.util import quantization
+
+    rng = np.random.default_rng(0)
+    corpus = rng.standard_normal((200, 16)).astype(np.float32)
+    queries = rng.standard_normal((5, 16)).astype(np.float32)
+    for function in (quantization.semantic_search_faiss, quantization.semantic_search_usearch):
+        want, _ = function(queries, corpus_embeddings=corpus, top_k=5)
+        with caplog.at_level(logging.WARNING):
+            got, _ = function(queries, corpus_embeddings=corpus, top_k=5, exact=False)
+        assert got == want
+        assert "exact=False" in caplog.text
+        with pytest.raises(ValueError, match="exact must be a bool"):
+            function(queries, corpus_embeddings=corpus, top_k=5, exact="no")

@@ -1,13 +1,40 @@
-"""What every model type shares. Names load on first use, so the torch-free pipeline can import from here."""
+"""What every model type shares. Names load on first use, so the torch-free engine can import from here.
+
+The training names the reference exports here (``BaseTrainer``, the batch samplers, ...) and ``PeftAdapterMixin``
+raise :class:`~sentrs.exceptions.NotYetAvailableError` until they land.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from sentrs._lazy import lazy_module_attrs
+from sentrs._unavailable import unavailable_getattr
+
+_NOT_YET = {
+    "PeftAdapterMixin": "PEFT adapters",
+    **{
+        name: "training"
+        for name in (
+            "BaseDataCollator",
+            "BaseTrainer",
+            "BaseTrainingArguments",
+            "BatchSamplers",
+            "DefaultBatchSampler",
+            "GroupByLabelBatchSampler",
+            "MultiDatasetBatchSamplers",
+            "MultiDatasetDefaultBatchSampler",
+            "NoDuplicatesBatchSampler",
+            "ProportionalBatchSampler",
+            "RoundRobinBatchSampler",
+        )
+    },
+}
 
 __getattr__, __dir__ = lazy_module_attrs(
-    __name__, {"BaseModel": "sentrs.base.model", "register_module_class": "sentrs.base.registry"}
+    __name__,
+    {"BaseModel": "sentrs.base.model", "register_module_class": "sentrs.base.registry"},
+    missing=unavailable_getattr(__name__, _NOT_YET),
 )
 
 if TYPE_CHECKING:

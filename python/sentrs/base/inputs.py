@@ -1,159 +1,269 @@
-"""Input checks shared by the torch model classes and the torch-free pipeline (no torch here)."""
+"""Input checks shared by the torch model classes and the torch-free pipeline (no torch here).
+
+What counts as one input and what as a batch follows the reference (sentence-transformers 6.2):
+
+- embedding models (``SentenceTransformer``, ``SparseEncoder``): a list or a tuple (or a ``datasets.Column``) is a
+  batch, except a list of chat messages, which is one conversation; a numpy array of str/object with ``ndim >= 1``
+  is a batch; anything else (a str, a dict, a 0-d array, a tensor, a generator) is one input. So
+  ``encode(("a", "b"))`` embeds two texts, and a (text, text) pair is only a pair inside a batch:
+  ``encode([("a", "b")])``.
+- cross-encoders: a list or a tuple is one pair unless its first item is itself a list or a tuple (an empty one is
+  an empty batch); a numpy array of str/object is one pair when 0-d or 1-d and a batch when 2-d or empty.
+
+One input is a str, a (text, text) pair (tuple or list) or a ``{"text": ...}`` dict holding one of those. Anything
+else raises :class:`~sentrs.exceptions.InputTypeError`, a ``ValueError`` as in the reference and a ``TypeError`` as
+in earlier sentrs, with a message naming the argument, what it got and what it expects.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, TypeAlias
 
 import numpy as np
 
+from sentrs._lazy import is_tensor
+from sentrs.exceptions import InputTypeError
+
 __all__ = [
     "SIMILARITY_FN_NAMES",
+    "TextInput",
     "check_batch_size",
     "check_encode_args",
     "check_pair",
+    "check_precision",
+    "check_predict_args",
     "check_rank_args",
     "check_similarity_fn_name",
     "check_single_process",
+    "is_message_dict",
     "is_single_pair_input",
     "is_single_text_input",
     "normalize_inputs",
     "pop_sentences_alias",
+    "prepare_pair_inputs",
+    "prepare_text_inputs",
     "rank_results",
     "split_pairs",
 ]
 
+TextInput: TypeAlias = str | tuple[str, str]
+"""One checked input: a text, or a (text, text) pair tokenized together."""
 
-def normalize_inputs(inputs: Any) -> list[Any]:
-    """A batch as a list, with a clear error for inputs that are not text."""
-    if inputs is None:
-        raise TypeError("inputs must be a str or a list of str, got None")
-    if isinstance(inputs, dict):
-        raise TypeError("inputs must be a str or a list of str; dict (multimodal) inputs are not supported by sentrs")
-    if isinstance(inputs, np.ndarray):
-        if inputs.dtype.kind not in "UO":
-            raise TypeError(f"inputs must be text; got a numpy array of dtype {inputs.dtype}")
-        return inputs.tolist()
-    if isinstance(inputs, list):
-        return inputs
-    if isinstance(inputs, (bytes, int, float)):
-        raise TypeError(f"inputs must be a str or a list of str, got {type(inputs).__name__}")
-    try:
-        return list(inputs)
-    except TypeError as exc:
-        raise TypeError(f"inputs must be a str or a list of str, got {type(inputs).__name__}") from exc
+_EXPECTED_ITEM = "a str or a (text, text) pair"
+_EXPECTED_TEXT_INPUTS = "a str, or a list, tuple or numpy array of str or (text, text) pairs"
+_EXPECTED_PAIR_INPUTS = "a (query, document) pair of str, a str, or a list of them"
 
 
+# ------------------------------------------------------------------ single input or batch
+def _sequence_types() -> tuple[type[Any], ...]:
+    """``list`` and ``tuple``, plus ``datasets.Column`` when datasets is loaded (no one holds a Column otherwise)."""
+    datasets = sys.modules.get("datasets")
+    column = getattr(datasets, "Column", None) if datasets is not None else None
+    return (list, tuple, column) if isinstance(column, type) else (list, tuple)
+
+
+def is_message_dict(value: Any) -> bool:
+    """A chat message: a dict with ``"role"`` and ``"content"`` keys."""
+    return isinstance(value, dict) and "role" in value and "content" in value
+
+
+def is_single_text_input(inputs: Any) -> bool:
+    """Whether an embedding-model input is one input rather than a batch (the module docstring has the rules)."""
+    if isinstance(inputs, list) and inputs and is_message_dict(inputs[0]):
+        return True  # one conversation
+    if isinstance(inputs, _sequence_types()):
+        return False
+    return not (isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in "UO")
+
+
+def is_single_pair_input(inputs: Any) -> bool:
+    """Whether a cross-encoder input is one pair (or one text) rather than a batch of them."""
+    sequences = _sequence_types()
+    if isinstance(inputs, sequences):
+        return len(inputs) > 0 and not isinstance(inputs[0], sequences)
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "UO":
+        return inputs.size > 0 and inputs.ndim < 2
+    return True
+
+
+# ------------------------------------------------------------------ one input
+def _received(value: Any) -> str:
+    """What a message says was received: the type name, with the shape of arrays and tensors."""
+    name = type(value).__name__
+    if isinstance(value, np.ndarray):
+        return f"{name} of shape {value.shape} and dtype {value.dtype}"
+    if is_tensor(value):
+        return f"{name} of shape {tuple(value.shape)}"
+    return name
+
+
+def _hint(value: Any) -> str:
+    """A hint for a value that is not text, appended to the error message."""
+    if is_message_dict(value) or (isinstance(value, list) and value and is_message_dict(value[0])):
+        return "; chat-style message inputs (dicts with 'role' and 'content') are not supported by sentrs"
+    if isinstance(value, dict):
+        keys = sorted(map(str, value))
+        return f"; the only dict input sentrs reads is {{'text': ...}}, got keys {keys}"
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "UO":
+        return "; pass arr.item() for the text of a 0-d numpy array"
+    if isinstance(value, np.ndarray) or is_tensor(value):
+        return "; array and tensor inputs (audio, image, video) are not supported by sentrs"
+    if isinstance(value, (bytes, bytearray)):
+        return "; decode bytes to str first"
+    if hasattr(value, "__iter__") and not isinstance(value, (list, tuple)):  # a generator, a set, a pandas Series
+        return "; pass a batch as a list, a tuple or a numpy array of str"
+    return ""
+
+
+def _where(where: int | str) -> str:
+    return f"inputs[{where}]" if isinstance(where, int) else where
+
+
+def _text_item(item: Any, where: int | str, expected: str = _EXPECTED_ITEM, read_dict: bool = True) -> TextInput:
+    """One input checked and made plain: a str, or a ``(str, str)`` tuple for a pair given as tuple or list.
+
+    ``where`` is the index in ``inputs`` (or the argument's name for a single input); it and ``expected`` only go
+    into the error message. ``read_dict`` unwraps ``{"text": ...}``.
+    """
+    if type(item) is str:
+        return item
+    if isinstance(item, str):  # np.str_ and other subclasses
+        return str(item)
+    if isinstance(item, (list, tuple)) and not (item and is_message_dict(item[0])):
+        if len(item) != 2:
+            raise InputTypeError(
+                f"Unsupported input type: {_where(where)} must be {expected}, got a {type(item).__name__} of "
+                f"{len(item)} item{'' if len(item) == 1 else 's'} (a pair of two texts has 2)"
+            )
+        for j, part in enumerate(item):
+            if not isinstance(part, str):
+                raise InputTypeError(
+                    f"Unsupported input type: {_where(where)}[{j}] must be a str, got {_received(part)}{_hint(part)}"
+                )
+        return (str(item[0]), str(item[1]))
+    if isinstance(item, dict) and len(item) == 1 and "text" in item:
+        if read_dict:
+            return _text_item(item["text"], f"{_where(where)}['text']", expected)
+        raise InputTypeError(
+            f"Unsupported input type: {_where(where)} must be a str, got dict; "
+            "pass the text itself rather than {'text': ...}"
+        )
+    raise InputTypeError(
+        f"Unsupported input type: {_where(where)} must be a str, got {_received(item)}; expected {expected}"
+        f"{_hint(item)}"
+    )
+
+
+def _mixed_batch_error(index: int, item: Any, first_is_pair: bool) -> InputTypeError:
+    got = type(item).__name__
+    if first_is_pair:
+        head = f"inputs[{index}] must be a pair (text, text) like inputs[0], got {got}"
+    else:
+        head = f"inputs[{index}] must be a str, got {got} (a pair) while inputs[0] is a single text"
+    return InputTypeError(
+        f"{head}; sentrs cannot mix single texts and (text, text) pairs in one batch, encode them in separate calls"
+    )
+
+
+# ------------------------------------------------------------------ embedding models
 def pop_sentences_alias(inputs: Any, kwargs: dict[str, Any]) -> Any:
     """Accepts the reference's deprecated ``sentences=`` keyword for ``inputs``."""
     if "sentences" in kwargs:
         sentences = kwargs.pop("sentences")
         if inputs is None:
-            return sentences
-        raise TypeError("pass either inputs or sentences, not both")
+            inputs = sentences
+        else:
+            raise TypeError("pass either inputs or sentences, not both")
     if inputs is None:
-        raise TypeError("inputs must be a str or a list of str, got None")
+        raise InputTypeError(f"inputs must be {_EXPECTED_TEXT_INPUTS}, got None")
     return inputs
 
 
-def check_pair(item: Any, index: int) -> None:
-    """A cross-encoder input: one text or a (text, text) pair; otherwise a clear error naming ``inputs[index]``."""
-    if isinstance(item, str):
-        return
-    if isinstance(item, (list, tuple)):
-        if len(item) != 2:
-            raise ValueError(f"inputs[{index}] must be a (query, document) pair of two texts, got {len(item)} items")
-        for j, part in enumerate(item):
-            if not isinstance(part, str):
-                raise ValueError(
-                    f"Unsupported input type: inputs[{index}][{j}] must be a str, got {type(part).__name__}"
-                )
-        return
-    raise ValueError(
-        f"Unsupported input type: inputs[{index}] must be a (str, str) pair or a str, got {type(item).__name__}"
-    )
+def normalize_inputs(inputs: Any) -> list[TextInput]:
+    """A batch (see :func:`is_single_text_input`) as a list of checked inputs: str, or ``(str, str)`` pairs.
+
+    Anything that is not a batch raises :class:`InputTypeError`; prefer :func:`prepare_text_inputs`, which also
+    takes a single input.
+    """
+    batch: list[Any]
+    if isinstance(inputs, np.ndarray) and inputs.ndim >= 1 and inputs.dtype.kind in "UO":
+        batch = inputs.tolist()
+    elif isinstance(inputs, list) and not (inputs and is_message_dict(inputs[0])):
+        batch = inputs
+    elif isinstance(inputs, _sequence_types()) and not isinstance(inputs, list):
+        batch = list(inputs)
+    else:
+        raise InputTypeError(
+            f"Unsupported input type: inputs must be {_EXPECTED_TEXT_INPUTS}, got {_received(inputs)}{_hint(inputs)}"
+        )
+    return [item if type(item) is str else _text_item(item, i) for i, item in enumerate(batch)]
+
+
+def prepare_text_inputs(inputs: Any) -> tuple[list[TextInput], bool]:
+    """The inputs of ``encode`` as ``(batch, single)``: the checked inputs as a list, and whether ``inputs`` was one
+    input (whose result the caller unwraps) rather than a batch."""
+    if is_single_text_input(inputs):
+        return [_text_item(inputs, "inputs", _EXPECTED_TEXT_INPUTS)], True
+    return normalize_inputs(inputs), False
 
 
 def split_pairs(inputs: list[Any]) -> tuple[list[str], list[str] | None]:
-    """Splits inputs into first texts and (for pairs) second texts; validates types with clear errors."""
+    """Splits a batch into first texts and (for a batch of pairs) second texts, checking every input.
+
+    All inputs must be single texts or all pairs: the tokenizer takes one layout per call.
+    """
     if not inputs:
         return [], None
-    first = inputs[0]
-    is_pair = isinstance(first, (tuple, list))
-    texts: list[str] = []
-    pairs: list[str] = []
-    for i, item in enumerate(inputs):
-        if is_pair:
-            if not isinstance(item, (tuple, list)) or len(item) != 2:
-                raise ValueError(f"inputs[{i}] must be a pair (text, text) like inputs[0], got {item!r}")
-            a, b = item
-            for j, part in enumerate((a, b)):
-                if not isinstance(part, str):
-                    raise TypeError(f"inputs[{i}][{j}] must be a str, got {type(part).__name__}")
-            texts.append(a)
-            pairs.append(b)
-        else:
-            if isinstance(item, np.str_):
-                item = str(item)
-            if not isinstance(item, str):
-                raise TypeError(f"inputs[{i}] must be a str, got {type(item).__name__}")
+    first = _text_item(inputs[0], 0)
+    if isinstance(first, str):
+        texts = [first]
+        for i in range(1, len(inputs)):
+            item = inputs[i]
+            if type(item) is not str:
+                item = _text_item(item, i)
+                if not isinstance(item, str):
+                    raise _mixed_batch_error(i, inputs[i], first_is_pair=False)
             texts.append(item)
-    return texts, (pairs if is_pair else None)
+        return texts, None
+    texts, pairs = [first[0]], [first[1]]
+    for i in range(1, len(inputs)):
+        pair = _text_item(inputs[i], i)
+        if isinstance(pair, str):
+            raise _mixed_batch_error(i, inputs[i], first_is_pair=True)
+        texts.append(pair[0])
+        pairs.append(pair[1])
+    return texts, pairs
 
 
-SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
+# ------------------------------------------------------------------ cross-encoders
+def check_pair(item: Any, index: int) -> TextInput:
+    """One cross-encoder input, ``inputs[index]``: a text or a (text, text) pair; returns it as a str or a
+    ``(str, str)`` tuple. A ``{"text": ...}`` dict is refused here (callers index pairs directly); use
+    :func:`prepare_pair_inputs`, which reads it."""
+    return _text_item(item, index, read_dict=False)
 
 
-def check_similarity_fn_name(value: Any) -> str:
-    """A ``similarity_fn_name`` (str or SimilarityFunction member) checked against the single-vector names."""
-    value = getattr(value, "value", value)  # a SimilarityFunction member
-    if value in ("maxsim", "meanmaxsim"):
-        raise ValueError(f"similarity_fn_name {value!r} is for multi-vector models (MultiVectorEncoder)")
-    if value not in SIMILARITY_FN_NAMES:
-        raise ValueError(
-            f"similarity_fn_name must be one of {SIMILARITY_FN_NAMES} or a SimilarityFunction, got {value!r}"
-        )
-    return str(value)
-
-
-def check_batch_size(batch_size: Any) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
-def check_single_process(pool: Any, device: Any, what: str) -> None:
-    """``pool=`` and ``device=[...]`` (multi-process work) are not supported: a clear error naming ``what``."""
-    if pool is not None or isinstance(device, list):
-        from sentrs.exceptions import UnsupportedFeatureError
-
-        raise UnsupportedFeatureError(f"multi-process {what} (pool=, device=[...]) is not supported by sentrs yet")
-
-
-def check_encode_args(
-    batch_size: Any,
-    pool: Any,
-    device: Any,
-    kwargs: dict[str, Any],
-    allowed: set[str],
-    precision: Any,
-    truncate_dim: Any,
-) -> None:
-    """The argument checks of ``SentenceTransformer.encode`` (both implementations)."""
-    from sentrs.util.quantization import PRECISIONS
-
-    check_batch_size(batch_size)
-    check_single_process(pool, device, "encoding")
-    unused = set(kwargs) - allowed
-    if unused:
-        raise ValueError(
-            f"SentenceTransformer.encode() got keyword arguments this model does not use: {sorted(unused)}; "
-            f"valid extra arguments are {sorted(allowed)}"
-        )
-    if precision not in PRECISIONS:
-        raise ValueError(f"Precision {precision!r} is not supported, must be one of {PRECISIONS}")
-    if truncate_dim is not None and (
-        isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1
-    ):
-        raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
+def prepare_pair_inputs(inputs: Any) -> tuple[list[TextInput], bool]:
+    """The inputs of ``CrossEncoder.predict`` as ``(batch, single)``: the checked pairs (or texts) as a list, and
+    whether ``inputs`` was one pair rather than a batch. A batch must be all pairs or all single texts."""
+    single = is_single_pair_input(inputs)
+    if isinstance(inputs, np.ndarray):
+        inputs = inputs.tolist()
+    if single:
+        return [_text_item(inputs, "inputs", _EXPECTED_PAIR_INPUTS)], True
+    if not isinstance(inputs, list):
+        inputs = list(inputs)
+    batch = [_text_item(item, i) for i, item in enumerate(inputs)]
+    if batch:
+        first_is_pair = isinstance(batch[0], tuple)
+        for i, item in enumerate(batch):
+            if isinstance(item, tuple) != first_is_pair:
+                raise InputTypeError(
+                    "inputs must be all (query, document) pairs or all single texts, not a mix: inputs[0] is "
+                    f"{'a pair' if first_is_pair else 'a single text'} and inputs[{i}] is not"
+                )
+    return batch, False
 
 
 def check_predict_args(
@@ -161,13 +271,18 @@ def check_predict_args(
 ) -> tuple[Any, Any]:
     """The argument handling of ``CrossEncoder.predict`` (both implementations): the ``sentences`` alias, the legacy
     ``activation_fct`` and ``num_workers`` keywords (popped from ``kwargs``) and the checks. Returns
-    ``(inputs, activation_fn)``."""
+    ``(inputs, activation_fn)``; ``activation_fn`` wins over ``activation_fct``, as in the reference."""
+    if "sentences" in kwargs:
+        sentences = kwargs.pop("sentences")
+        if inputs is not None:
+            raise TypeError("pass either inputs or sentences, not both")
+        inputs = sentences
     if inputs is None:
-        inputs = kwargs.pop("sentences", None)
-        if inputs is None:
-            raise TypeError("inputs must be a (query, document) pair or a list of pairs, got None")
+        raise InputTypeError(f"inputs must be {_EXPECTED_PAIR_INPUTS}, got None")
     if "activation_fct" in kwargs:
-        activation_fn = kwargs.pop("activation_fct")
+        legacy = kwargs.pop("activation_fct")
+        if activation_fn is None:
+            activation_fn = legacy
     kwargs.pop("num_workers", None)
     check_batch_size(batch_size)
     check_single_process(pool, device, "prediction")
@@ -175,22 +290,6 @@ def check_predict_args(
     if unused:
         raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
     return inputs, activation_fn
-
-
-def is_single_text_input(inputs: Any) -> bool:
-    """An embedding-model input that is one item: a str, or one ``(text, text)`` tuple; lists are batches."""
-    return isinstance(inputs, str) or (
-        isinstance(inputs, tuple) and len(inputs) == 2 and all(isinstance(x, str) for x in inputs)
-    )
-
-
-def is_single_pair_input(inputs: Any) -> bool:
-    """A cross-encoder input that is one item: a bare text, or one pair (not a list of pairs)."""
-    if isinstance(inputs, str):
-        return True
-    if isinstance(inputs, np.ndarray):
-        return inputs.ndim == 1
-    return isinstance(inputs, (list, tuple)) and len(inputs) > 0 and not isinstance(inputs[0], (list, tuple))
 
 
 def check_rank_args(num_labels: int, query: Any, documents: Any, top_k: Any) -> list[str]:
@@ -201,13 +300,21 @@ def check_rank_args(num_labels: int, query: Any, documents: Any, top_k: Any) -> 
             "Use predict() to get all label scores."
         )
     if not isinstance(query, str):
-        raise TypeError(f"query must be a str, got {type(query).__name__}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
-        raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
-    documents = list(documents)
+        raise InputTypeError(f"query must be a str, got {_received(query)}{_hint(query)}")
+    if top_k is not None:
+        if not _is_integer(top_k):
+            raise InputTypeError(f"top_k must be a non-negative integer or None, got {top_k!r}")
+        if top_k < 0:
+            raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
+    if isinstance(documents, np.ndarray):
+        documents = documents.tolist()
+    try:
+        documents = list(documents)
+    except TypeError as exc:
+        raise InputTypeError(f"documents must be a list of str, got {_received(documents)}") from exc
     for i, doc in enumerate(documents):
         if not isinstance(doc, str):
-            raise TypeError(f"documents[{i}] must be a str, got {type(doc).__name__}")
+            raise InputTypeError(f"documents[{i}] must be a str, got {_received(doc)}{_hint(doc)}")
     return documents
 
 
@@ -223,3 +330,86 @@ def rank_results(
             hit["text"] = documents[i]
         results.append(hit)
     return results
+
+
+# ------------------------------------------------------------------ options
+SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
+
+
+def check_similarity_fn_name(value: Any) -> str:
+    """A ``similarity_fn_name`` (str or SimilarityFunction member) checked against the single-vector names."""
+    value = getattr(value, "value", value)  # a SimilarityFunction member
+    if value in ("maxsim", "meanmaxsim"):
+        raise ValueError(f"similarity_fn_name {value!r} is for multi-vector models (MultiVectorEncoder)")
+    if value not in SIMILARITY_FN_NAMES:
+        raise ValueError(
+            f"similarity_fn_name must be one of {SIMILARITY_FN_NAMES} or a SimilarityFunction, got {value!r}"
+        )
+    return str(value)
+
+
+def _is_integer(value: Any) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """A positive ``batch_size`` (numpy integers too), returned as an int. A non-integer raises
+    :class:`InputTypeError` (the reference raises ``TypeError``), zero or less ``ValueError``."""
+    if not _is_integer(batch_size):
+        raise InputTypeError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def check_precision(precision: Any) -> str:
+    """The embedding precision, with ``None`` read as ``"float32"`` (as the reference does)."""
+    from sentrs.util.quantization import PRECISIONS
+
+    if precision is None:
+        return "float32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"Precision {precision!r} is not supported, must be one of {PRECISIONS}")
+    return str(precision)
+
+
+def check_single_process(pool: Any, device: Any, what: str, chunk_size: Any = None) -> None:
+    """``pool=`` and ``device=[...]`` (multi-process work) are not supported: a clear error naming ``what``.
+
+    ``chunk_size`` only sizes the pieces sent to a pool's workers (the reference ignores it without one); it is
+    checked all the same, so a bad value fails here rather than once pools exist."""
+    if chunk_size is not None and (not _is_integer(chunk_size) or int(chunk_size) < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    if pool is not None or isinstance(device, list):
+        from sentrs.exceptions import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError(f"multi-process {what} (pool=, device=[...]) is not supported by sentrs yet")
+
+
+def check_encode_args(
+    batch_size: Any,
+    pool: Any,
+    device: Any,
+    kwargs: dict[str, Any],
+    allowed: set[str],
+    precision: Any,
+    truncate_dim: Any,
+) -> str:
+    """The argument checks of ``SentenceTransformer.encode`` (both implementations). Returns the precision, with
+    ``None`` read as ``"float32"`` (see :func:`check_precision`)."""
+    check_batch_size(batch_size)
+    check_single_process(pool, device, "encoding")
+    unused = set(kwargs) - allowed
+    if unused:
+        raise ValueError(
+            f"SentenceTransformer.encode() got keyword arguments this model does not use: {sorted(unused)}; "
+            f"valid extra arguments are {sorted(allowed)}"
+        )
+    precision = check_precision(precision)
+    if truncate_dim is not None:
+        if not _is_integer(truncate_dim):
+            raise InputTypeError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
+        if truncate_dim < 1:
+            raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
+    return precision

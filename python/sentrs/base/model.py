@@ -1,4 +1,14 @@
-"""What every model type shares: construction from modules or a folder, prompts, devices, saving and loading."""
+"""What every model type shares: construction from modules or a folder, prompts, devices, saving and loading.
+
+A model runs in one of two ways, decided at construction and the same class either way:
+
+- **torch modules** (the default, and whatever needs autograd or a device): ``nn.Sequential`` of the folder's modules;
+- **engine only**: ``backend="onnx"``/``"openvino"`` on a folder whose modules all have host steps
+  (:mod:`sentrs.base.engine.steps`): the exported file runs in ONNX Runtime / OpenVINO with one stream per core, and
+  nothing imports torch until something asks for a torch object.
+
+Either way inference goes through :mod:`sentrs.base.engine` (tokenize once, plan, pad, forward, rows back).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +19,40 @@ import shutil
 import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-import torch
-from torch import nn
 
 from sentrs.base.hub import resolve_model_dir
 from sentrs.base.inputs import is_single_text_input
-from sentrs.base.modules.module import InputModule
 from sentrs.base.prompts import QueryDocumentMixin, check_default_prompt_name, merge_prompts, resolve_prompt
 from sentrs.base.registry import load_module
+from sentrs.base.torch_layer import TorchLayer, attach_torch, register_torch_free, torch_attached
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from sentrs.base.engine.steps import HostPipeline
+
+    _ModelBase = nn.Sequential
+else:
+    _ModelBase = TorchLayer
 
 __all__ = ["BaseModel", "QueryDocumentMixin"]
 
 logger = logging.getLogger(__name__)
 
 REFERENCE_FORMAT_VERSION = "6.2.0"
+# Settings the engine-only path cannot honour: they need the transformers tokenizer or config objects.
+_TORCH_ONLY_OPTIONS = ("processor_kwargs", "tokenizer_kwargs", "config_kwargs")
 
 
 def default_device() -> str:
     """``cuda`` when available, then ``mps``, else ``cpu``."""
+    import torch
+
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -46,7 +68,12 @@ def _read_json(path: str) -> Any:
             raise json.JSONDecodeError(f"{path} is not valid JSON: {exc.msg}", exc.doc, exc.pos) from exc
 
 
-class BaseModel(nn.Sequential):
+def engine_allowed() -> bool:
+    """``SENTRS_TORCH_FREE=0`` makes every model load its torch modules (to compare the two paths, or debug)."""
+    return os.environ.get("SENTRS_TORCH_FREE", "1") != "0"
+
+
+class BaseModel(_ModelBase):
     """A sequence of modules with the reference's construction, prompt, device and save/load behaviour."""
 
     model_type: ClassVar[str] = ""
@@ -89,9 +116,18 @@ class BaseModel(nn.Sequential):
         self.model_name_or_path = model_name_or_path
         self.cache_folder = cache_folder
 
+        self._engine: HostPipeline | None = None
+        self._model_dir: str | None = None
+
         if model_name_or_path is not None and modules is not None:
             logger.warning("Both model_name_or_path and modules were given; modules is ignored")
             modules = None
+        hub_kwargs = {
+            "model_kwargs": model_kwargs,
+            "processor_kwargs": processor_kwargs,
+            "config_kwargs": config_kwargs,
+            "backend": backend,
+        }
         if modules is not None:
             if isinstance(modules, (list, tuple)):
                 if len(modules) == 0:
@@ -111,38 +147,109 @@ class BaseModel(nn.Sequential):
                 model_kwargs=model_kwargs,
             )
             self._model_dir = model_dir
-            hub_kwargs = {
-                "model_kwargs": model_kwargs,
-                "processor_kwargs": processor_kwargs,
-                "config_kwargs": config_kwargs,
-                "backend": backend,
-            }
             saved_config = self._read_model_config(model_dir)
-            saved_type = saved_config.get("model_type", "SentenceTransformer")
-            if os.path.exists(os.path.join(model_dir, "modules.json")) and saved_type == self.model_type:
+            use_engine = (
+                backend != "torch"
+                and engine_allowed()
+                and device in (None, "cpu")
+                and all(hub_kwargs.get(k) is None for k in _TORCH_ONLY_OPTIONS)
+                and tokenizer_kwargs is None
+                and self._engine_options_ok()
+            )
+            if use_engine:
+                self._engine = self._load_engine(model_dir, saved_config, backend, model_kwargs)
+            if self._engine is None:
+                attach_torch()
+                modules = self._load_folder_modules(model_dir, saved_config, trust_remote_code, hub_kwargs)
+                if use_engine and backend != "torch":
+                    # The first load of a folder without the exported file exports it through the torch modules;
+                    # from then on the engine can run it.
+                    self._engine = self._load_engine(model_dir, saved_config, backend, model_kwargs)
+                    if self._engine is not None:
+                        modules = None
+            if self._engine is not None:
                 self._model_config = saved_config
-                modules = self._load_modules(model_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
-            else:
-                if saved_type == self.model_type:
-                    self._model_config = saved_config  # a plain transformers folder with our metadata beside it
-                elif os.path.exists(os.path.join(model_dir, "modules.json")):
-                    # A folder of another model type: keep its transformer, build this type's default head.
-                    logger.warning("Converting %s model %s to %s", saved_type, model_name_or_path, self.model_type)
-                self._model_dir = model_dir
-                if saved_type != self.model_type and os.path.exists(os.path.join(model_dir, "modules.json")):
-                    modules = self._load_converted_modules(
-                        model_dir, saved_type, trust_remote_code=trust_remote_code, **hub_kwargs
-                    )
-                else:
-                    modules = self._load_default_modules(model_dir, **hub_kwargs)
-        super().__init__(modules or OrderedDict())
+        if self._engine is not None:
+            super().__init__()  # an empty nn.Sequential once torch is attached
+            if not torch_attached():
+                register_torch_free(self)
+        else:
+            attach_torch()
+            super().__init__(modules or OrderedDict())
 
         self.prompts = merge_prompts(self._default_prompts, self._model_config.get("prompts"), prompts)
         if default_prompt_name is None:
             self.default_prompt_name = self._model_config.get("default_prompt_name")
         check_default_prompt_name(self.default_prompt_name, self.prompts)
         self._parse_model_config(self._model_config)
-        self.to(device if device is not None else default_device())
+        if self._engine is None:
+            self.to(device if device is not None else default_device())
+
+    def _load_folder_modules(
+        self, model_dir: str, saved_config: dict[str, Any], trust_remote_code: bool, hub_kwargs: dict[str, Any]
+    ) -> OrderedDict[str, nn.Module]:
+        """The torch modules of a model folder (or this type's default modules for a plain transformers folder)."""
+        saved_type = saved_config.get("model_type", "SentenceTransformer")
+        has_modules = os.path.exists(os.path.join(model_dir, "modules.json"))
+        if has_modules and saved_type == self.model_type:
+            self._model_config = saved_config
+            return self._load_modules(model_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
+        if saved_type == self.model_type:
+            self._model_config = saved_config  # a plain transformers folder with our metadata beside it
+        elif has_modules:
+            # A folder of another model type: keep its transformer, build this type's default head.
+            logger.warning("Converting %s model %s to %s", saved_type, self.model_name_or_path, self.model_type)
+            return self._load_converted_modules(
+                model_dir, saved_type, trust_remote_code=trust_remote_code, **hub_kwargs
+            )
+        return self._load_default_modules(model_dir, **hub_kwargs)
+
+    # ------------------------------------------------------------------ the engine-only path
+    def _engine_options_ok(self) -> bool:
+        """Whether this type's own constructor options allow the engine-only path (subclasses refine)."""
+        return type(self)._engine_task is not None
+
+    _engine_task: ClassVar[str | None] = None
+
+    def _load_engine(
+        self, model_dir: str, saved_config: dict[str, Any], backend: str, model_kwargs: dict[str, Any] | None
+    ) -> HostPipeline | None:
+        """The host pipeline of an exported folder, or None (logged) when the folder needs the torch modules."""
+        from sentrs.base.engine.steps import NeedsTorch, load_host_pipeline
+
+        task = type(self)._engine_task
+        assert task is not None
+        previous_config = self._model_config
+        try:
+            saved_type = saved_config.get("model_type", "SentenceTransformer")
+            if saved_type != self.model_type and (
+                os.path.isfile(os.path.join(model_dir, "modules.json")) or "model_type" in saved_config
+            ):
+                raise NeedsTorch(f"a {saved_type} folder")
+            pipeline = load_host_pipeline(model_dir, backend, model_kwargs, task)
+            self._model_config = saved_config  # the type's checks may read it
+            self._check_engine(pipeline)
+        except NeedsTorch as exc:
+            self._model_config = previous_config
+            logger.debug("Loading %s with the torch modules: %s", model_dir, exc)
+            return None
+        return pipeline
+
+    def _check_engine(self, pipeline: HostPipeline) -> None:
+        """Raises NeedsTorch when this type cannot run ``pipeline`` (subclasses refine)."""
+
+    @property
+    def runs_in_engine(self) -> bool:
+        """True when the model runs its exported file without torch modules (see the module docstring)."""
+        return self._engine is not None
+
+    def _need_torch_modules(self, what: str) -> None:
+        if self._engine is not None:
+            raise TypeError(
+                f"{what} needs the torch modules, and this {type(self).__name__} runs its exported "
+                f"{self.backend} file without them; load it with backend='torch' (or set SENTRS_TORCH_FREE=0 to "
+                "load the torch modules around the exported file)"
+            )
 
     # ------------------------------------------------------------------ hooks for subclasses
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
@@ -194,45 +301,85 @@ class BaseModel(nn.Sequential):
     # ------------------------------------------------------------------ properties
     @property
     def device(self) -> torch.device:
-        """The device of the first parameter (cpu for a model without parameters)."""
-        for p in self.parameters():
-            return p.device
-        for b in self.buffers():
-            return b.device
+        """The device of the first parameter (cpu for a model without parameters, and for the engine-only path)."""
+        import torch
+
+        if self._engine is None:
+            for p in self.parameters():
+                return p.device
+            for b in self.buffers():
+                return b.device
         return torch.device("cpu")
 
     @property
     def dtype(self) -> torch.dtype:
-        for p in self.parameters():
-            return p.dtype
+        """The dtype of the first parameter (float32 for a model without parameters)."""
+        import torch
+
+        if self._engine is None:
+            for p in self.parameters():
+                return p.dtype
         return torch.float32
 
-    def _first_module(self) -> nn.Module:
+    def __getitem__(self, idx: Any) -> Any:
+        if self._engine is not None:
+            return [self._engine.transformer, *self._engine.steps][idx]
+        return super().__getitem__(idx)
+
+    def __len__(self) -> int:
+        if self._engine is not None:
+            return 1 + len(self._engine.steps)
+        return super().__len__()
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._engine is not None:
+            return iter([self._engine.transformer, *self._engine.steps])
+        return super().__iter__()
+
+    def _first_module(self) -> Any:
+        if self._engine is not None:
+            return self._engine.transformer
         module = self._modules[next(iter(self._modules))]
         assert module is not None
         return module
 
-    def _last_module(self) -> nn.Module:
+    def _last_module(self) -> Any:
+        if self._engine is not None:
+            return ([self._engine.transformer, *self._engine.steps])[-1]
         module = self._modules[next(reversed(self._modules))]
         assert module is not None
         return module
 
     @property
     def tokenizer(self) -> Any:
-        """The tokenizer of the input module."""
+        """The tokenizer of the input module (a transformers tokenizer; loaded from the folder on the engine path)."""
+        if self._engine is not None:
+            if getattr(self, "_hf_tokenizer", None) is None:
+                from transformers import AutoTokenizer
+
+                object.__setattr__(
+                    self, "_hf_tokenizer", AutoTokenizer.from_pretrained(self._engine.transformer.folder)
+                )
+            return self._hf_tokenizer
         return getattr(self._first_module(), "tokenizer", None)
 
     @tokenizer.setter
     def tokenizer(self, value: Any) -> None:
+        self._need_torch_modules("setting the tokenizer")
         self._first_module().tokenizer = value
 
     @property
     def max_seq_length(self) -> int | None:
         """Truncation length of the input module in tokens (special tokens included)."""
+        if self._engine is not None:
+            return self._engine.transformer.tokenizer.max_seq_length
         return getattr(self._first_module(), "max_seq_length", None)
 
     @max_seq_length.setter
     def max_seq_length(self, value: int | None) -> None:
+        if self._engine is not None:
+            self._engine.transformer.tokenizer.max_seq_length = value
+            return
         first = self._first_module()
         if not hasattr(first, "max_seq_length"):
             raise AttributeError(f"{type(first).__name__} has no max_seq_length to set")
@@ -240,7 +387,10 @@ class BaseModel(nn.Sequential):
 
     @property
     def transformers_model(self) -> Any:
-        """The transformers model inside the first Transformer module, if any."""
+        """The transformers model inside the first Transformer module, if any (on the engine path: the exported
+        model the engine runs, as the reference's ONNX/OpenVINO models hold theirs)."""
+        if self._engine is not None:
+            return self._engine.transformer.model
         for module in self._modules.values():
             if hasattr(module, "auto_model"):
                 return module.auto_model
@@ -255,6 +405,8 @@ class BaseModel(nn.Sequential):
 
     def get_model_kwargs(self) -> list[str]:
         """Extra keyword arguments ``encode`` accepts (forward kwargs of the modules)."""
+        if self._engine is not None:
+            return []
         from sentrs.base.modules.router import Router
 
         names: set[str] = set()
@@ -273,6 +425,9 @@ class BaseModel(nn.Sequential):
 
     def preprocess(self, inputs: Any, prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Tokenizes with the first module."""
+        from sentrs.base.modules.module import InputModule
+
+        self._need_torch_modules("preprocess()")
         first = self._first_module()
         if not isinstance(first, InputModule):
             raise TypeError(f"the first module must be an input module with preprocess(), got {type(first).__name__}")
@@ -284,6 +439,7 @@ class BaseModel(nn.Sequential):
 
     def forward(self, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Runs the modules in order on a features dict; each gets only the kwargs it declares (a Router all)."""
+        self._need_torch_modules("forward()")
         return _run_modules(list(self._modules.values()), input, None, kwargs)
 
     def _inference_modules(self, task: str | None = None) -> list[nn.Module]:
@@ -307,12 +463,18 @@ class BaseModel(nn.Sequential):
     ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
         """Tokenizes every input once (Rust), runs length-sorted batches, yields ``(input rows, output features)``.
 
-        Texts of similar token counts share a batch, so padding stays small; callers put results back by row.
-        With ``stop_before``, that module and the ones after it are left to the caller.
+        Texts of similar token counts share a batch, so padding stays small; callers put results back by row. On the
+        engine path the features are numpy arrays (and batches may come back out of order, one stream per core);
+        with the torch modules they are tensors. With ``stop_before``, that module and the ones after it are left to
+        the caller (torch modules only).
         """
-        from tqdm.autonotebook import tqdm
+        from sentrs.base.engine import plan_units, run_batches
 
-        from sentrs import ops
+        if self._engine is not None:
+            yield from self._engine_batches(inputs, prompt, batch_size, show_progress_bar, device, **kwargs)
+            return
+        import torch
+
         from sentrs.base.modules.tokenized_input import TokenizedTextInput
 
         if device is not None:
@@ -324,10 +486,10 @@ class BaseModel(nn.Sequential):
         if not isinstance(first, TokenizedTextInput):
             raise TypeError(f"the first module must be a text input module, got {type(first).__name__}")
         encoding = first.encode_texts(inputs, prompt=prompt, **kwargs)
-        _, batches = ops.plan_batches(encoding.lengths(), batch_size)
         prompt_length = first.prompt_length(prompt) if prompt else None
         forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
-        for rows in tqdm(batches, desc="Batches", disable=not show_progress_bar):
+
+        def run(rows: npt.NDArray[np.int64]) -> dict[str, Any]:
             features = first.features_from_encoding(encoding, rows)
             if prompt_length is not None:
                 features["prompt_length"] = prompt_length
@@ -336,13 +498,50 @@ class BaseModel(nn.Sequential):
                 features["task"] = kwargs["task"]
             if model_device.type != "cpu":
                 features = {k: (v.to(model_device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
-            yield rows, _run_modules(modules, features, stop_before, forward_kwargs)
+            return _run_modules(modules, features, stop_before, forward_kwargs)
+
+        yield from run_batches(plan_units(encoding.lengths(), batch_size), run, 1, show_progress_bar)
+
+    def _engine_batches(
+        self,
+        inputs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        device: str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
+        """:meth:`_batched_forward` on the engine path: numpy features, one stream per core."""
+        from sentrs.base.engine import plan_units, run_batches
+        from sentrs.base.inputs import split_pairs
+
+        engine = self._engine
+        assert engine is not None
+        if device is not None and str(device) != "cpu":
+            raise ValueError(
+                f"device must be 'cpu' (or None) for a model running its exported {self.backend} file in the engine, "
+                f"got {device!r}; load the model with device={device!r} to run it there"
+            )
+        unknown = set(kwargs) - {"task", "processing_kwargs"}
+        if unknown:
+            raise TypeError(f"encode() got unexpected keyword arguments {sorted(unknown)} for this model")
+        processing_kwargs = kwargs.get("processing_kwargs")
+        text_kwargs = processing_kwargs.get("text", {}) if isinstance(processing_kwargs, dict) else {}
+        texts, pairs = split_pairs(inputs)
+        encoding = engine.tokenize(texts, pairs, prompt, max_length=text_kwargs.get("max_length"))
+        prompt_length = engine.transformer.tokenizer.prompt_length(prompt) if prompt else None
+        streams = engine.streams
+        units = plan_units(encoding.lengths(), batch_size, streams)
+        yield from run_batches(
+            units, lambda rows: engine.run_rows(encoding, rows, prompt_length), streams, show_progress_bar
+        )
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         return resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
 
     # ------------------------------------------------------------------ saving
     def _config_for_save(self) -> dict[str, Any]:
+        import torch
         import transformers
 
         from sentrs import __version__
@@ -377,6 +576,9 @@ class BaseModel(nn.Sequential):
         """
         if path is None:
             raise ValueError("path must be a folder path, got None")
+        if self._engine is not None:
+            self._torch_twin().save(path, model_name, create_model_card, train_datasets, safe_serialization)
+            return
         path = os.fspath(path)
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
@@ -387,6 +589,34 @@ class BaseModel(nn.Sequential):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def _torch_twin(self) -> BaseModel:
+        """This model with its torch modules around the same exported file and this object's settings (for saving)."""
+        assert self._model_dir is not None
+        previous = os.environ.get("SENTRS_TORCH_FREE")
+        os.environ["SENTRS_TORCH_FREE"] = "0"
+        try:
+            twin = self._twin_class()(self._model_dir, backend=self.backend, device="cpu", **self._twin_kwargs())
+        finally:
+            if previous is None:
+                del os.environ["SENTRS_TORCH_FREE"]
+            else:
+                os.environ["SENTRS_TORCH_FREE"] = previous
+        twin.prompts = dict(self.prompts)
+        twin.default_prompt_name = self.default_prompt_name
+        twin.max_seq_length = self.max_seq_length
+        twin.model_card_data = self.model_card_data
+        self._sync_twin(twin)
+        return twin
+
+    def _twin_class(self) -> type[BaseModel]:
+        return type(self)
+
+    def _twin_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def _sync_twin(self, twin: Any) -> None:
+        """Copies type-specific settings onto the torch twin (subclasses extend)."""
 
     def save_pretrained(self, path: str, **kwargs: Any) -> None:
         """Alias of :meth:`save`."""

@@ -7,22 +7,25 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
-from torch import Tensor, nn
 
-from sentrs.base.inputs import check_pair as _check_pair
 from sentrs.base.inputs import (
     check_predict_args,
     check_rank_args,
+    check_single_process,
     is_single_pair_input,
+    prepare_pair_inputs,
     rank_results,
 )
 from sentrs.base.model import BaseModel
-from sentrs.base.modules.transformer import Transformer
 from sentrs.util.misc import fullname, import_from_string
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from sentrs.base.engine.steps import HostPipeline
 
 __all__ = ["CrossEncoder"]
 
@@ -47,6 +50,7 @@ class CrossEncoder(BaseModel):
     model_type: ClassVar[str] = "CrossEncoder"
     default_huggingface_organization: ClassVar[str | None] = "cross-encoder"
     _default_prompts: ClassVar[dict[str, str | None]] = {}
+    _engine_task: ClassVar[str | None] = "sequence-classification"
 
     def __init__(
         self,
@@ -131,6 +135,12 @@ class CrossEncoder(BaseModel):
             model_card_data=model_card_data,
             backend=backend,
         )
+        if self._engine is not None:
+            # The activation stays a name until someone asks for the torch module (predict applies it in numpy).
+            object.__setattr__(self, "_activation_fn", activation_fn)
+            return
+        from sentrs.base.modules.transformer import Transformer
+
         if not isinstance(self._first_module(), Transformer):
             raise TypeError(
                 f"a CrossEncoder needs a Transformer first module, got {type(self._first_module()).__name__}"
@@ -142,7 +152,41 @@ class CrossEncoder(BaseModel):
         )
 
     # ------------------------------------------------------------------ construction
+    def _check_engine(self, pipeline: HostPipeline) -> None:
+        from sentrs.base.engine.steps import ACTIVATIONS, NeedsTorch
+
+        transformer = pipeline.transformer
+        if transformer.task != "sequence-classification" or pipeline.steps:
+            raise NeedsTorch("CrossEncoder needs a lone sequence-classification Transformer")
+        archs = transformer.config.get("architectures") or []
+        if not any(isinstance(a, str) and a.endswith("ForSequenceClassification") for a in archs):
+            raise NeedsTorch("not a ForSequenceClassification checkpoint")
+        name = self._engine_activation_name(transformer.config)
+        if name not in ACTIVATIONS:
+            raise NeedsTorch(f"activation {name!r}")
+
+    def _engine_activation_name(self, config: dict[str, Any]) -> str:
+        """The saved activation's class path (or the default for the label count), from the folder's files."""
+        from sentrs.base.engine.steps import num_labels
+
+        if self._model_config.get("activation_fn"):
+            return str(self._model_config["activation_fn"])
+        legacy = config.get("sentence_transformers")
+        if isinstance(legacy, dict) and legacy.get("activation_fn"):
+            return str(legacy["activation_fn"])
+        old = config.get("sbert_ce_default_activation_function")
+        if old:
+            return str(old)
+        if num_labels(config) == 1:
+            return "torch.nn.modules.activation.Sigmoid"
+        return "torch.nn.modules.linear.Identity"
+
+    def _sync_twin(self, twin: Any) -> None:
+        twin.activation_fn = self.activation_fn
+
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
+        from sentrs.base.modules.transformer import Transformer
+
         with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
             archs = json.load(f).get("architectures") or []
         if archs and archs[0].endswith("ForCausalLM"):
@@ -196,6 +240,8 @@ class CrossEncoder(BaseModel):
 
     def get_default_activation_fn(self) -> Callable[[Tensor], Tensor]:
         """Sigmoid for one label, identity otherwise."""
+        from torch import nn
+
         return nn.Sigmoid() if self.num_labels == 1 else nn.Identity()
 
     def _parse_model_config(self, model_config: dict[str, Any]) -> None:
@@ -219,8 +265,13 @@ class CrossEncoder(BaseModel):
 
     @property
     def activation_fn(self) -> Callable[[Tensor], Tensor]:
-        """Applied to the logits by ``predict`` unless a call passes its own."""
-        activation: Callable[[Tensor], Tensor] = self.__dict__["_activation_fn"]
+        """Applied to the logits by ``predict`` unless a call passes its own (a torch module, as in the reference)."""
+        activation: Callable[[Tensor], Tensor] | None = self.__dict__["_activation_fn"]
+        if activation is None:  # the engine path: build the saved activation's torch module on first request
+            assert self._engine is not None
+            activation = self._import_activation(self._engine_activation_name(self._engine.transformer.config), "")
+            assert activation is not None
+            object.__setattr__(self, "_activation_fn", activation)
         return activation
 
     @activation_fn.setter
@@ -229,17 +280,27 @@ class CrossEncoder(BaseModel):
 
     @property
     def config(self) -> Any:
-        """The transformers config of the model."""
+        """The transformers config of the model (read from the folder on the engine path)."""
+        if self._engine is not None:
+            if self.__dict__.get("_hf_config") is None:
+                from transformers import AutoConfig
+
+                object.__setattr__(self, "_hf_config", AutoConfig.from_pretrained(self._engine.transformer.folder))
+            return self.__dict__["_hf_config"]
         return self.transformers_model.config
 
     @property
     def model(self) -> Any:
-        """The transformers sequence-classification model."""
+        """The transformers sequence-classification model (None on the engine path)."""
         return self.transformers_model
 
     @property
     def num_labels(self) -> int:
         """Number of scores per pair."""
+        if self._engine is not None:
+            from sentrs.base.engine.steps import num_labels
+
+            return num_labels(self._engine.transformer.config)
         return int(self.config.num_labels)
 
     @property
@@ -288,29 +349,43 @@ class CrossEncoder(BaseModel):
         inputs, activation_fn = check_predict_args(inputs, activation_fn, batch_size, pool, device, kwargs)
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
-        single = self.is_singular_input(inputs)
-        if isinstance(inputs, np.ndarray):
-            inputs = inputs.tolist()
-        batch = [inputs] if single else list(inputs)
+        check_single_process(pool, device, "scoring", chunk_size)
+        batch, single = prepare_pair_inputs(inputs)
         if not batch:
-            return (
-                np.array([])
-                if convert_to_numpy and not convert_to_tensor
-                else (torch.tensor([]) if convert_to_tensor else [])
-            )
-        for i, item in enumerate(batch):
-            _check_pair(item, i)
-        kinds = {isinstance(item, str) for item in batch}
-        if len(kinds) > 1:
-            raise ValueError("inputs must be all (query, document) pairs or all single texts, not a mix")
+            if convert_to_tensor:
+                import torch
+
+                return torch.tensor([])
+            return np.array([]) if convert_to_numpy else []
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
-        activation = activation_fn if activation_fn is not None else self.activation_fn
-        scores = self._score(batch, resolved_prompt, batch_size, bool(show_progress_bar), device, **kwargs)
-        scores = activation(scores)
-        if scores.ndim > 1 and scores.shape[1] == 1:
-            scores = scores[:, 0]
-        if apply_softmax and scores.ndim > 1:
-            scores = torch.nn.functional.softmax(scores, dim=1)
+        logits = self._score(batch, resolved_prompt, batch_size, bool(show_progress_bar), device, **kwargs)
+        if activation_fn is None and self.__dict__["_activation_fn"] is None:
+            # The engine path with the saved activation: numpy all the way.
+            from sentrs.base.engine.steps import ACTIVATIONS
+
+            assert self._engine is not None and isinstance(logits, np.ndarray)
+            scores: Any = ACTIVATIONS[self._engine_activation_name(self._engine.transformer.config)](logits)
+            if scores.ndim > 1 and scores.shape[1] == 1:
+                scores = scores[:, 0]
+            if apply_softmax and scores.ndim > 1:
+                shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+                scores = (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+            if convert_to_numpy and not convert_to_tensor:
+                return scores[0] if single else scores
+            import torch
+
+            scores = torch.from_numpy(np.ascontiguousarray(scores))
+        else:
+            import torch
+
+            if isinstance(logits, np.ndarray):
+                logits = torch.from_numpy(logits)
+            activation = activation_fn if activation_fn is not None else self.activation_fn
+            scores = activation(logits)
+            if scores.ndim > 1 and scores.shape[1] == 1:
+                scores = scores[:, 0]
+            if apply_softmax and scores.ndim > 1:
+                scores = torch.nn.functional.softmax(scores, dim=1)
         if convert_to_tensor:
             out: Any = scores
         elif convert_to_numpy:
@@ -319,7 +394,6 @@ class CrossEncoder(BaseModel):
             out = list(scores)
         return out[0] if single else out
 
-    @torch.inference_mode()
     def _score(
         self,
         pairs: list[Any],
@@ -328,18 +402,29 @@ class CrossEncoder(BaseModel):
         show_progress_bar: bool,
         device: str | None,
         **kwargs: Any,
-    ) -> Tensor:
-        """Float32 logits ``(n, num_labels)`` in input order."""
+    ) -> Any:
+        """Float32 logits ``(n, num_labels)`` in input order: numpy on the engine path, else a tensor."""
         if prompt:
             pairs = [(prompt + p[0], p[1]) if not isinstance(p, str) else prompt + p for p in pairs]
-        parts: list[tuple[np.ndarray, Tensor]] = []
-        for rows, out in self._batched_forward(pairs, None, batch_size, show_progress_bar, device, **kwargs):
-            logits = out["scores"]
-            parts.append((rows, logits.float()))
-        stacked = torch.cat([p for _, p in parts])
-        order = torch.from_numpy(np.concatenate([r for r, _ in parts])).to(stacked.device)
-        result = torch.empty_like(stacked)
-        result[order] = stacked
+        if self._engine is not None:
+            logits: np.ndarray | None = None
+            for rows, out in self._batched_forward(pairs, None, batch_size, show_progress_bar, device, **kwargs):
+                part = np.asarray(out["scores"], dtype=np.float32)
+                if logits is None:
+                    logits = np.empty((len(pairs), part.shape[1]), dtype=np.float32)
+                logits[rows] = part
+            assert logits is not None
+            return logits
+        import torch
+
+        with torch.inference_mode():
+            parts: list[tuple[np.ndarray, Tensor]] = []
+            for rows, out in self._batched_forward(pairs, None, batch_size, show_progress_bar, device, **kwargs):
+                parts.append((rows, out["scores"].float()))
+            stacked = torch.cat([p for _, p in parts])
+            order = torch.from_numpy(np.concatenate([r for r, _ in parts])).to(stacked.device)
+            result = torch.empty_like(stacked)
+            result[order] = stacked
         return result
 
     def rank(
@@ -356,11 +441,26 @@ class CrossEncoder(BaseModel):
         device: str | None = None,
         pool: dict[str, Any] | None = None,
         chunk_size: int | None = None,
-        convert_to_numpy: bool = True,
-        convert_to_tensor: bool = False,
+        **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Ranks ``documents`` for ``query``: ``[{"corpus_id": int, "score": float, ("text": str)}]``, best first,
-        the first ``top_k`` (all when None). Needs a one-label model."""
+        the first ``top_k`` (all when None). Needs a one-label model.
+
+        The legacy keywords ``convert_to_numpy``, ``convert_to_tensor``, ``apply_softmax`` and ``num_workers`` have no
+        effect (scores are Python floats) and log a warning, as in the reference; ``activation_fct`` is the old name of
+        ``activation_fn``.
+        """
+        if "activation_fct" in kwargs:
+            activation_fn = kwargs.pop("activation_fct")
+        for name in ("convert_to_numpy", "convert_to_tensor", "apply_softmax", "num_workers"):
+            if name in kwargs:
+                kwargs.pop(name)
+                logger.warning(
+                    "The CrossEncoder.rank `%s` argument is deprecated and has no effect: rank returns Python floats",
+                    name,
+                )
+        if kwargs:
+            raise TypeError(f"CrossEncoder.rank() got unexpected keyword arguments {sorted(kwargs)}")
         documents = check_rank_args(self.num_labels, query, documents, top_k)
         if not documents:
             return []
@@ -371,7 +471,11 @@ class CrossEncoder(BaseModel):
             batch_size=batch_size,
             show_progress_bar=show_progress_bar,
             activation_fn=activation_fn,
-            convert_to_tensor=True,
+            convert_to_numpy=True,
             device=device,
+            pool=pool,
+            chunk_size=chunk_size,
         )
-        return rank_results(scores.tolist(), documents, top_k, return_documents)
+        return rank_results(
+            np.asarray(scores, dtype=np.float64).reshape(-1).tolist(), documents, top_k, return_documents
+        )

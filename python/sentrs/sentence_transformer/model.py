@@ -6,23 +6,22 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-import torch
-from torch import Tensor, nn
 
 from sentrs import ops
-from sentrs.base.inputs import check_encode_args, check_similarity_fn_name
-from sentrs.base.inputs import normalize_inputs as _normalize_inputs
+from sentrs.base.inputs import check_encode_args, check_similarity_fn_name, check_single_process, prepare_text_inputs
 from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
 from sentrs.base.model import BaseModel, QueryDocumentMixin
-from sentrs.base.modules.transformer import Transformer
-from sentrs.sentence_transformer.modules.pooling import Pooling
 from sentrs.util.quantization import quantize_embeddings
-from sentrs.util.similarity import SimilarityFunction
-from sentrs.util.tensor import host_float32
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from sentrs.base.engine.steps import HostPipeline
+    from sentrs.util.similarity import SimilarityFunction
 
 __all__ = ["SentenceTransformer"]
 
@@ -43,7 +42,9 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         revision, local_files_only, token: Hub options.
         model_kwargs, processor_kwargs, config_kwargs: passed to transformers.
         model_card_data: kept for the model card.
-        backend: ``"torch"`` (ONNX and OpenVINO are not available yet).
+        backend: ``"torch"``, ``"onnx"`` or ``"openvino"``. With ONNX/OpenVINO and a folder of plain modules
+            (Transformer, Pooling, Dense, Normalize) the exported file runs in the engine without torch modules
+            (exported on the first load when missing); other folders load their torch modules around it.
         similarity_fn_name: ``cosine`` (default), ``dot``, ``euclidean`` or ``manhattan``.
         truncate_dim: keep only the first ``truncate_dim`` dimensions of every embedding.
     """
@@ -51,6 +52,7 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
     model_type: ClassVar[str] = "SentenceTransformer"
     default_huggingface_organization: ClassVar[str | None] = "sentence-transformers"
     _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
+    _engine_task: ClassVar[str | None] = "feature-extraction"
 
     def __init__(
         self,
@@ -107,7 +109,20 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
             self.truncate_dim = truncate_dim
 
     # ------------------------------------------------------------------ config
+    def _check_engine(self, pipeline: HostPipeline) -> None:
+        from sentrs.base.engine.steps import NeedsTorch
+
+        if pipeline.transformer.task != "feature-extraction":
+            raise NeedsTorch("SentenceTransformer over a non-embedding transformer")
+
+    def _sync_twin(self, twin: Any) -> None:
+        twin.similarity_fn_name = self.similarity_fn_name
+        twin.truncate_dim = self.truncate_dim
+
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
+        from sentrs.base.modules.transformer import Transformer
+        from sentrs.sentence_transformer.modules.pooling import Pooling
+
         transformer = Transformer(
             model_dir,
             model_kwargs=hub_kwargs.get("model_kwargs"),
@@ -144,23 +159,28 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
-        self._similarity_fn_name = check_similarity_fn_name(value)
+    def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
+        self._similarity_fn_name = None if value is None else check_similarity_fn_name(value)
 
     # ------------------------------------------------------------------ similarity
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n, m)`` scores between two sets of embeddings with :attr:`similarity_fn_name`."""
+        from sentrs.util.similarity import SimilarityFunction
+
         return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n,)`` scores between row i of each set with :attr:`similarity_fn_name`."""
+        from sentrs.util.similarity import SimilarityFunction
+
         return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     # ------------------------------------------------------------------ dimensions
     def get_embedding_dimension(self) -> int | None:
         """Size of the sentence embedding (after ``truncate_dim``), or None if no module fixes it."""
         dim = None
-        for module in reversed(list(self._modules.values())):
+        modules = list(self) if self._engine is not None else list(self._modules.values())
+        for module in reversed(modules):
             getter = getattr(module, "get_embedding_dimension", None)
             if getter is not None:
                 dim = getter()
@@ -188,6 +208,16 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
 
     def set_pooling_include_prompt(self, include_prompt: bool) -> None:
         """Sets ``include_prompt`` on the first Pooling module."""
+        from sentrs.sentence_transformer.modules.pooling import Pooling
+
+        if self._engine is not None:
+            from sentrs.base.engine.steps import HostPooling
+
+            for step in self._engine.steps:
+                if isinstance(step, HostPooling):
+                    step.include_prompt = include_prompt
+                    return
+            return
         for module in self._modules.values():
             if isinstance(module, Pooling):
                 module.include_prompt = include_prompt
@@ -202,7 +232,7 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         output_value: Literal["sentence_embedding", "token_embeddings"] | None = "sentence_embedding",
-        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] = "float32",
+        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] | None = "float32",
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         device: str | None = None,
@@ -231,9 +261,9 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
                 f"output_value must be 'sentence_embedding', 'token_embeddings' or None, got {output_value!r}"
             )
         allowed = set(self.get_model_kwargs()) | {"task", "processing_kwargs"}
-        check_encode_args(batch_size, pool, device, kwargs, allowed, precision, truncate_dim)
-        single = self.is_singular_input(inputs)
-        batch = [inputs] if single else _normalize_inputs(inputs)
+        precision_name = check_encode_args(batch_size, pool, device, kwargs, allowed, precision, truncate_dim)
+        check_single_process(pool, device, "encoding", chunk_size)
+        batch, single = prepare_text_inputs(inputs)
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
 
@@ -253,9 +283,11 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         if output_value != "sentence_embedding":
             return result[0] if single else result
         embeddings: Any = result
-        if len(batch) and precision != "float32":
-            embeddings = quantize_embeddings(embeddings, precision=precision)
+        if len(batch) and precision_name != "float32":
+            embeddings = quantize_embeddings(embeddings, precision=precision_name)
         if convert_to_tensor:
+            import torch
+
             if len(batch):
                 embeddings = torch.as_tensor(embeddings) if isinstance(embeddings, np.ndarray) else embeddings
             else:
@@ -263,15 +295,16 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         elif convert_to_numpy:
             if not len(batch):
                 embeddings = np.array([])
-            elif isinstance(embeddings, Tensor):
+            elif not isinstance(embeddings, np.ndarray):
                 embeddings = embeddings.detach().cpu().float().numpy()
         else:
+            import torch
+
             embeddings = list(torch.from_numpy(embeddings) if isinstance(embeddings, np.ndarray) else embeddings)
         if single:
             return embeddings[0]
         return embeddings
 
-    @torch.inference_mode()
     def _inference(
         self,
         inputs: list[Any],
@@ -286,22 +319,69 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         device: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Tokenizes everything once in Rust, runs length-sorted batches, and restores input order.
+        """Runs every input through the engine and restores input order.
 
         Sentence embeddings come back as one ``(n, dim)`` array (numpy when ``keep_on_host`` or on the CPU, else a
-        tensor on the model's device); other outputs as lists in input order.
+        tensor on the model's device); other outputs as lists of tensors in input order.
         """
+        if self._engine is not None:
+            return self._collect(
+                inputs,
+                prompt,
+                batch_size,
+                show_progress_bar,
+                output_value,
+                keep_on_host,
+                normalize_embeddings,
+                truncate_dim,
+                device,
+                **kwargs,
+            )
+        import torch
+
+        with torch.inference_mode():
+            return self._collect(
+                inputs,
+                prompt,
+                batch_size,
+                show_progress_bar,
+                output_value,
+                keep_on_host,
+                normalize_embeddings,
+                truncate_dim,
+                device,
+                **kwargs,
+            )
+
+    def _collect(
+        self,
+        inputs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        output_value: str | None,
+        keep_on_host: bool,
+        normalize_embeddings: bool,
+        truncate_dim: int | None,
+        device: str | None,
+        **kwargs: Any,
+    ) -> Any:
         host_out: npt.NDArray[np.float32] | None = None
         device_parts: list[tuple[npt.NDArray[np.int64], Tensor]] = []
         rows_out: list[Any] = [None] * len(inputs)
         for rows, out in self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs):
             if output_value == "sentence_embedding":
-                emb: Tensor = out["sentence_embedding"]
+                emb = out["sentence_embedding"]
                 if truncate_dim is not None:
                     emb = emb[..., :truncate_dim]
-                host = host_float32(emb)
-                if host is None and keep_on_host:
-                    host = emb.detach().float().cpu().numpy()
+                if isinstance(emb, np.ndarray):
+                    host: npt.NDArray[np.float32] | None = np.asarray(emb, dtype=np.float32)
+                else:
+                    from sentrs.util.tensor import host_float32
+
+                    host = host_float32(emb)
+                    if host is None and keep_on_host:
+                        host = emb.detach().float().cpu().numpy()
                 if host is not None:
                     if normalize_embeddings:
                         host = ops.normalize(host)
@@ -309,11 +389,15 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
                         host_out = np.empty((len(inputs), host.shape[1]), dtype=np.float32)
                     host_out[rows] = host
                 else:
+                    import torch
+
                     if normalize_embeddings:
                         emb = torch.nn.functional.normalize(emb, p=2, dim=1)
                     device_parts.append((rows, emb))
             elif output_value == "token_embeddings":
-                tokens, mask = out["token_embeddings"], out["attention_mask"]
+                import torch
+
+                tokens, mask = _as_tensor(out["token_embeddings"]), _as_tensor(out["attention_mask"])
                 lengths = mask.shape[1] - mask.flip(1).to(torch.int64).argmax(dim=1)
                 lengths = torch.where(mask.sum(dim=1) > 0, lengths, torch.ones_like(lengths))
                 for j, r in enumerate(rows):
@@ -322,10 +406,7 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
                 n = len(rows)
                 for j, r in enumerate(rows):
                     rows_out[int(r)] = {
-                        name: (
-                            value[j] if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == n else value
-                        )
-                        for name, value in out.items()
+                        name: (_row(value, j) if _is_batched(value, n) else value) for name, value in out.items()
                     }
         if output_value != "sentence_embedding":
             return rows_out
@@ -333,8 +414,26 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
             return host_out
         if not device_parts:
             return np.zeros((0, 0), dtype=np.float32)
+        import torch
+
         order = torch.from_numpy(np.concatenate([r for r, _ in device_parts])).to(device_parts[0][1].device)
         stacked = torch.cat([e for _, e in device_parts])
         result = torch.empty_like(stacked)
         result[order] = stacked
         return result
+
+
+def _as_tensor(value: Any) -> Tensor:
+    """A torch view of an engine output (numpy) or the tensor itself."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+
+
+def _is_batched(value: Any, n: int) -> bool:
+    return hasattr(value, "ndim") and hasattr(value, "shape") and value.ndim > 0 and value.shape[0] == n
+
+
+def _row(value: Any, j: int) -> Any:
+    """Row ``j`` of a batched output, as a tensor (the reference's feature dicts hold tensors)."""
+    return _as_tensor(value)[j]

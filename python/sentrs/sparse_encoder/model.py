@@ -6,22 +6,26 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
-from torch import Tensor, nn
 
 from sentrs import ops
-from sentrs.base.inputs import SIMILARITY_FN_NAMES, check_similarity_fn_name
-from sentrs.base.inputs import normalize_inputs as _normalize_inputs
+from sentrs.base.inputs import (
+    SIMILARITY_FN_NAMES,
+    check_batch_size,
+    check_similarity_fn_name,
+    check_single_process,
+    pop_sentences_alias,
+    prepare_text_inputs,
+)
 from sentrs.base.model import BaseModel, QueryDocumentMixin
-from sentrs.base.modules.transformer import Transformer
-from sentrs.sentence_transformer.modules.pooling import Pooling
-from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
-from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
-from sentrs.util.similarity import SimilarityFunction
-from sentrs.util.tensor import host_float32
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
+    from sentrs.util.similarity import SimilarityFunction
 
 __all__ = ["SparseEncoder"]
 
@@ -63,6 +67,8 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         max_active_dims: int | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
+
         if max_active_dims is not None and (
             isinstance(max_active_dims, bool) or not isinstance(max_active_dims, int) or max_active_dims < 1
         ):
@@ -100,6 +106,11 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
         """A masked-LM folder gets Transformer(fill-mask) + SpladePooling(max); any other transformer gets the CSR
         head: Transformer + mean Pooling + SparseAutoEncoder(hidden=4d, k=256, k_aux=512), freshly initialised."""
+        from sentrs.base.modules.transformer import Transformer
+        from sentrs.sentence_transformer.modules.pooling import Pooling
+        from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
+        from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
+
         with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
             archs = json.load(f).get("architectures") or []
         is_mlm = any(a.endswith("ForMaskedLM") for a in archs)
@@ -130,6 +141,8 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         self, model_dir: str, saved_type: str, trust_remote_code: bool = False, **hub_kwargs: Any
     ) -> OrderedDict[str, nn.Module]:
         """A SentenceTransformer folder keeps its modules and gets a new SparseAutoEncoder on top (CSR)."""
+        from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
+
         if saved_type != "SentenceTransformer":
             return self._load_default_modules(model_dir, **hub_kwargs)
         modules = self._load_modules(model_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
@@ -165,8 +178,8 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         return self._similarity_fn_name
 
     @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | SimilarityFunction) -> None:
-        self._similarity_fn_name = check_similarity_fn_name(value)
+    def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
+        self._similarity_fn_name = None if value is None else check_similarity_fn_name(value)
 
     def get_embedding_dimension(self) -> int | None:
         """Vocabulary size (the sparse vectors' width)."""
@@ -181,6 +194,8 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         return self.get_embedding_dimension()
 
     def _splade(self) -> SpladePooling | None:
+        from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
+
         for module in self._modules.values():
             if isinstance(module, SpladePooling):
                 return module
@@ -194,6 +209,7 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
 
     @splade_pooling_chunk_size.setter
     def splade_pooling_chunk_size(self, value: int | None) -> None:
+
         pooling = self._splade()
         if pooling is None:
             logger.warning("This model has no SpladePooling module; splade_pooling_chunk_size is ignored")
@@ -222,19 +238,11 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         ``convert_to_sparse_tensor=False`` gives dense tensors, ``convert_to_tensor=False`` a list of per-text
         tensors; ``max_active_dims`` keeps only the largest dimensions of each embedding.
         """
+        import torch
 
-        if inputs is None:
-            inputs = kwargs.pop("sentences", None)
-            if inputs is None:
-                raise TypeError("inputs must be a str or a list of str, got None")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if pool is not None or isinstance(device, list):
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(
-                "multi-process encoding (pool=, device=[...]) is not supported by sentrs yet"
-            )
+        inputs = pop_sentences_alias(inputs, kwargs)
+        batch_size = check_batch_size(batch_size)
+        check_single_process(pool, device, "encoding", chunk_size)
         unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs", "max_active_dims"}
         if unused:
             raise ValueError(
@@ -248,10 +256,11 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
             raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
-        single = self.is_singular_input(inputs)
-        batch = [inputs] if single else _normalize_inputs(inputs)
+        batch, single = prepare_text_inputs(inputs)
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
         if not batch:
+            import torch
+
             empty = torch.tensor([])
             return (
                 empty.to_sparse()
@@ -270,7 +279,6 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
             return result[0]
         return result
 
-    @torch.inference_mode()
     def _inference(
         self,
         inputs: list[Any],
@@ -282,6 +290,24 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         **kwargs: Any,
     ) -> Tensor:
         """All embeddings as one coalesced ``(n, width)`` sparse COO tensor on the CPU, in input order."""
+        import torch
+
+        with torch.inference_mode():
+            return self._run_sparse(inputs, prompt, batch_size, show_progress_bar, device, max_active_dims, **kwargs)
+
+    def _run_sparse(
+        self,
+        inputs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        device: str | None,
+        max_active_dims: int | None,
+        **kwargs: Any,
+    ) -> Tensor:
+        from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
+        from sentrs.util.tensor import host_float32
+
         modules = self._inference_modules(kwargs.get("task"))
         splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
         parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
@@ -307,15 +333,22 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
     # ------------------------------------------------------------------ similarity and inspection
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n, m)`` scores with :attr:`similarity_fn_name` (sparse inputs accepted)."""
+        from sentrs.util.similarity import SimilarityFunction
+
         return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n,)`` scores of row i with row i."""
+        from sentrs.util.similarity import SimilarityFunction
+
         return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     @staticmethod
     def sparsity(embeddings: Tensor) -> dict[str, float]:
         """Mean active dimensions per row and the mean share of zero dimensions."""
+        import torch
+        from torch import Tensor
+
         if not isinstance(embeddings, Tensor):
             raise TypeError(f"embeddings must be a torch.Tensor, got {type(embeddings).__name__}")
         if embeddings.ndim not in (1, 2):
@@ -353,6 +386,9 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
 
     def decode(self, embeddings: Tensor, top_k: int | None = None) -> list[Any]:
         """``[(token, weight), ...]`` best first (a list of such lists for 2-D input); ``top_k`` caps each list."""
+        import torch
+        from torch import Tensor
+
         if not isinstance(embeddings, Tensor):
             raise TypeError(f"embeddings must be a torch.Tensor, got {type(embeddings).__name__}")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
@@ -374,6 +410,8 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
 
 def _stack_rows(parts: list[tuple[np.ndarray, ops.CsrArrays]], n: int, width: int) -> Tensor:
     """Per-batch CSR pieces (rows given in input numbering) to one coalesced COO tensor in input order."""
+    import torch
+
     all_rows, all_cols, all_vals = [], [], []
     for rows, (indptr, indices, values) in parts:
         counts = np.diff(indptr)

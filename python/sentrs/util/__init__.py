@@ -1,7 +1,8 @@
-"""The reference's ``util`` API: similarity, tensor helpers, quantisation, hard-negative mining.
+"""The reference's ``util`` API: similarity, tensor helpers, quantisation, hard-negative mining, files, environment.
 
 Host (CPU, float32, no autograd) data is computed by the Rust core; everything else stays in torch. Names load
-on first use, so importing this package imports no torch.
+on first use, so importing this package imports no torch. The reference's names sentrs lacks (the multi-vector
+``maxsim`` family, the training helpers) raise :class:`~sentrs.exceptions.NotYetAvailableError`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentrs._lazy import lazy_module_attrs
+from sentrs._unavailable import unavailable_getattr
 
 _LAZY = {
+    "save_to_hub_args_decorator": "sentrs.util.decorators",
+    "get_rank": "sentrs.util.distributed",
+    "get_world_size": "sentrs.util.distributed",
+    "check_package_availability": "sentrs.util.environment",
+    "check_version_requirements": "sentrs.util.environment",
+    "get_device_name": "sentrs.util.environment",
+    "is_accelerate_available": "sentrs.util.environment",
+    "is_datasets_available": "sentrs.util.environment",
+    "is_dist_initialized": "sentrs.util.environment",
+    "is_training_available": "sentrs.util.environment",
+    "disabled_tqdm": "sentrs.util.file_io",
+    "http_get": "sentrs.util.file_io",
+    "is_sentence_transformer_model": "sentrs.util.file_io",
+    "load_dir_path": "sentrs.util.file_io",
+    "load_file_path": "sentrs.util.file_io",
     "mine_hard_negatives": "sentrs.util.hard_negatives",
+    "LoggingHandler": "sentrs.util.logging",
+    "install_logger": "sentrs.util.logging",
+    "append_to_last_row": "sentrs.util.misc",
+    "disable_datasets_caching": "sentrs.util.misc",
+    "disable_logging": "sentrs.util.misc",
     "fullname": "sentrs.util.misc",
     "import_from_string": "sentrs.util.misc",
+    "similarity_fct_name": "sentrs.util.misc",
     "QuantizedIndex": "sentrs.util.quantization",
     "quantize_embeddings": "sentrs.util.quantization",
     "semantic_search_faiss": "sentrs.util.quantization",
@@ -34,8 +57,10 @@ _LAZY = {
     "pairwise_euclidean_sim": "sentrs.util.similarity",
     "pairwise_manhattan_sim": "sentrs.util.similarity",
     "pytorch_cos_sim": "sentrs.util.similarity",
+    "_convert_to_batch": "sentrs.util.tensor",
     "_convert_to_batch_tensor": "sentrs.util.tensor",
     "_convert_to_tensor": "sentrs.util.tensor",
+    "_move_tensors_to_cpu": "sentrs.util.tensor",
     "batch_to_device": "sentrs.util.tensor",
     "compute_count_vector": "sentrs.util.tensor",
     "normalize_embeddings": "sentrs.util.tensor",
@@ -44,11 +69,59 @@ _LAZY = {
     "truncate_embeddings": "sentrs.util.tensor",
 }
 
-__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY)
+# The reference's names that sentrs does not implement yet, by the feature they belong to.
+_NOT_YET = {
+    **dict.fromkeys(
+        (
+            "cat_padded_token_embeddings",
+            "maxsim",
+            "maxsim_pairwise",
+            "mean_maxsim",
+            "mean_maxsim_pairwise",
+            "repad_flattened_features",
+            "stack_padded_token_embeddings",
+        ),
+        "multi-vector models",
+    ),
+    **dict.fromkeys(
+        ("all_gather", "all_gather_padded", "all_gather_with_grad", "check_teacher_targets", "resolve_ids"), "training"
+    ),
+    "import_module_class": "module classes from custom code",
+    "ORIGINAL_TRANSFORMER_MODELS": "the reference's list of model names without an organisation (sentrs matches "
+    "name families, see sentrs.base.hub)",
+}
+
+__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_getattr(__name__, _NOT_YET))
 
 if TYPE_CHECKING:
+    from sentrs.util.decorators import save_to_hub_args_decorator
+    from sentrs.util.distributed import get_rank, get_world_size
+    from sentrs.util.environment import (
+        check_package_availability,
+        check_version_requirements,
+        get_device_name,
+        is_accelerate_available,
+        is_datasets_available,
+        is_dist_initialized,
+        is_training_available,
+    )
+    from sentrs.util.file_io import (
+        disabled_tqdm,
+        http_get,
+        is_sentence_transformer_model,
+        load_dir_path,
+        load_file_path,
+    )
     from sentrs.util.hard_negatives import mine_hard_negatives
-    from sentrs.util.misc import fullname, import_from_string
+    from sentrs.util.logging import LoggingHandler, install_logger
+    from sentrs.util.misc import (
+        append_to_last_row,
+        disable_datasets_caching,
+        disable_logging,
+        fullname,
+        import_from_string,
+        similarity_fct_name,
+    )
     from sentrs.util.quantization import (
         QuantizedIndex,
         quantize_embeddings,
@@ -76,8 +149,10 @@ if TYPE_CHECKING:
         pytorch_cos_sim,
     )
     from sentrs.util.tensor import (
+        _convert_to_batch,
         _convert_to_batch_tensor,
         _convert_to_tensor,
+        _move_tensors_to_cpu,
         batch_to_device,
         compute_count_vector,
         normalize_embeddings,
@@ -87,19 +162,40 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "LoggingHandler",
     "QuantizedIndex",
     "SimilarityFunction",
+    "_convert_to_batch",
     "_convert_to_batch_tensor",
     "_convert_to_tensor",
+    "_move_tensors_to_cpu",
+    "append_to_last_row",
     "batch_to_device",
+    "check_package_availability",
+    "check_version_requirements",
     "community_detection",
     "compute_count_vector",
     "cos_sim",
+    "disable_datasets_caching",
+    "disable_logging",
+    "disabled_tqdm",
     "dot_score",
     "euclidean_sim",
     "fullname",
+    "get_device_name",
+    "get_rank",
+    "get_world_size",
+    "http_get",
     "import_from_string",
     "information_retrieval",
+    "install_logger",
+    "is_accelerate_available",
+    "is_datasets_available",
+    "is_dist_initialized",
+    "is_sentence_transformer_model",
+    "is_training_available",
+    "load_dir_path",
+    "load_file_path",
     "manhattan_sim",
     "mine_hard_negatives",
     "normalize_embeddings",
@@ -112,10 +208,12 @@ __all__ = [
     "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
+    "save_to_hub_args_decorator",
     "select_max_active_dims",
     "semantic_search",
     "semantic_search_faiss",
     "semantic_search_usearch",
+    "similarity_fct_name",
     "to_scipy_coo",
     "truncate_embeddings",
 ]

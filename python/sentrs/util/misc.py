@@ -1,11 +1,36 @@
-"""Small helpers for class paths and names."""
+"""Small helpers: class paths and names, logging and caching switches, a CSV append."""
 
 from __future__ import annotations
 
+import csv
+import functools
 import importlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["fullname", "import_from_string"]
+from sentrs._unavailable import unavailable_getattr
+
+__all__ = [
+    "append_to_last_row",
+    "disable_datasets_caching",
+    "disable_logging",
+    "fullname",
+    "import_from_string",
+    "similarity_fct_name",
+]
+
+__getattr__ = unavailable_getattr(
+    __name__,
+    {
+        "ORIGINAL_TRANSFORMER_MODELS": "the reference's list of model names without an organisation (sentrs "
+        "matches name families, see sentrs.base.hub)",
+        "check_teacher_targets": "training",
+        "import_module_class": "module classes from custom code",
+    },
+)
 
 
 def fullname(o: Any) -> str:
@@ -18,17 +43,94 @@ def fullname(o: Any) -> str:
 
 
 def import_from_string(dotted_path: str) -> Any:
-    """Imports ``package.module.Name`` and returns ``Name``; raises ImportError naming the path."""
+    """Imports ``package.module.Name`` and returns ``Name``; raises ImportError naming the path.
+
+    Paths come from model configs, not from the user's code, so an old path imports without a DeprecationWarning.
+    """
     try:
         module_path, class_name = dotted_path.rsplit(".", 1)
     except ValueError as exc:
         raise ImportError(f"{dotted_path!r} is not a dotted path of the form 'module.Name'") from exc
-    try:
-        module = importlib.import_module(module_path)
-    except ImportError:
-        module = importlib.import_module(dotted_path)
-        return module
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            module = importlib.import_module(module_path)
+        except ImportError:
+            return importlib.import_module(dotted_path)
     try:
         return getattr(module, class_name)
     except AttributeError as exc:
         raise ImportError(f"module {module_path!r} has no attribute {class_name!r}") from exc
+
+
+def similarity_fct_name(similarity_fct: Callable[..., Any]) -> str:
+    """A readable name of a loss's scoring function, for configs and model cards.
+
+    ``functools.partial`` shows its keywords (``cos_sim(scale=2.0)``), an object with ``get_config_dict`` its
+    config, and a model's ``similarity``/``similarity_pairwise`` method the function its ``similarity_fn_name``
+    selects.
+    """
+    if isinstance(similarity_fct, functools.partial):
+        inner = similarity_fct.func
+        name = getattr(inner, "__name__", type(inner).__name__)
+        return _with_arguments(name, similarity_fct.keywords)
+    name = getattr(similarity_fct, "__name__", type(similarity_fct).__name__)
+    owner = getattr(similarity_fct, "__self__", None)
+    fn_name = getattr(owner, "similarity_fn_name", None)
+    if name in ("similarity", "similarity_pairwise") and fn_name is not None:
+        from sentrs.util.similarity import SimilarityFunction
+
+        if name == "similarity":
+            return SimilarityFunction.to_similarity_fn(fn_name).__name__
+        return SimilarityFunction.to_similarity_pairwise_fn(fn_name).__name__
+    config = getattr(similarity_fct, "get_config_dict", None)
+    if config is not None:
+        return _with_arguments(name, config(), always=True)
+    return str(name)
+
+
+def _with_arguments(name: str, arguments: dict[str, Any], always: bool = False) -> str:
+    shown = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
+    return f"{name}({shown})" if shown or always else name
+
+
+@contextmanager
+def disable_datasets_caching() -> Iterator[None]:
+    """Turns off the ``datasets`` cache for the block (when it was on), and back on after it."""
+    import datasets
+
+    was_enabled = datasets.is_caching_enabled()
+    if was_enabled:
+        datasets.disable_caching()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_caching()
+
+
+@contextmanager
+def disable_logging(highest_level: int = logging.CRITICAL) -> Iterator[None]:
+    """Drops every log record up to ``highest_level`` (all of them by default) during the block."""
+    previous = logging.root.manager.disable
+    logging.disable(highest_level)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def append_to_last_row(csv_path: str, additional_data: list[Any]) -> bool:
+    """Extends the last data row of a CSV file (with a header row) by ``additional_data``, in place.
+
+    Returns:
+        True when the file had a data row to extend, False when it held the header only (it is left as is).
+    """
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        return False
+    rows[-1].extend(additional_data)
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return True

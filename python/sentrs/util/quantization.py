@@ -318,6 +318,7 @@ def semantic_search_faiss(
     true float dot product instead of the quantised codes, which lifts recall a lot for binary corpora (MiniLM on
     WordNet, recall@10 with 4x candidates: 0.77 with codes, 0.95 with floats).
     """
+    _check_exact(exact, "semantic_search_faiss")
     index = _prepare_index(corpus_embeddings, corpus_index, corpus_precision, ("float32", "uint8", "ubinary"), "faiss")
     results, seconds = _quantized_search(
         query_embeddings,
@@ -331,6 +332,22 @@ def semantic_search_faiss(
         rescore_corpus_embeddings,
     )
     return (results, seconds, index) if output_index else (results, seconds)
+
+
+_warned_approximate: set[str] = set()
+
+
+def _check_exact(exact: Any, function: str) -> None:
+    """``exact`` must be a bool. ``exact=False`` asks the reference for an approximate index (faiss IVF, usearch HNSW);
+    sentrs' search is exact and fast enough without one, so it returns the exact result and says so once."""
+    if not isinstance(exact, (bool, np.bool_)):
+        raise ValueError(f"{function}: exact must be a bool, got {exact!r}")
+    if not exact and function not in _warned_approximate:
+        _warned_approximate.add(function)
+        logger.warning(
+            "%s(exact=False): sentrs has no approximate index; it runs its exact search, so results equal exact=True",
+            function,
+        )
 
 
 def semantic_search_usearch(
@@ -354,6 +371,7 @@ def semantic_search_usearch(
     ``ubinary``: Hamming distance. Rescoring, return values and ``output_index`` as in
     :func:`semantic_search_faiss`, including the ``rescore_corpus_embeddings`` extension.
     """
+    _check_exact(exact, "semantic_search_usearch")
     index = _prepare_index(
         corpus_embeddings, corpus_index, corpus_precision, ("float32", "int8", "binary", "ubinary"), "usearch"
     )

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from sentrs import ops
+from sentrs._unavailable import unavailable_getattr
 from sentrs.util.tensor import _convert_to_batch_tensor, host_float32
 
 __all__ = [
@@ -199,3 +200,9 @@ class SimilarityFunction(Enum):
     def possible_values() -> list[str]:
         """The accepted names."""
         return [m.value for m in SimilarityFunction]
+
+
+__getattr__ = unavailable_getattr(
+    __name__,
+    dict.fromkeys(("maxsim", "maxsim_pairwise", "mean_maxsim", "mean_maxsim_pairwise"), "multi-vector models"),
+)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from sentrs import ops
+from sentrs._unavailable import unavailable_getattr
 
 __all__ = [
     "batch_to_device",
@@ -43,6 +44,11 @@ def _convert_to_tensor(a: Any) -> Tensor:
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
     return t
+
+
+def _convert_to_batch(a: Tensor) -> Tensor:
+    """``a`` with a 1-D tensor promoted to one row (``(dim,)`` -> ``(1, dim)``); other shapes unchanged."""
+    return a.unsqueeze(0) if a.dim() == 1 else a
 
 
 def _convert_to_batch_tensor(a: Any) -> Tensor:
@@ -88,6 +94,19 @@ def truncate_embeddings(embeddings: Any, truncate_dim: int | None) -> Any:
 def batch_to_device(batch: dict[str, Any], target_device: torch.device | str) -> dict[str, Any]:
     """Moves every tensor of a feature dict to ``target_device``."""
     return {k: (v.to(target_device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
+
+
+def _move_tensors_to_cpu(value: Any) -> Any:
+    """``value`` with every tensor inside it (nested in dicts, lists and tuples) moved to the CPU."""
+    if isinstance(value, Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _move_tensors_to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_move_tensors_to_cpu(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_move_tensors_to_cpu(item) for item in value)
+    return value
 
 
 def select_max_active_dims(embeddings: Any, max_active_dims: int | None) -> Any:
@@ -137,3 +156,12 @@ def to_scipy_coo(x: Tensor) -> Any:
     t = t.coalesce()
     rows, cols = t.indices().numpy()
     return coo_matrix((t.values().numpy(), (rows, cols)), shape=tuple(t.shape))
+
+
+__getattr__ = unavailable_getattr(
+    __name__,
+    dict.fromkeys(
+        ("cat_padded_token_embeddings", "repad_flattened_features", "stack_padded_token_embeddings"),
+        "multi-vector models",
+    ),
+)

@@ -1,4 +1,4 @@
-"""Modules of sparse models, importable as ``sentrs.sparse_encoder.modules`` (and the legacy ``.models``)."""
+"""Modules of sparse models, importable as ``sentrs.sparse_encoder.modules`` and the old path ``.models``."""
 
 from __future__ import annotations
 

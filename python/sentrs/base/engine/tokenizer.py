@@ -4,7 +4,7 @@ transformers builds a fast tokenizer from ``tokenizer.json`` and applies ``token
 ``special_tokens_map.json`` on top: the pad token, the padding and truncation sides and ``model_max_length``. This
 module reads the same settings and hands them to the Rust tokenizer. Settings that transformers turns into changes of
 the tokenizer pipeline itself (``add_bos_token``, ``add_eos_token``, a differing ``add_prefix_space``) are not
-re-implemented: such folders raise :class:`NotLite` and load through transformers instead.
+re-implemented: such folders raise :class:`NeedsTorch` and load through transformers instead.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 from sentrs import ops
 from sentrs.base.formats import has_lowercase, read_json_object
 
-__all__ = ["LiteTokenizer", "NotLite"]
+__all__ = ["FolderTokenizer", "NeedsTorch"]
 
 # Tokenizers without a length limit report a huge model_max_length (transformers' VERY_LARGE_INTEGER is 1e30).
 _NO_LIMIT = 10**12
 _PIPELINE_KEYS = ("add_bos_token", "add_eos_token")
 
 
-class NotLite(Exception):
+class NeedsTorch(Exception):
     """This folder or call needs the torch model classes; the message says why (logged at debug level)."""
 
 
@@ -50,7 +50,7 @@ def _find_values(node: Any, key: str) -> list[Any]:
     return found
 
 
-class LiteTokenizer:
+class FolderTokenizer:
     """Batch tokenization of a folder's ``tokenizer.json`` with its saved settings, padded into numpy arrays.
 
     Args:
@@ -72,18 +72,18 @@ class LiteTokenizer:
     ) -> None:
         path = os.path.join(folder, "tokenizer.json")
         if not os.path.isfile(path):
-            raise NotLite(f"{folder} has no tokenizer.json")
+            raise NeedsTorch(f"{folder} has no tokenizer.json")
         with open(path, encoding="utf-8") as f:
             spec = json.load(f)
         config_path = os.path.join(folder, "tokenizer_config.json")
         config = read_json_object(config_path) if os.path.isfile(config_path) else {}
         for key in _PIPELINE_KEYS:
             if key in config:
-                raise NotLite(f"tokenizer_config.json sets {key}, which transformers applies to the pipeline")
+                raise NeedsTorch(f"tokenizer_config.json sets {key}, which transformers applies to the pipeline")
         if "add_prefix_space" in config:
             values = set(_find_values(spec.get("pre_tokenizer"), "add_prefix_space"))
             if values != {config["add_prefix_space"]}:
-                raise NotLite("tokenizer_config.json add_prefix_space differs from tokenizer.json")
+                raise NeedsTorch("tokenizer_config.json add_prefix_space differs from tokenizer.json")
         special_map_path = os.path.join(folder, "special_tokens_map.json")
         special_map = read_json_object(special_map_path) if os.path.isfile(special_map_path) else {}
 

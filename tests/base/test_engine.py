@@ -1,9 +1,10 @@
-"""Inference on exported models without torch (``sentrs.backend.lite``).
+"""The engine-only path: a model class running its exported file without torch modules (``sentrs.base.engine``).
 
-The torch-free models must give what the torch classes give with the same backend file: the same tokenization, the
-same forward pass, the same pooling kernels, so equality is expected (tolerance 1e-6 absolute, for the numpy Dense
-and activations against torch's). Against the torch *forward pass* the ONNX tolerance of the issue applies (1e-4).
-Processes that must not import torch run in a subprocess and check ``sys.modules``.
+A model on the engine path must give what the same class with its torch modules gives around the same backend file
+(``SENTRS_TORCH_FREE=0``): the same tokenization, the same forward pass, the same pooling kernels, so equality is
+expected (tolerance 1e-6 absolute, for the numpy Dense and activations against torch's). Against the torch *forward
+pass* the ONNX tolerance applies (1e-4). Processes that must not import torch run in a subprocess and check
+``sys.modules``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,9 @@ import numpy as np
 import pytest
 
 import sentrs
-from sentrs.backend.lite.models import LiteCrossEncoder, LiteSentenceTransformer
-from sentrs.backend.lite.tokenizer import LiteTokenizer
-from sentrs.cross_encoder import CrossEncoder as TorchCrossEncoder
-from sentrs.sentence_transformer import SentenceTransformer as TorchSentenceTransformer
+from sentrs.base.engine.tokenizer import FolderTokenizer, NeedsTorch
+from sentrs.cross_encoder import CrossEncoder
+from sentrs.sentence_transformer import SentenceTransformer
 
 TEXTS = [
     "A man is eating food.",
@@ -43,9 +44,30 @@ PAIRS = [
 ATOL = 1e-6
 
 
+@contextmanager
+def _torch_modules_only() -> Iterator[None]:
+    previous = os.environ.get("SENTRS_TORCH_FREE")
+    os.environ["SENTRS_TORCH_FREE"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SENTRS_TORCH_FREE"]
+        else:
+            os.environ["SENTRS_TORCH_FREE"] = previous
+
+
+def _with_torch_modules(cls: Any, folder: str, **kwargs: Any) -> Any:
+    """The class with its torch modules around the backend file (the path the engine must match)."""
+    with _torch_modules_only():
+        model = cls(folder, device="cpu", **kwargs)
+    assert not model.runs_in_engine
+    return model
+
+
 def _export(folder: str, cls: Any, backend: str = "onnx") -> None:
-    """Exports with the torch class (the first load of a folder without the file)."""
-    cls(folder, backend=backend, device="cpu")
+    """Exports through the torch modules (the first load of a folder without the file)."""
+    _with_torch_modules(cls, folder, backend=backend)
 
 
 def _run_isolated(script: str) -> str:
@@ -60,25 +82,26 @@ def _run_isolated(script: str) -> str:
 def minilm_exported(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -> str:
     out = str(tmp_path_factory.mktemp("lite_minilm") / "model")
     shutil.copytree(minilm_path, out)
-    _export(out, TorchSentenceTransformer, "onnx")
-    _export(out, TorchSentenceTransformer, "openvino")
+    _export(out, SentenceTransformer, "onnx")
+    _export(out, SentenceTransformer, "openvino")
     return out
 
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_minilm_encodes_without_importing_torch(minilm_exported: str, tmp_path: Path, backend: str) -> None:
     """The issue's acceptance check: a process encoding with an exported folder never imports torch."""
-    torch_model = TorchSentenceTransformer(minilm_exported, device="cpu")
+    torch_model = SentenceTransformer(minilm_exported, device="cpu")
     np.save(tmp_path / "torch.npy", torch_model.encode(TEXTS))
-    same_backend = TorchSentenceTransformer(minilm_exported, backend=backend, device="cpu")
+    same_backend = _with_torch_modules(SentenceTransformer, minilm_exported, backend=backend)
     np.save(tmp_path / "backend.npy", same_backend.encode(TEXTS, normalize_embeddings=True))
     np.save(tmp_path / "binary.npy", same_backend.encode(TEXTS, precision="ubinary"))
     script = f"""
 import sys, numpy as np
 import sentrs
 model = sentrs.SentenceTransformer({minilm_exported!r}, backend={backend!r})
-assert type(model).__name__ == "LiteSentenceTransformer", type(model)
-assert isinstance(model, sentrs.SentenceTransformer)
+assert type(model) is sentrs.SentenceTransformer and model.runs_in_engine, type(model)
+from sentrs.sentence_transformer.model import SentenceTransformer
+assert SentenceTransformer is sentrs.SentenceTransformer
 got = model.encode({TEXTS!r})
 np.testing.assert_allclose(got, np.load({str(tmp_path / "torch.npy")!r}), atol=1e-4, rtol=0)
 np.testing.assert_allclose(
@@ -109,10 +132,10 @@ def test_tiny_models_match_the_torch_class(
 ) -> None:
     folder = str(tmp_path / "st")
     shutil.copytree(make_tiny_st(**options), folder)
-    _export(folder, TorchSentenceTransformer)
+    _export(folder, SentenceTransformer)
     lite = sentrs.SentenceTransformer(folder, backend="onnx")
-    full = TorchSentenceTransformer(folder, backend="onnx", device="cpu")
-    assert isinstance(lite, LiteSentenceTransformer)
+    full = _with_torch_modules(SentenceTransformer, folder, backend="onnx")
+    assert lite.runs_in_engine
     assert lite.get_embedding_dimension() == full.get_embedding_dimension()
     assert lite.prompts == full.prompts and lite.similarity_fn_name == full.similarity_fn_name
     for kwargs in ({}, {"batch_size": 1}, {"prompt_name": "query"} if "prompts" in options else {"prompt": "x: "}):
@@ -138,9 +161,9 @@ def test_output_types_follow_the_torch_class(make_tiny_st: Callable[..., str], t
 
     folder = str(tmp_path / "st")
     shutil.copytree(make_tiny_st(), folder)
-    _export(folder, TorchSentenceTransformer)
+    _export(folder, SentenceTransformer)
     lite = sentrs.SentenceTransformer(folder, backend="onnx")
-    full = TorchSentenceTransformer(folder, backend="onnx", device="cpu")
+    full = _with_torch_modules(SentenceTransformer, folder, backend="onnx")
     for kwargs in (
         {"convert_to_tensor": True},
         {"convert_to_numpy": False},
@@ -165,7 +188,7 @@ def test_output_types_follow_the_torch_class(make_tiny_st: Callable[..., str], t
 def test_errors_match_the_torch_class(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
     folder = str(tmp_path / "st")
     shutil.copytree(make_tiny_st(), folder)
-    _export(folder, TorchSentenceTransformer)
+    _export(folder, SentenceTransformer)
     lite = sentrs.SentenceTransformer(folder, backend="onnx")
     with pytest.raises(ValueError, match="batch_size"):
         lite.encode(TEXTS, batch_size=0)
@@ -183,66 +206,74 @@ def test_errors_match_the_torch_class(make_tiny_st: Callable[..., str], tmp_path
         lite.similarity_fn_name = "hamming"
 
 
-def test_attributes_it_lacks_come_from_the_torch_class(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
+def test_engine_model_attributes_and_save(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
     folder = str(tmp_path / "st")
     shutil.copytree(make_tiny_st(), folder)
-    _export(folder, TorchSentenceTransformer)
+    _export(folder, SentenceTransformer)
     lite = sentrs.SentenceTransformer(folder, backend="onnx", prompts={"query": "q: "})
     lite.max_seq_length = 9
-    assert lite.tokenizer is not None  # built on demand, with the settings copied over
-    assert lite._full().max_seq_length == 9 and lite._full().prompts["query"] == "q: "
-    assert len(lite) == 2 and type(lite[1]).__name__ == "Pooling"
+    assert lite.tokenizer is not None  # the folder's transformers tokenizer, loaded on demand
+    assert len(lite) == 2 and type(lite[1]).__name__ == "HostPooling"
+    with pytest.raises(AttributeError):
+        lite.no_such_attribute  # noqa: B018 - a typo must not build anything
+    with pytest.raises(TypeError, match="backend='torch'"):
+        lite({"input_ids": None})
     out = str(tmp_path / "saved")
     lite.save(out)
     assert os.path.isfile(os.path.join(out, "onnx", "model.onnx"))
     again = sentrs.SentenceTransformer(out, backend="onnx")
-    assert isinstance(again, LiteSentenceTransformer)
+    assert again.runs_in_engine and again.prompts["query"] == "q: " and again.max_seq_length == 9
     np.testing.assert_allclose(again.encode(TEXTS), lite.encode(TEXTS), atol=ATOL, rtol=0)
 
 
-def test_falls_back_to_the_torch_class(make_tiny_st: Callable[..., str], tmp_path: Path, monkeypatch: Any) -> None:
+def test_when_the_torch_modules_load(make_tiny_st: Callable[..., str], tmp_path: Path, monkeypatch: Any) -> None:
     folder = str(tmp_path / "st")
     shutil.copytree(make_tiny_st(), folder)
-    # No exported file yet: the torch class exports it.
+    # No exported file yet: the torch modules export it, then the engine runs it.
     first = sentrs.SentenceTransformer(folder, backend="onnx")
-    assert isinstance(first, TorchSentenceTransformer) and isinstance(first, sentrs.SentenceTransformer)
-    assert isinstance(sentrs.SentenceTransformer(folder, backend="onnx"), LiteSentenceTransformer)
-    assert isinstance(sentrs.SentenceTransformer(folder), TorchSentenceTransformer)
-    for kwargs in (
+    assert first.runs_in_engine
+    assert os.path.isfile(os.path.join(folder, "onnx", "model.onnx"))
+    assert not sentrs.SentenceTransformer(folder).runs_in_engine
+    options: list[dict[str, Any]] = [
         {"model_kwargs": {"export": True}},
         {"model_kwargs": {"file_name": "model.onnx", "dtype": "float32"}},
         {"processor_kwargs": {"model_max_length": 8}},
-        {"device": "meta"},
-    ):
-        try:
-            model = sentrs.SentenceTransformer(folder, backend="onnx", **kwargs)
-        except Exception:
-            continue
-        assert isinstance(model, TorchSentenceTransformer), kwargs
+    ]
+    for kwargs in options:
+        model = sentrs.SentenceTransformer(folder, backend="onnx", **kwargs)
+        assert not model.runs_in_engine, kwargs
+    with pytest.raises(ValueError, match="cuda"):
+        sentrs.SentenceTransformer(folder, backend="onnx").encode(["x"], device="cuda")
     monkeypatch.setenv("SENTRS_TORCH_FREE", "0")
-    assert isinstance(sentrs.SentenceTransformer(folder, backend="onnx"), TorchSentenceTransformer)
+    assert not sentrs.SentenceTransformer(folder, backend="onnx").runs_in_engine
     monkeypatch.delenv("SENTRS_TORCH_FREE")
-    # A module without a numpy counterpart keeps the torch class.
+    # The legacy module path of Pooling is still a Pooling.
     modules = json.loads(Path(folder, "modules.json").read_text())
-    modules[1]["type"] = "sentence_transformers.models.Pooling"  # the legacy path is still a Pooling
+    modules[1]["type"] = "sentence_transformers.models.Pooling"
     Path(folder, "modules.json").write_text(json.dumps(modules))
-    assert isinstance(sentrs.SentenceTransformer(folder, backend="onnx"), LiteSentenceTransformer)
+    assert sentrs.SentenceTransformer(folder, backend="onnx").runs_in_engine
     with pytest.raises(FileNotFoundError, match="file_name"):
         sentrs.SentenceTransformer(folder, backend="onnx", model_kwargs={"file_name": "missing.onnx"})
 
 
-def test_stand_in_classes_behave_like_the_torch_classes() -> None:
-    class Mine(sentrs.SentenceTransformer):  # type: ignore[misc,valid-type]
-        pass
-
-    assert issubclass(Mine, TorchSentenceTransformer)
-    assert issubclass(TorchSentenceTransformer, sentrs.SentenceTransformer)
-    assert issubclass(LiteSentenceTransformer, sentrs.SentenceTransformer)
-    assert not issubclass(LiteCrossEncoder, sentrs.SentenceTransformer)
-    assert sentrs.SentenceTransformer.model_type == "SentenceTransformer"
+def test_one_class_whatever_the_backend(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
     import inspect
 
+    import torch
+
+    folder = str(tmp_path / "st")
+    shutil.copytree(make_tiny_st(), folder)
+    _export(folder, SentenceTransformer)
+
+    class Mine(sentrs.SentenceTransformer):
+        pass
+
+    assert sentrs.SentenceTransformer is SentenceTransformer and sentrs.CrossEncoder is CrossEncoder
+    for model in (Mine(folder, backend="onnx"), Mine(folder, device="cpu")):
+        assert type(model) is Mine and isinstance(model, torch.nn.Module)
+    assert issubclass(Mine, torch.nn.Sequential) and not issubclass(CrossEncoder, SentenceTransformer)
     assert "similarity_fn_name" in inspect.signature(sentrs.SentenceTransformer).parameters
+    assert "encode" in dir(sentrs.SentenceTransformer)
 
 
 @pytest.mark.parametrize("num_labels", [1, 3])
@@ -252,10 +283,10 @@ def test_cross_encoder_without_torch(
 ) -> None:
     folder = str(tmp_path / "ce")
     shutil.copytree(make_ce(num_labels), folder)
-    _export(folder, TorchCrossEncoder, backend)
-    full = TorchCrossEncoder(folder, backend=backend, device="cpu")
+    _export(folder, CrossEncoder, backend)
+    full = _with_torch_modules(CrossEncoder, folder, backend=backend)
     lite = sentrs.CrossEncoder(folder, backend=backend)
-    assert isinstance(lite, LiteCrossEncoder) and isinstance(lite, sentrs.CrossEncoder)
+    assert lite.runs_in_engine and type(lite) is type(full) is sentrs.CrossEncoder
     assert lite.num_labels == full.num_labels == num_labels
     np.testing.assert_allclose(lite.predict(PAIRS), full.predict(PAIRS), atol=ATOL, rtol=0)
     np.testing.assert_allclose(lite.predict(PAIRS[0]), full.predict(PAIRS[0]), atol=ATOL, rtol=0)
@@ -297,9 +328,9 @@ def test_cross_encoder_custom_activation(make_ce: Callable[[int], str], tmp_path
 
     folder = str(tmp_path / "ce")
     shutil.copytree(make_ce(1), folder)
-    _export(folder, TorchCrossEncoder)
+    _export(folder, CrossEncoder)
     lite = sentrs.CrossEncoder(folder, backend="onnx")
-    full = TorchCrossEncoder(folder, backend="onnx", device="cpu")
+    full = _with_torch_modules(CrossEncoder, folder, backend="onnx")
     identity = torch.nn.Identity()
     np.testing.assert_allclose(
         lite.predict(PAIRS, activation_fn=identity), full.predict(PAIRS, activation_fn=identity), atol=ATOL
@@ -310,7 +341,7 @@ def test_cross_encoder_custom_activation(make_ce: Callable[[int], str], tmp_path
 
 
 def test_tokenizer_settings_match_transformers(tmp_path: Path, minilm_path: str) -> None:
-    """LiteTokenizer reads the same settings transformers applies: ids and masks equal on several tokenizers."""
+    """FolderTokenizer reads the same settings transformers applies: ids and masks equal on several tokenizers."""
     from transformers import AutoTokenizer
 
     from tests.sentence_transformer.test_other_tokenizers import _roberta_folder, _unigram_folder
@@ -319,7 +350,7 @@ def test_tokenizer_settings_match_transformers(tmp_path: Path, minilm_path: str)
     for name, folder in folders.items():
         hf = AutoTokenizer.from_pretrained(folder)
         for max_length in (None, 6):
-            lite = LiteTokenizer(folder, max_seq_length=max_length)
+            lite = FolderTokenizer(folder, max_seq_length=max_length)
             limit = max_length if max_length is not None else min(hf.model_max_length, 10**6)
             want = hf(TEXTS, padding=True, truncation="longest_first", max_length=limit, return_tensors="np")
             ids, mask, _ = lite.encode(TEXTS).pad()
@@ -334,15 +365,13 @@ def test_lowercasing_and_pipeline_flags(tmp_path: Path, minilm_path: str) -> Non
     spec = json.loads(Path(folder, "tokenizer.json").read_text())
     spec["normalizer"] = {"type": "NFC"}  # a cased tokenizer
     Path(folder, "tokenizer.json").write_text(json.dumps(spec))
-    cased, lowered = LiteTokenizer(folder), LiteTokenizer(folder, do_lower_case=True)
+    cased, lowered = FolderTokenizer(folder), FolderTokenizer(folder, do_lower_case=True)
     assert cased.encode(["HELLO"]).ids(0) != lowered.encode(["HELLO"]).ids(0)
     assert lowered.encode(["HELLO"]).ids(0) == lowered.encode(["hello"]).ids(0)
     config = json.loads(Path(folder, "tokenizer_config.json").read_text())
     Path(folder, "tokenizer_config.json").write_text(json.dumps({**config, "add_eos_token": True}))
-    from sentrs.backend.lite import NotLite
-
-    with pytest.raises(NotLite, match="add_eos_token"):
-        LiteTokenizer(folder)
+    with pytest.raises(NeedsTorch, match="add_eos_token"):
+        FolderTokenizer(folder)
 
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
@@ -354,13 +383,13 @@ def test_streams_and_threads(make_tiny_st: Callable[..., str], tmp_path: Path, b
 
     folder = str(tmp_path / "st")
     shutil.copytree(make_tiny_st(), folder)
-    _export(folder, TorchSentenceTransformer, backend)
+    _export(folder, SentenceTransformer, backend)
     lite = sentrs.SentenceTransformer(folder, backend=backend)
-    assert isinstance(lite, LiteSentenceTransformer)
-    model = lite._pipeline.transformer.model
+    assert lite.runs_in_engine
+    model = lite[0].model
     assert model.streams == available_cores() or (backend == "openvino" and model.streams >= 1)
     texts = [f"{t} {i}" for i, t in enumerate(TEXTS * 20)]
-    want = TorchSentenceTransformer(folder, backend=backend, device="cpu").encode(texts, batch_size=4)
+    want = _with_torch_modules(SentenceTransformer, folder, backend=backend).encode(texts, batch_size=4)
     np.testing.assert_allclose(lite.encode(texts, batch_size=4), want, atol=ATOL, rtol=0)
     np.testing.assert_allclose(lite.encode(texts[:3], batch_size=64), want[:3], atol=ATOL, rtol=0)  # split batch
     with ThreadPoolExecutor(3) as pool:
@@ -369,5 +398,5 @@ def test_streams_and_threads(make_tiny_st: Callable[..., str], tmp_path: Path, b
         np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
     if backend == "onnx":
         single = sentrs.SentenceTransformer(folder, backend=backend, model_kwargs={"threads": 1})
-        assert single._pipeline.transformer.model.streams == 1
+        assert single[0].model.streams == 1
         np.testing.assert_allclose(single.encode(texts, batch_size=4), want, atol=ATOL, rtol=0)

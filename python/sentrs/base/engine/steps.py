@@ -1,9 +1,9 @@
 """A model folder's modules as numpy steps around an ONNX Runtime or OpenVINO session: no torch anywhere.
 
-:func:`load_pipeline` reads ``modules.json`` and builds one step per module. It supports the modules an exported
+:func:`load_host_pipeline` reads ``modules.json`` and builds one step per module. It supports the modules an exported
 inference model is made of: the Transformer (its exported file, which must already exist), Pooling, Dense (with
-safetensors weights and a plain activation), Normalize. Anything else raises :class:`NotLite`, and the caller loads
-the torch model classes instead, which handle every folder (and export what is missing).
+safetensors weights and a plain activation), Normalize. Anything else raises :class:`NeedsTorch`, and the caller loads
+the model classes load the torch modules instead, which handle every folder (and export what is missing).
 """
 
 from __future__ import annotations
@@ -17,14 +17,26 @@ import numpy as np
 import numpy.typing as npt
 
 from sentrs import ops
-from sentrs.backend.lite.tokenizer import LiteTokenizer, NotLite
+from sentrs.base.engine.tokenizer import FolderTokenizer, NeedsTorch
 from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, legacy_pooling_config, read_json_object
 
-__all__ = ["LitePipeline", "LiteTransformer", "load_pipeline", "read_module_entries"]
+__all__ = [
+    "HostPipeline",
+    "HostTransformer",
+    "NeedsExport",
+    "NeedsTorch",
+    "load_host_pipeline",
+    "num_labels",
+    "read_module_entries",
+]
 
 # modules.json class names (the reference's current and legacy paths end in these) per step type.
 _TRANSFORMER_NAMES = {"Transformer"}
 _BACKEND_KWARGS = {"file_name", "subfolder", "export", "provider", "threads", "ov_config"}
+
+
+class NeedsExport(NeedsTorch):
+    """The folder has no exported file yet: the torch modules export it, then the engine can run it."""
 
 
 def _tanh(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -53,15 +65,15 @@ ACTIVATIONS = {
 
 
 def read_module_entries(model_dir: str) -> list[tuple[str, str]]:
-    """``(class name, folder)`` per ``modules.json`` entry; NotLite for anything the torch loader should judge."""
+    """``(class name, folder)`` per ``modules.json`` entry; NeedsTorch for anything the torch loader should judge."""
     path = os.path.join(model_dir, "modules.json")
     try:
         with open(path, encoding="utf-8") as f:
             entries = json.load(f)
     except (OSError, ValueError) as exc:
-        raise NotLite(f"modules.json unreadable: {exc}") from exc
+        raise NeedsTorch(f"modules.json unreadable: {exc}") from exc
     if not isinstance(entries, list) or not entries:
-        raise NotLite("modules.json is not a non-empty list")
+        raise NeedsTorch("modules.json is not a non-empty list")
     result = []
     for entry in entries:
         if (
@@ -69,17 +81,17 @@ def read_module_entries(model_dir: str) -> list[tuple[str, str]]:
             or not isinstance(entry.get("type"), str)
             or not isinstance(entry.get("path"), str)
         ):
-            raise NotLite("modules.json entry without type and path")
+            raise NeedsTorch("modules.json entry without type and path")
         type_ref, sub = entry["type"], entry["path"]
         if type_ref.split(".", 1)[0] not in ("sentence_transformers", "sentrs"):
-            raise NotLite(f"custom module type {type_ref}")
+            raise NeedsTorch(f"custom module type {type_ref}")
         if os.path.isabs(sub) or ".." in sub.replace("\\", "/").split("/"):
-            raise NotLite(f"module path {sub!r}")
+            raise NeedsTorch(f"module path {sub!r}")
         result.append((type_ref.rsplit(".", 1)[-1], os.path.join(model_dir, sub)))
     return result
 
 
-class LiteTransformer:
+class HostTransformer:
     """The input step: Rust tokenization and the exported model (ONNX Runtime or OpenVINO)."""
 
     def __init__(
@@ -96,38 +108,40 @@ class LiteTransformer:
                 break
         for key in ("model_args", "tokenizer_args", "config_args", "processing_kwargs", "tokenizer_name_or_path"):
             if settings.get(key):
-                raise NotLite(f"Transformer setting {key}")
+                raise NeedsTorch(f"Transformer setting {key}")
         task = settings.get("transformer_task", default_task)
         if task not in ("feature-extraction", "sequence-classification", "fill-mask"):
-            raise NotLite(f"transformer_task {task!r}")
+            raise NeedsTorch(f"transformer_task {task!r}")
         _, output_name, default_key = TRANSFORMER_TASKS[task]
         modality = settings.get("modality_config")
         if modality is not None:
             text = modality.get("text") if isinstance(modality, dict) else None
             if not isinstance(text, dict) or text.get("method", "forward") != "forward":
-                raise NotLite("modality_config")
+                raise NeedsTorch("modality_config")
             if text.get("method_output_name") != output_name:
-                raise NotLite("modality_config output")
+                raise NeedsTorch("modality_config output")
+        self.folder = folder
         self.task = task
         self.output_name = output_name
         self.module_output_name = settings.get("module_output_name") or default_key
         config_path = os.path.join(folder, "config.json")
         if not os.path.isfile(config_path):
-            raise NotLite(f"{folder} has no config.json")
+            raise NeedsTorch(f"{folder} has no config.json")
         self.config = read_json_object(config_path)
         max_pos = self.config.get("max_position_embeddings")
-        self.tokenizer = LiteTokenizer(
+        self.tokenizer = FolderTokenizer(
             folder,
             max_seq_length=settings.get("max_seq_length"),
             do_lower_case=bool(settings.get("do_lower_case", False)),
             max_position_embeddings=max_pos if isinstance(max_pos, int) else None,
         )
         self.model = _load_backend(folder, backend, model_kwargs, self.config)
+        self.auto_model = self.model  # the reference's name for the Transformer module's model
         allowed = {"input_ids", "attention_mask", "token_type_ids"}
         if not set(self.model.input_names) <= allowed or "input_ids" not in self.model.input_names:
-            raise NotLite(f"exported model inputs {self.model.input_names}")
+            raise NeedsTorch(f"exported model inputs {self.model.input_names}")
         if output_name not in self.model.output_names:
-            raise NotLite(f"exported model has no {output_name} output")
+            raise NeedsTorch(f"exported model has no {output_name} output")
         self.input_names = list(self.model.input_names)
 
     def features(self, encoding: ops.Encoding, rows: list[int] | None) -> dict[str, Any]:
@@ -168,15 +182,15 @@ def _load_backend(folder: str, backend: str, model_kwargs: dict[str, Any] | None
 
     kwargs = dict(model_kwargs or {})
     if set(kwargs) - _BACKEND_KWARGS:
-        raise NotLite(f"model_kwargs {sorted(set(kwargs) - _BACKEND_KWARGS)}")
+        raise NeedsTorch(f"model_kwargs {sorted(set(kwargs) - _BACKEND_KWARGS)}")
     if kwargs.get("export"):
-        raise NotLite("export=True")
+        raise NeedsTorch("export=True")
     try:
         file = resolve_backend_file(folder, backend, kwargs, warn_export=False)
     except FileNotFoundError as exc:
-        raise NotLite(str(exc)) from exc
+        raise NeedsTorch(str(exc)) from exc
     if file.export:
-        raise NotLite(f"no exported {backend} file yet")
+        raise NeedsExport(f"no exported {backend} file yet")
     namespace = SimpleNamespace(**config)
     if backend == "onnx":
         from sentrs.backend.onnx import OnnxRuntimeModel, available_cores
@@ -188,28 +202,28 @@ def _load_backend(folder: str, backend: str, model_kwargs: dict[str, Any] | None
             )
         return OnnxRuntimeModel(namespace, file, provider=kwargs.get("provider"), threads=threads)
     if "provider" in kwargs:
-        raise NotLite("provider with openvino")
+        raise NeedsTorch("provider with openvino")
     from sentrs.backend.openvino import OpenVINOModel
 
     return OpenVINOModel(namespace, file, ov_config=kwargs.get("ov_config"), throughput=True)
 
 
-class LitePooling:
+class HostPooling:
     """``Pooling`` in the Rust core."""
 
     def __init__(self, folder: str) -> None:
         try:
             config = legacy_pooling_config(read_json_object(os.path.join(folder, "config.json")))
         except ValueError as exc:
-            raise NotLite(f"Pooling config: {exc}") from exc
+            raise NeedsTorch(f"Pooling config: {exc}") from exc
         config.setdefault("pooling_mode", "mean")
         mode = config["pooling_mode"]
         modes = [mode] if isinstance(mode, str) else list(mode)
         if not modes or any(m not in ops.POOLING_MODES for m in modes):
-            raise NotLite(f"pooling_mode {mode!r}")
+            raise NeedsTorch(f"pooling_mode {mode!r}")
         dim = config.get("embedding_dimension")
         if not isinstance(dim, int):
-            raise NotLite("Pooling without embedding_dimension")
+            raise NeedsTorch("Pooling without embedding_dimension")
         self.modes = modes
         self.include_prompt = bool(config.get("include_prompt", True))
         self.dimension = dim * len(modes)
@@ -225,37 +239,37 @@ class LitePooling:
         return self.dimension
 
 
-class LiteDense:
+class HostDense:
     """``Dense``: ``activation(x W^T + b)`` in numpy (float32), from ``model.safetensors``."""
 
     def __init__(self, folder: str) -> None:
         config = read_json_object(os.path.join(folder, "config.json"))
         if config.get("use_residual"):
-            raise NotLite("Dense use_residual")
+            raise NeedsTorch("Dense use_residual")
         for key in ("module_input_name", "module_output_name"):
             if config.get(key, "sentence_embedding") != "sentence_embedding":
-                raise NotLite(f"Dense {key}")
+                raise NeedsTorch(f"Dense {key}")
         activation = config.get("activation_function")
         if activation is None:
             self.activation = _identity
         elif activation in ACTIVATIONS:
             self.activation = ACTIVATIONS[activation]
         else:
-            raise NotLite(f"Dense activation {activation!r}")
+            raise NeedsTorch(f"Dense activation {activation!r}")
         weights_path = os.path.join(folder, "model.safetensors")
         if not os.path.isfile(weights_path):
-            raise NotLite("Dense without model.safetensors")
+            raise NeedsTorch("Dense without model.safetensors")
         from safetensors.numpy import load_file
 
         weights = load_file(weights_path)
         weight = weights.get("linear.weight")
         if weight is None or weight.shape != (config.get("out_features"), config.get("in_features")):
-            raise NotLite("Dense weights do not match the config")
+            raise NeedsTorch("Dense weights do not match the config")
         self.weight_t = np.ascontiguousarray(weight.astype(np.float32).T)
         bias = weights.get("linear.bias")
         self.bias = None if bias is None else bias.astype(np.float32)
         if bool(config.get("bias", True)) != (bias is not None):
-            raise NotLite("Dense bias does not match the config")
+            raise NeedsTorch("Dense bias does not match the config")
         self.out_features = int(self.weight_t.shape[1])
 
     def forward(self, features: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +284,7 @@ class LiteDense:
         return self.out_features
 
 
-class LiteNormalize:
+class HostNormalize:
     """``Normalize``: L2 rows in the Rust core."""
 
     def __init__(self, folder: str) -> None:
@@ -284,15 +298,37 @@ class LiteNormalize:
         return None
 
 
-_STEPS: dict[str, Any] = {"Pooling": LitePooling, "Dense": LiteDense, "Normalize": LiteNormalize}
+_STEPS: dict[str, Any] = {"Pooling": HostPooling, "Dense": HostDense, "Normalize": HostNormalize}
 
 
-class LitePipeline:
+class HostPipeline:
     """The input step and the steps after it."""
 
-    def __init__(self, transformer: LiteTransformer, steps: list[Any]) -> None:
+    def __init__(self, transformer: HostTransformer, steps: list[Any]) -> None:
         self.transformer = transformer
         self.steps = steps
+
+    @property
+    def streams(self) -> int:
+        """How many batches the backend model runs side by side (one single-threaded stream per core)."""
+        return int(getattr(self.transformer.model, "streams", 1))
+
+    def tokenize(
+        self, texts: list[str], pairs: list[str] | None, prompt: str | None, max_length: int | None = None
+    ) -> ops.Encoding:
+        """Tokenizes every input once (the prompt prepended to each text)."""
+        if prompt:
+            texts = [prompt + t for t in texts]
+        return self.transformer.tokenizer.encode(texts, pairs, max_length=max_length)
+
+    def run_rows(
+        self, encoding: ops.Encoding, rows: npt.NDArray[np.int64], prompt_length: int | None
+    ) -> dict[str, Any]:
+        """Pads ``rows`` of ``encoding`` and runs every step on them."""
+        features = self.transformer.features(encoding, [int(r) for r in rows])
+        if prompt_length is not None:
+            features["prompt_length"] = prompt_length
+        return self.run(features)
 
     def run(self, features: dict[str, Any]) -> dict[str, Any]:
         features = self.transformer.forward(features)
@@ -308,24 +344,24 @@ class LitePipeline:
         return None
 
 
-def load_pipeline(
+def load_host_pipeline(
     model_dir: str, backend: str, model_kwargs: dict[str, Any] | None, default_task: str = "feature-extraction"
-) -> LitePipeline:
+) -> HostPipeline:
     """The pipeline of a folder with ``modules.json`` (or a plain transformers folder for ``default_task``
-    ``sequence-classification``); NotLite when any part needs the torch classes."""
+    ``sequence-classification``); NeedsTorch when any part needs the torch classes."""
     if os.path.isfile(os.path.join(model_dir, "modules.json")):
         entries = read_module_entries(model_dir)
     elif default_task == "sequence-classification":
         entries = [("Transformer", model_dir)]
     else:
-        raise NotLite("no modules.json")
+        raise NeedsTorch("no modules.json")
     name, folder = entries[0]
     if name not in _TRANSFORMER_NAMES:
-        raise NotLite(f"first module {name}")
-    transformer = LiteTransformer(folder, backend, model_kwargs, default_task)
+        raise NeedsTorch(f"first module {name}")
+    transformer = HostTransformer(folder, backend, model_kwargs, default_task)
     steps = []
     for name, folder in entries[1:]:
         if name not in _STEPS:
-            raise NotLite(f"module {name}")
+            raise NeedsTorch(f"module {name}")
         steps.append(_STEPS[name](folder))
-    return LitePipeline(transformer, steps)
+    return HostPipeline(transformer, steps)

@@ -1,0 +1,12 @@
+"""Training losses for cross-encoders, one class per module, as in the reference's ``cross_encoder.losses``:
+``BinaryCrossEntropyLoss``, ``CrossEntropyLoss``, ``LambdaLoss``, ``ListNetLoss``, ...
+
+Training lands in a later issue; until then every public name here raises
+:class:`~sentrs.exceptions.NotYetAvailableError`.
+"""
+
+from __future__ import annotations
+
+from sentrs._unavailable import unavailable_getattr
+
+__getattr__ = unavailable_getattr(__name__, "training losses")

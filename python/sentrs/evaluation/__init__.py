@@ -1,8 +1,0 @@
-"""The reference's ``sentence_transformers.evaluation`` import path. Evaluators are not implemented yet."""
-
-from __future__ import annotations
-
-from sentrs._unavailable import unavailable_getattr
-
-__all__: list[str] = []
-__getattr__ = unavailable_getattr(__name__, "evaluators")

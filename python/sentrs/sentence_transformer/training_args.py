@@ -1,0 +1,10 @@
+"""``SentenceTransformerTrainingArguments``: the training options for dense embedding models.
+
+Training lands in a later issue; until then the names here raise :class:`~sentrs.exceptions.NotYetAvailableError`.
+"""
+
+from __future__ import annotations
+
+from sentrs._unavailable import unavailable_getattr
+
+__getattr__ = unavailable_getattr(__name__, "training")

@@ -1,0 +1,11 @@
+"""Evaluators for sparse embedding models, as in the reference's ``sparse_encoder.evaluation``:
+``SparseInformationRetrievalEvaluator``, ``SparseNanoBEIREvaluator``, ``ReciprocalRankFusionEvaluator``, ...
+
+They land with training; until then every public name here raises :class:`~sentrs.exceptions.NotYetAvailableError`.
+"""
+
+from __future__ import annotations
+
+from sentrs._unavailable import unavailable_getattr
+
+__getattr__ = unavailable_getattr(__name__, "evaluators")
