@@ -156,3 +156,22 @@ def test_hub_id_resolves_from_local_cache(tmp_path: Path, make_tiny_st: Callable
     by_id = sentrs.SentenceTransformer("sentence-transformers/tiny-test", cache_folder=str(cache), device="cpu")
     by_name = sentrs.SentenceTransformer("tiny-test", cache_folder=str(cache), device="cpu")
     np.testing.assert_allclose(by_id.encode(TEXTS[:2]), by_name.encode(TEXTS[:2]), atol=0)
+
+
+def test_push_to_hub_offline_gives_the_hub_error(make_tiny_st: Callable[..., str], monkeypatch: Any) -> None:
+    """push_to_hub exists with the reference's signature; offline, huggingface_hub's own error reaches the user."""
+    import inspect
+
+    import huggingface_hub
+    import sentence_transformers
+
+    import sentrs
+
+    ours = inspect.signature(sentrs.SentenceTransformer.push_to_hub).parameters
+    assert list(ours) == list(inspect.signature(sentence_transformers.SentenceTransformer.push_to_hub).parameters)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    model = sentrs.SentenceTransformer(make_tiny_st(), device="cpu")
+    with pytest.raises(Exception, match="(?i)offline"):
+        model.push_to_hub("someone/tiny", token="hf_not_a_token")
+    with pytest.raises(ValueError, match="repo_id"):
+        model.push_to_hub("")

@@ -618,6 +618,62 @@ class BaseModel(_ModelBase):
     def _sync_twin(self, twin: Any) -> None:
         """Copies type-specific settings onto the torch twin (subclasses extend)."""
 
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str | None = None,
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Saves the model (or uploads ``local_model_path`` as it is) to the Hub repository ``repo_id``.
+
+        Creates the repository (and the ``revision`` branch) when needed; returns the commit URL (the pull request's
+        with ``create_pr``). With ``HF_HUB_OFFLINE=1`` huggingface_hub refuses to connect, with its own error.
+        """
+        from huggingface_hub import HfApi
+
+        if not isinstance(repo_id, str) or not repo_id:
+            raise ValueError(f"repo_id must be a non-empty str like 'user/model', got {repo_id!r}")
+        api = HfApi(token=token)
+        repo = api.create_repo(repo_id=repo_id, private=private, repo_type=None, exist_ok=exist_ok or create_pr)
+        repo_id = repo.repo_id
+        if revision is not None:
+            api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+        if commit_message is None:
+            suffix = "" if self.backend == "torch" else f" with an {self.backend} backend"
+            commit_message = f"Add new {type(self).__name__} model{suffix}"
+
+        def upload(folder: str) -> str:
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                commit_message=commit_message,
+                revision=revision,
+                create_pr=create_pr,
+            )
+            url = info.pr_url if create_pr else info.commit_url
+            return str(url)
+
+        if local_model_path is not None:
+            return upload(local_model_path)
+        with tempfile.TemporaryDirectory(prefix="sentrs-push-") as tmp:
+            create_card = replace_model_card or not api.file_exists(repo_id, "README.md", revision=revision)
+            self.save(
+                tmp,
+                model_name=repo_id,
+                create_model_card=create_card,
+                train_datasets=train_datasets,
+                safe_serialization=safe_serialization,
+            )
+            return upload(tmp)
+
     def save_pretrained(self, path: str, **kwargs: Any) -> None:
         """Alias of :meth:`save`."""
         self.save(path, **kwargs)
