@@ -349,7 +349,9 @@ def test_importing_sentrs_does_not_import_torch() -> None:
         "import sentrs.ops, sentrs.util.environment, sentrs.util.deprecated_import\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, sorted(sys.modules)\n"
         "from sentrs import util\n"
-        "util.cos_sim\n"
+        "util.cos_sim, util.semantic_search, util.SimilarityFunction\n"
+        "assert 'torch' not in sys.modules\n"
+        "util.cos_sim([[1.0]], [[1.0]])  # a tensor result needs torch\n"
         "assert 'torch' in sys.modules\n"
         "print('ok')\n"
     )

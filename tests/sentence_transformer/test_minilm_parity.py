@@ -161,8 +161,8 @@ def test_similarity_functions(minilm_path: str, name: str) -> None:
 def test_device_path_without_rust_kernels(our_minilm: Any, ref_minilm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The code path used for CUDA tensors (torch pooling, torch normalisation, reordering on the device) gives
     the reference's results too. Forced here by making every tensor look non-host."""
+    import sentrs.base.tensors as tensor_module
     import sentrs.sentence_transformer.modules.pooling as pooling_module
-    import sentrs.util.tensor as tensor_module
 
     for module in (pooling_module, tensor_module):
         monkeypatch.setattr(module, "host_float32", lambda t: None)

@@ -128,3 +128,66 @@ def test_thread_safety() -> None:
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+def test_numpy_inputs_need_no_torch(tmp_path: Any) -> None:
+    """On float32 numpy inputs semantic_search, paraphrase mining and community detection run in Rust: a fresh
+    process never imports torch, and the results equal the reference's (run here, with torch)."""
+    import json
+    import subprocess
+    import sys
+
+    import sentence_transformers
+
+    rng = np.random.default_rng(3)
+    queries = rng.standard_normal((7, 24)).astype(np.float32)
+    corpus = rng.standard_normal((300, 24)).astype(np.float32)
+    np.save(tmp_path / "q.npy", queries)
+    np.save(tmp_path / "c.npy", corpus)
+    script = f"""
+import json, sys, numpy as np
+from sentrs import util
+q, c = np.load({str(tmp_path / "q.npy")!r}), np.load({str(tmp_path / "c.npy")!r}, mmap_mode="r")
+out = {{
+    "cos": util.semantic_search(q, c, top_k=5),
+    "dot": util.semantic_search(q[0], c, top_k=3, score_function=util.dot_score),
+    "mining": util.paraphrase_mining_embeddings(np.ascontiguousarray(c[:50]), top_k=3, max_pairs=20),
+}}
+assert "torch" not in sys.modules, "torch was imported"
+print(json.dumps(out))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout)
+    ref = sentence_transformers.util
+    _assert_same_hits(got["cos"], ref.semantic_search(torch.from_numpy(queries), torch.from_numpy(corpus), top_k=5))
+    _assert_same_hits(
+        got["dot"],
+        ref.semantic_search(
+            torch.from_numpy(queries[0]), torch.from_numpy(corpus), top_k=3, score_function=ref.dot_score
+        ),
+    )
+    want = ref.paraphrase_mining_embeddings(torch.from_numpy(corpus[:50]), top_k=3, max_pairs=20)
+    np.testing.assert_allclose([p[0] for p in got["mining"]], [p[0] for p in want], atol=1e-5)
+
+
+def test_read_only_arrays_give_no_warning(tmp_path: Any) -> None:
+    """Memory-mapped (read-only) arrays: same results as writable ones, and no torch "not writable" warning."""
+    import warnings
+
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "c.npy", rng.standard_normal((40, 8)).astype(np.float32))
+    mapped = np.load(tmp_path / "c.npy", mmap_mode="r")
+    writable = np.array(mapped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for function in (util.cos_sim, util.dot_score, util.pairwise_cos_sim, util.manhattan_sim):
+            torch.testing.assert_close(function(mapped, mapped), function(writable, writable))
+        assert util.semantic_search(mapped[:3], mapped, top_k=2) == util.semantic_search(
+            writable[:3], writable, top_k=2
+        )
+        half = mapped.astype(np.float16)
+        half.flags.writeable = False
+        torch.testing.assert_close(
+            util.cos_sim(half, half), util.cos_sim(writable.astype(np.float16), writable.astype(np.float16))
+        )

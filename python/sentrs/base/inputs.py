@@ -365,7 +365,7 @@ def check_batch_size(batch_size: Any) -> int:
 
 def check_precision(precision: Any) -> str:
     """The embedding precision, with ``None`` read as ``"float32"`` (as the reference does)."""
-    from sentrs.util.quantization import PRECISIONS
+    from sentrs.base.quantization import PRECISIONS
 
     if precision is None:
         return "float32"

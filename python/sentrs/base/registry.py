@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from sentrs.exceptions import ModuleTypeError
@@ -10,7 +11,7 @@ from sentrs.exceptions import ModuleTypeError
 if TYPE_CHECKING:
     from sentrs.base.modules.module import Module
 
-__all__ = ["load_module", "module_class_for_type", "register_module_class"]
+__all__ = ["fullname", "import_from_string", "load_module", "module_class_for_type", "register_module_class"]
 
 # The built-in module classes by class name (and legacy alias), imported on first use.
 _BUILTIN: dict[str, str] = {
@@ -80,3 +81,33 @@ def load_module(type_ref: str, module_dir: str, trust_remote_code: bool = False,
     if getattr(cls, "takes_hub_kwargs", False):
         return cls.load(module_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
     return cls.load(module_dir, trust_remote_code=trust_remote_code)
+
+
+def fullname(o: Any) -> str:
+    """``module.ClassName`` of an object or class, as written into config files."""
+    cls = o if isinstance(o, type) else o.__class__
+    module = cls.__module__
+    if module is None or module == str.__module__:
+        return cls.__name__
+    return f"{module}.{cls.__name__}"
+
+
+def import_from_string(dotted_path: str) -> Any:
+    """Imports ``package.module.Name`` and returns ``Name``; raises ImportError naming the path.
+
+    Paths come from model configs, not from the user's code, so an old path imports without a DeprecationWarning.
+    """
+    try:
+        module_path, class_name = dotted_path.rsplit(".", 1)
+    except ValueError as exc:
+        raise ImportError(f"{dotted_path!r} is not a dotted path of the form 'module.Name'") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            module = importlib.import_module(module_path)
+        except ImportError:
+            return importlib.import_module(dotted_path)
+    try:
+        return getattr(module, class_name)
+    except AttributeError as exc:
+        raise ImportError(f"module {module_path!r} has no attribute {class_name!r}") from exc

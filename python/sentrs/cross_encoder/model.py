@@ -20,7 +20,7 @@ from sentrs.base.inputs import (
     rank_results,
 )
 from sentrs.base.model import BaseModel
-from sentrs.util.misc import fullname, import_from_string
+from sentrs.base.registry import fullname, import_from_string
 
 if TYPE_CHECKING:
     from torch import Tensor, nn

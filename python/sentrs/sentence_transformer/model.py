@@ -15,13 +15,13 @@ from sentrs import ops
 from sentrs.base.inputs import check_encode_args, check_similarity_fn_name, check_single_process, prepare_text_inputs
 from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
 from sentrs.base.model import BaseModel, QueryDocumentMixin
-from sentrs.util.quantization import quantize_embeddings
+from sentrs.base.quantization import quantize_embeddings
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from sentrs.base.engine.steps import HostPipeline
-    from sentrs.util.similarity import SimilarityFunction
+    from sentrs.base.similarity import SimilarityFunction
 
 __all__ = ["SentenceTransformer"]
 
@@ -165,13 +165,13 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
     # ------------------------------------------------------------------ similarity
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n, m)`` scores between two sets of embeddings with :attr:`similarity_fn_name`."""
-        from sentrs.util.similarity import SimilarityFunction
+        from sentrs.base.similarity import SimilarityFunction
 
         return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n,)`` scores between row i of each set with :attr:`similarity_fn_name`."""
-        from sentrs.util.similarity import SimilarityFunction
+        from sentrs.base.similarity import SimilarityFunction
 
         return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
@@ -377,7 +377,7 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
                 if isinstance(emb, np.ndarray):
                     host: npt.NDArray[np.float32] | None = np.asarray(emb, dtype=np.float32)
                 else:
-                    from sentrs.util.tensor import host_float32
+                    from sentrs.base.tensors import host_float32
 
                     host = host_float32(emb)
                     if host is None and keep_on_host:

@@ -24,8 +24,8 @@ from sentrs.base.model import BaseModel, QueryDocumentMixin
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
+    from sentrs.base.similarity import SimilarityFunction
     from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
-    from sentrs.util.similarity import SimilarityFunction
 
 __all__ = ["SparseEncoder"]
 
@@ -305,8 +305,8 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         max_active_dims: int | None,
         **kwargs: Any,
     ) -> Tensor:
+        from sentrs.base.tensors import host_float32
         from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
-        from sentrs.util.tensor import host_float32
 
         modules = self._inference_modules(kwargs.get("task"))
         splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
@@ -333,13 +333,13 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
     # ------------------------------------------------------------------ similarity and inspection
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n, m)`` scores with :attr:`similarity_fn_name` (sparse inputs accepted)."""
-        from sentrs.util.similarity import SimilarityFunction
+        from sentrs.base.similarity import SimilarityFunction
 
         return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
         """``(n,)`` scores of row i with row i."""
-        from sentrs.util.similarity import SimilarityFunction
+        from sentrs.base.similarity import SimilarityFunction
 
         return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 

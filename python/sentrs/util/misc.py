@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import functools
-import importlib
 import logging
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sentrs._unavailable import unavailable_getattr
+from sentrs.base.registry import fullname, import_from_string
 
 __all__ = [
     "append_to_last_row",
@@ -31,36 +30,6 @@ __getattr__ = unavailable_getattr(
         "import_module_class": "module classes from custom code",
     },
 )
-
-
-def fullname(o: Any) -> str:
-    """``module.ClassName`` of an object or class, as written into config files."""
-    cls = o if isinstance(o, type) else o.__class__
-    module = cls.__module__
-    if module is None or module == str.__module__:
-        return cls.__name__
-    return f"{module}.{cls.__name__}"
-
-
-def import_from_string(dotted_path: str) -> Any:
-    """Imports ``package.module.Name`` and returns ``Name``; raises ImportError naming the path.
-
-    Paths come from model configs, not from the user's code, so an old path imports without a DeprecationWarning.
-    """
-    try:
-        module_path, class_name = dotted_path.rsplit(".", 1)
-    except ValueError as exc:
-        raise ImportError(f"{dotted_path!r} is not a dotted path of the form 'module.Name'") from exc
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            module = importlib.import_module(module_path)
-        except ImportError:
-            return importlib.import_module(dotted_path)
-    try:
-        return getattr(module, class_name)
-    except AttributeError as exc:
-        raise ImportError(f"module {module_path!r} has no attribute {class_name!r}") from exc
 
 
 def similarity_fct_name(similarity_fct: Callable[..., Any]) -> str:

@@ -1,18 +1,23 @@
-"""Semantic search over embeddings."""
+"""Semantic search, paraphrase mining and community detection over embeddings.
+
+Float32 numpy inputs go straight to the Rust core without importing torch; tensors on the host share their memory
+with it; other inputs (CUDA, autograd, other dtypes, custom score functions) run in torch like the reference.
+"""
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import Tensor
+import numpy.typing as npt
 
 from sentrs import ops
-from sentrs.util.similarity import cos_sim, dot_score
-from sentrs.util.tensor import _convert_to_batch_tensor, host_float32
+from sentrs.base.similarity import cos_sim, dot_score
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = [
     "community_detection",
@@ -42,6 +47,14 @@ def semantic_search(
     for name, value in (("query_chunk_size", query_chunk_size), ("corpus_chunk_size", corpus_chunk_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    rust_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
+    hq, hc = _host_rows(query_embeddings), _host_rows(corpus_embeddings)
+    if rust_score is not None and hq is not None and hc is not None:
+        return _rust_search(hq, hc, top_k, rust_score, corpus_chunk_size)
+    import torch
+
+    from sentrs.base.tensors import _convert_to_batch_tensor, host_float32
+
     queries = _convert_to_batch_tensor(query_embeddings)
     corpus = _convert_to_batch_tensor(corpus_embeddings)
     sparse_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
@@ -55,19 +68,40 @@ def semantic_search(
         raise ValueError(
             f"query and corpus embeddings must have the same dimension, got {queries.shape[1]} and {corpus.shape[1]}"
         )
-    rust_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
-    hq, hc = host_float32(queries), host_float32(corpus)
-    if rust_score is not None and hq is not None and hc is not None:
-        ids, scores = ops.topk_search(hq, hc, top_k, rust_score, min(corpus_chunk_size, 8192))
-        return [
-            [{"corpus_id": int(i), "score": float(s)} for i, s in zip(id_row, score_row)]
-            for id_row, score_row in zip(ids.tolist(), scores.tolist())
-        ]
+    tq, tc = host_float32(queries), host_float32(corpus)
+    if rust_score is not None and tq is not None and tc is not None:
+        return _rust_search(tq, tc, top_k, rust_score, corpus_chunk_size)
     return _semantic_search_torch(queries, corpus, query_chunk_size, corpus_chunk_size, top_k, score_function)
+
+
+def _host_rows(x: Any) -> npt.NDArray[np.float32] | None:
+    """A float32 numpy array (1-D promoted to one row) as it is, else None (the torch path decides)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim not in (1, 2):
+        return None
+    return x.reshape(1, -1) if x.ndim == 1 else x
+
+
+def _rust_search(
+    queries: npt.NDArray[np.float32], corpus: npt.NDArray[np.float32], top_k: int, score: str, corpus_chunk_size: int
+) -> list[list[dict[str, int | float]]]:
+    """Exact top-k in the Rust core, ties to the lower corpus id."""
+    if corpus.size == 0:
+        return [[] for _ in range(queries.shape[0])]
+    if queries.shape[1] != corpus.shape[1]:
+        raise ValueError(
+            f"query and corpus embeddings must have the same dimension, got {queries.shape[1]} and {corpus.shape[1]}"
+        )
+    ids, scores = ops.topk_search(queries, corpus, top_k, score, min(corpus_chunk_size, 8192))
+    return [
+        [{"corpus_id": int(i), "score": float(s)} for i, s in zip(id_row, score_row)]
+        for id_row, score_row in zip(ids.tolist(), scores.tolist())
+    ]
 
 
 def to_csr_arrays(x: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 2-D tensor (sparse COO/CSR or dense) as CSR ``(indptr int64, indices int64, values float32)`` numpy."""
+    import torch
+
     if x.layout == torch.sparse_csr:
         return (
             x.crow_indices().cpu().numpy().astype(np.int64),
@@ -109,6 +143,8 @@ def _semantic_search_torch(
     top_k: int,
     score_function: Callable[[Tensor, Tensor], Tensor],
 ) -> list[list[dict[str, int | float]]]:
+    import torch
+
     if corpus.device != queries.device:
         queries = queries.to(corpus.device)
     heaps: list[list[tuple[float, int]]] = [[] for _ in range(queries.shape[0])]
@@ -142,6 +178,10 @@ def _nearest_neighbours(
     corpus_chunk_size: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For every row, its ``top_k`` best other rows: ``(ids, scores)`` ``(n, top_k)``, -1 / -inf padded."""
+    import torch
+
+    from sentrs.base.tensors import host_float32
+
     rust_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
     host = host_float32(embeddings)
     if rust_score is not None and host is not None:
@@ -194,11 +234,19 @@ def paraphrase_mining_embeddings(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    emb = _convert_to_batch_tensor(embeddings)
-    n = emb.shape[0]
-    if n < 2:
-        return []
-    ids, scores = _nearest_neighbours(emb, top_k, score_function, query_chunk_size, corpus_chunk_size)
+    rust_score = "cosine" if score_function is cos_sim else "dot" if score_function is dot_score else None
+    host = _host_rows(embeddings)
+    if rust_score is not None and host is not None:
+        if host.shape[0] < 2:
+            return []
+        ids, scores = ops.topk_self_search(host, top_k, rust_score)
+    else:
+        from sentrs.base.tensors import _convert_to_batch_tensor
+
+        emb = _convert_to_batch_tensor(embeddings)
+        if emb.shape[0] < 2:
+            return []
+        ids, scores = _nearest_neighbours(emb, top_k, score_function, query_chunk_size, corpus_chunk_size)
     # Each unordered pair once (its first sighting in row order, as the reference), best first, equal scores in
     # (i, j) order: deduplicated and sorted in the Rust core.
     vals, lo, hi = ops.mine_pairs(ids, scores, max_pairs)
@@ -251,9 +299,12 @@ def community_detection(
     Returns lists of row ids, largest community first, each starting with its centre; rows belong to at most one
     community and communities smaller than ``min_community_size`` are dropped. Runs in the Rust core.
     """
-    emb = _convert_to_batch_tensor(embeddings) if not isinstance(embeddings, np.ndarray) else embeddings
+    if isinstance(embeddings, np.ndarray):
+        emb = embeddings
+    else:
+        from sentrs.base.tensors import _convert_to_batch_tensor
+
+        emb = _convert_to_batch_tensor(embeddings).detach().float().cpu().numpy()
     if len(emb) == 0:
         return []
-    if isinstance(emb, Tensor):
-        emb = emb.detach().float().cpu().numpy()
     return ops.community_detection(emb, threshold, min_community_size, batch_size)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from sentrs.base.modules.module import Module
-from sentrs.util.misc import fullname, import_from_string
+from sentrs.base.registry import fullname, import_from_string
 
 __all__ = ["Dense"]
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 
 from sentrs.base.modules.module import Module
-from sentrs.util.tensor import normalize_embeddings
+from sentrs.base.tensors import normalize_embeddings
 
 __all__ = ["Normalize"]
 

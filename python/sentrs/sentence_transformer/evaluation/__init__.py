@@ -14,10 +14,10 @@ from sentrs._lazy import lazy_module_attrs
 from sentrs._unavailable import unavailable_getattr
 
 __getattr__, __dir__ = lazy_module_attrs(
-    __name__, {"SimilarityFunction": "sentrs.util.similarity"}, missing=unavailable_getattr(__name__, "evaluators")
+    __name__, {"SimilarityFunction": "sentrs.base.similarity"}, missing=unavailable_getattr(__name__, "evaluators")
 )
 
 if TYPE_CHECKING:
-    from sentrs.util.similarity import SimilarityFunction
+    from sentrs.base.similarity import SimilarityFunction
 
 __all__ = ["SimilarityFunction"]

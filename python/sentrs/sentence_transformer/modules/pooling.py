@@ -10,7 +10,7 @@ from torch import Tensor
 from sentrs import ops
 from sentrs.base.formats import POOLING_LEGACY_KEYS, legacy_pooling_config
 from sentrs.base.modules.module import Module
-from sentrs.util.tensor import host_float32
+from sentrs.base.tensors import host_float32
 
 __all__ = ["Pooling"]
 

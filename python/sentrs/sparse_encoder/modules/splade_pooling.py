@@ -8,7 +8,7 @@ import torch
 
 from sentrs import ops
 from sentrs.base.modules.module import Module
-from sentrs.util.tensor import host_float32
+from sentrs.base.tensors import host_float32
 
 __all__ = ["SpladePooling"]
 
