@@ -15,6 +15,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use ndarray::{Array2, Array3};
 use sentrs_core::batching::plan_batches;
+use sentrs_core::cancel::Cancel;
 use sentrs_core::pooling::{normalize_rows, pool, PoolingMode};
 use sentrs_core::similarity::{similarity_matrix, Similarity};
 use sentrs_core::tokenize::{BatchTokenizer, Padding, TokenizerSettings};
@@ -241,16 +242,13 @@ fn bench_search(c: &mut Criterion) {
     let mut group = c.benchmark_group("topk_search");
     group.sample_size(10);
     group.throughput(Throughput::Elements((nq * nc) as u64));
-    // The bf16 pass runs where the CPU has AVX512-BF16; SENTRS_EXACT_FP32=1 forces the fp32 GEMM path.
+    // The bf16 pass runs where the CPU has AVX512-BF16; `force_fp32` (`SENTRS_EXACT_FP32=1` in Python) forces the
+    // fp32 GEMM path.
+    let cancel = Cancel::new();
     for (name, fp32) in [("auto", false), ("fp32", true)] {
         group.bench_function(
             BenchmarkId::new(name, format!("{nq}x{nc}x{HIDDEN}_k{k}")),
             |bench| {
-                if fp32 {
-                    std::env::set_var("SENTRS_EXACT_FP32", "1");
-                } else {
-                    std::env::remove_var("SENTRS_EXACT_FP32");
-                }
                 bench.iter(|| {
                     topk_search(
                         black_box(queries.view()),
@@ -259,13 +257,14 @@ fn bench_search(c: &mut Criterion) {
                         TopKScore::Cosine,
                         8192,
                         false,
+                        fp32,
+                        &cancel,
                     )
                     .unwrap()
                 })
             },
         );
     }
-    std::env::remove_var("SENTRS_EXACT_FP32");
     group.finish();
 
     let mut rng = Lcg::new(6);
@@ -282,6 +281,7 @@ fn bench_search(c: &mut Criterion) {
                     black_box(codes_q.view()),
                     black_box(codes_c.view()),
                     40,
+                    &cancel,
                 )
                 .unwrap()
             })

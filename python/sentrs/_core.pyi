@@ -101,6 +101,8 @@ def topk_search(
     score_function: str = "cosine",
     corpus_chunk_size: int = 8192,
     exclude_self: bool = False,
+    *,
+    force_fp32: bool = False,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
 def community_detection(
     embeddings: npt.NDArray[np.float32],

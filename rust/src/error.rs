@@ -17,6 +17,10 @@ pub enum CoreError {
     /// A tokenizer file could not be read or the tokenizer failed (maps to `sentrs.exceptions.TokenizerError`).
     #[error("{0}")]
     Tokenizer(String),
+    /// A long kernel stopped early because its [`crate::cancel::Cancel`] flag was set (Ctrl-C in Python; maps to
+    /// `KeyboardInterrupt`).
+    #[error("interrupted")]
+    Cancelled,
 }
 
 /// Result alias used by every kernel.

@@ -5,7 +5,7 @@
 //! convert results; `cargo test --no-default-features` needs no Python.
 
 pub mod batching;
-pub mod bf16;
+pub mod cancel;
 pub mod cluster;
 pub mod error;
 pub mod parallel;

@@ -1,7 +1,16 @@
 """Typed numpy-in, numpy-out facade over the Rust core ``sentrs._core``.
 
 This is the only package that imports the extension. Nothing here imports torch. Every function validates its
-arguments and raises ``ValueError`` or ``TypeError`` naming the argument; the kernels release the GIL.
+arguments and raises ``ValueError`` or ``TypeError`` naming the argument; the kernels release the GIL, and the long
+searches (``topk_search``, ``topk_self_search``, ``hamming_topk``, ``code_dot_topk``) stop on Ctrl-C with
+``KeyboardInterrupt``.
+
+Environment:
+
+- ``SENTRS_EXACT_FP32=1``: ``topk_search`` skips its bf16 candidate pass (on CPUs with AVX512-BF16) and scores in
+  fp32 only; results are the same, this is for benchmarks and checks. Read here at each call and passed to the
+  kernel as ``force_fp32`` (the kernels themselves read no environment variable).
+- ``SENTRS_NUM_THREADS``: size of the core's thread pool, read once when the pool starts.
 """
 
 from __future__ import annotations
@@ -146,6 +155,7 @@ def topk_search(
 
     Returns ``(ids, scores)``, each ``(q, min(k, n))``, best first; ties go to the lower corpus index. With
     ``exclude_self`` query i never matches corpus row i (rows short of hits pad with id -1, score -inf).
+    ``SENTRS_EXACT_FP32=1`` in the environment turns the bf16 candidate pass off (same results, fp32 throughout).
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
@@ -159,7 +169,8 @@ def topk_search(
     c = _as_f32_matrix(corpus, "corpus_embeddings")
     _check_finite(q, "query_embeddings")
     _check_finite(c, "corpus_embeddings")
-    return _core.topk_search(q, c, int(k), score_function, int(corpus_chunk_size), exclude_self)
+    force_fp32 = os.environ.get("SENTRS_EXACT_FP32") == "1"
+    return _core.topk_search(q, c, int(k), score_function, int(corpus_chunk_size), exclude_self, force_fp32=force_fp32)
 
 
 def community_detection(

@@ -1,12 +1,36 @@
 //! The only place that touches pyo3 and numpy: argument extraction, GIL release and result conversion.
+//!
+//! One file per kernel area, each with a `register` function the module init calls; the helpers every wrapper
+//! shares live here: [`detach`] (release the GIL, map the error), [`detach_cancellable`] (the same for long
+//! kernels, honouring Ctrl-C) and [`to_py_err`].
 
-mod kernels;
+mod batching;
+mod cluster;
+mod pooling;
+mod quantize;
+mod similarity;
+mod sparse;
 mod tokenizer;
+mod topk;
 
+use crate::cancel::Cancel;
 use crate::error::CoreError;
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use numpy::{PyArray1, PyArray2};
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// Two int64 index arrays handed back to Python (an order and its bounds, or CSR offsets and members).
+type IndexArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
+/// Two matrices handed back to Python together.
+type ArrayPair<'py, A, B> = (Bound<'py, PyArray2<A>>, Bound<'py, PyArray2<B>>);
+
+/// `(ids, scores)` of a top-k search handed back to Python.
+type TopKArrays<'py> = ArrayPair<'py, i64, f32>;
 
 /// Maps a [`CoreError`] to the Python exception users catch.
 pub(crate) fn to_py_err(py: Python<'_>, err: CoreError) -> PyErr {
@@ -16,6 +40,7 @@ pub(crate) fn to_py_err(py: Python<'_>, err: CoreError) -> PyErr {
         }
         CoreError::FileNotFound(msg) => PyFileNotFoundError::new_err(msg),
         CoreError::Tokenizer(msg) => tokenizer_error(py, msg),
+        CoreError::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
     }
 }
 
@@ -31,12 +56,104 @@ fn tokenizer_error(py: Python<'_>, msg: String) -> PyErr {
     }
 }
 
-/// Runs `f` with the GIL released and maps its error.
+/// Runs `f` with the GIL released and maps its error. For work that ends in milliseconds; long kernels go through
+/// [`detach_cancellable`].
 pub(crate) fn detach<T: Send>(
     py: Python<'_>,
     f: impl FnOnce() -> Result<T, CoreError> + Send,
 ) -> PyResult<T> {
     py.detach(f).map_err(|e| to_py_err(py, e))
+}
+
+/// How often a cancellable call looks for Ctrl-C while its kernel runs.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Work (multiply-adds, or word comparisons) from which a cancellable call starts its worker thread (tens of
+/// microseconds): below it the kernel ends within about a millisecond and runs on the calling thread, and Ctrl-C
+/// is taken when it returns, as for any other call.
+const CANCELLABLE_MIN_WORK: usize = 1 << 26;
+
+/// Stack of the thread a cancellable kernel runs on: that of a typical main thread, where kernels ran before.
+const WORKER_STACK: usize = 8 << 20;
+
+/// Runs a long kernel `f` with the GIL released, honouring Ctrl-C, and maps its error. `work` estimates its size
+/// (see [`CANCELLABLE_MIN_WORK`]); smaller calls go through [`detach`] with a flag nobody sets.
+///
+/// Python runs signal handlers only on its main thread and only with the GIL held, so `f` runs on a scoped worker
+/// thread while the calling thread waits with the GIL released and, every [`SIGNAL_POLL`], takes it back for
+/// `py.check_signals()`. When a handler raises (`KeyboardInterrupt` for Ctrl-C), `f`'s [`Cancel`] is set, the call
+/// waits for the kernel to stop at its next check between blocks and raises the handler's exception. Called off the
+/// main thread, `check_signals` does nothing and the call simply runs to the end. A panic in `f` resumes here; a
+/// worker thread that cannot be started raises `OSError`.
+pub(crate) fn detach_cancellable<T: Send>(
+    py: Python<'_>,
+    work: usize,
+    f: impl FnOnce(&Cancel) -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
+    let cancel = Cancel::new();
+    if work < CANCELLABLE_MIN_WORK {
+        return detach(py, || f(&cancel));
+    }
+    let done = AtomicBool::new(false);
+    let (cancel_ref, done_ref) = (&cancel, &done);
+    let caller = std::thread::current();
+    let (joined, interrupt) = std::thread::scope(|scope| -> PyResult<_> {
+        let worker = std::thread::Builder::new()
+            .name("sentrs-kernel".into())
+            .stack_size(WORKER_STACK)
+            .spawn_scoped(scope, move || {
+                let _wake = WakeWhenDone {
+                    done: done_ref,
+                    caller,
+                };
+                f(cancel_ref)
+            })?;
+        let mut interrupt = None;
+        while !wait_until_done(py, done_ref) {
+            if let Err(err) = py.check_signals() {
+                cancel_ref.cancel();
+                interrupt = Some(err);
+                break;
+            }
+        }
+        Ok((py.detach(move || worker.join()), interrupt))
+    })?;
+    let outcome = match joined {
+        Ok(outcome) => outcome,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    match interrupt {
+        Some(err) => Err(err),
+        None => outcome.map_err(|e| to_py_err(py, e)),
+    }
+}
+
+/// Marks the worker of [`detach_cancellable`] done and wakes the caller, also when the worker panics.
+struct WakeWhenDone<'a> {
+    done: &'a AtomicBool,
+    caller: Thread,
+}
+
+impl Drop for WakeWhenDone<'_> {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+        self.caller.unpark();
+    }
+}
+
+/// Waits with the GIL released until `done` is set or [`SIGNAL_POLL`] has passed; returns whether it is set.
+fn wait_until_done(py: Python<'_>, done: &AtomicBool) -> bool {
+    py.detach(|| {
+        let deadline = Instant::now() + SIGNAL_POLL;
+        while !done.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+        true
+    })
 }
 
 /// Turns parallelism off in a forked child (called from `os.register_at_fork`).
@@ -57,6 +174,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     tokenizer::register(m)?;
-    kernels::register(m)?;
+    batching::register(m)?;
+    pooling::register(m)?;
+    similarity::register(m)?;
+    topk::register(m)?;
+    cluster::register(m)?;
+    sparse::register(m)?;
+    quantize::register(m)?;
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! Approximate inner products in bf16 on CPUs with AVX512-BF16 (`vdpbf16ps`: twice the fp32 FMA rate).
 //!
-//! Used only to pick candidates: [`crate::topk::topk_search`] rescores them in fp32 and proves that no row
-//! outside the candidates can enter the top k, so results stay exact. Rounding an f32 to bf16 (nearest even)
+//! Used only to pick candidates: [`super::topk_search`] rescores them in fp32 and proves that no row outside
+//! the candidates can enter the top k, so results stay exact. Rounding an f32 to bf16 (nearest even)
 //! changes it by at most 2^-9 of its magnitude, so a bf16 dot product is within `2^-8 * |q| * |c|` of the fp32
 //! one, plus the fp32 accumulation error.
 
+use super::hits::{offer, rank_key, Hit};
 use crate::parallel;
-use crate::topk::{offer, rank_key, Hit};
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use std::collections::BinaryHeap;
@@ -98,7 +98,7 @@ fn pack_block(block: ArrayView2<f32>, pairs: usize) -> Vec<u32> {
 /// Offers every row of `block` (corpus indices from `col_offset`) to the per-query heaps of at most `k` best hits,
 /// by bf16 score (times `scale[row]` when given: cosine from dot products and inverse norms). Scores never leave
 /// the registers unless they beat a query's current bar. Requires [`supported`]; `heaps` has one heap per query.
-pub(crate) fn search_block(
+pub(super) fn search_block(
     queries: &PackedQueries,
     block: ArrayView2<f32>,
     col_offset: usize,

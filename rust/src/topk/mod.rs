@@ -3,15 +3,21 @@
 //! Queries are scored against the corpus one block of rows at a time (a GEMM per block); each query keeps a
 //! bounded heap of its best `k` hits. Peak extra memory is `queries_in_flight x block` scores, whatever the
 //! corpus size. Ties break by the lower corpus index, so results are deterministic.
+//!
+//! Layout: this module holds the search entry points and the fp32 and bf16-rescored passes; [`hits`] the hits and
+//! the running selection both passes feed; [`bf16`] the bf16 candidate scan. Neither of those imports this module.
 
+pub mod bf16;
+pub mod hits;
+
+use crate::cancel::Cancel;
 use crate::error::{invalid, CoreError, CoreResult};
 use crate::parallel;
 use crate::pooling::normalize_rows;
 use crate::similarity::{matmul_nt, row_norms};
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
+use hits::{rank_key, Hit, TopKState};
+use ndarray::{s, Array1, Array2, ArrayView2};
 use rayon::prelude::*;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 /// Scoring used by [`topk_search`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,171 +28,6 @@ pub enum TopKScore {
     Dot,
 }
 
-/// One hit; ordered so that the *worst* hit is the greatest (the top of a max-heap is evicted first).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Hit {
-    pub(crate) score: f32,
-    pub(crate) index: usize,
-}
-
-impl PartialEq for Hit {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Hit {}
-impl PartialOrd for Hit {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Hit {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Lower score is worse; at equal score the higher index is worse.
-        other
-            .score
-            .total_cmp(&self.score)
-            .then(self.index.cmp(&other.index))
-    }
-}
-
-/// Offers a hit to a heap of at most `k` best hits; returns the score a newcomer must reach once the heap is full
-/// (`-inf` before).
-#[inline]
-pub(crate) fn offer(heap: &mut BinaryHeap<Hit>, k: usize, hit: Hit) -> f32 {
-    if heap.len() < k {
-        heap.push(hit);
-    } else if let Some(worst) = heap.peek() {
-        if hit < *worst {
-            heap.pop();
-            heap.push(hit);
-        }
-    }
-    if heap.len() == k {
-        heap.peek().map_or(f32::NEG_INFINITY, |w| w.score)
-    } else {
-        f32::NEG_INFINITY
-    }
-}
-
-/// The value hits are ranked by: -0.0 equals 0.0 (a GEMM may produce either) and NaN ranks last.
-pub(crate) fn rank_key(score: f32) -> f32 {
-    if score.is_nan() {
-        f32::NEG_INFINITY
-    } else if score == 0.0 {
-        0.0
-    } else {
-        score
-    }
-}
-
-/// Running best-`k` hits for a set of query rows, fed one block of scores at a time.
-///
-/// This is the selection half of a search: the caller computes score blocks (with any GEMM) and pushes them;
-/// memory stays at `rows x k` hits. Ties break by the lower column index.
-#[derive(Debug, Clone)]
-pub struct TopKState {
-    k: usize,
-    pub(crate) heaps: Vec<BinaryHeap<Hit>>,
-}
-
-impl TopKState {
-    /// State for `rows` query rows keeping `k` hits each.
-    pub fn new(rows: usize, k: usize) -> Self {
-        TopKState {
-            k,
-            heaps: (0..rows)
-                .map(|_| BinaryHeap::with_capacity(k + 1))
-                .collect(),
-        }
-    }
-
-    /// Number of query rows.
-    pub fn rows(&self) -> usize {
-        self.heaps.len()
-    }
-
-    /// Offers a block of scores: row `i` of `scores` belongs to query `row_offset + i`, column `j` to corpus
-    /// index `col_offset + j`. With `col_scale`, score `(i, j)` is multiplied by `col_scale[j]` first (cosine from
-    /// dot products and corpus inverse norms). With `exclude_self`, corpus index == query index is skipped
-    /// (paraphrase mining of a set against itself).
-    pub fn push_block(
-        &mut self,
-        scores: ArrayView2<f32>,
-        row_offset: usize,
-        col_offset: usize,
-        col_scale: Option<ArrayView1<f32>>,
-        exclude_self: bool,
-    ) -> CoreResult<()> {
-        let (n, m) = scores.dim();
-        if row_offset + n > self.heaps.len() {
-            return Err(invalid(format!(
-                "score block rows {row_offset}..{} exceed the {} query rows of this search",
-                row_offset + n,
-                self.heaps.len()
-            )));
-        }
-        if let Some(scale) = &col_scale {
-            if scale.len() != m {
-                return Err(CoreError::ShapeMismatch(format!(
-                    "col_scale must have one value per score column, got {} for {m} columns",
-                    scale.len()
-                )));
-            }
-        }
-        let k = self.k;
-        if k == 0 {
-            return Ok(());
-        }
-        let heaps = &mut self.heaps[row_offset..row_offset + n];
-        let work = |(i, heap): (usize, &mut BinaryHeap<Hit>)| {
-            let row = scores.row(i);
-            let query = row_offset + i;
-            // Once the heap is full, a score below the worst kept one cannot enter: checked before any heap work.
-            let mut bar = if heap.len() == k {
-                heap.peek().map_or(f32::NEG_INFINITY, |w| w.score)
-            } else {
-                f32::NEG_INFINITY
-            };
-            for (j, &raw) in row.iter().enumerate() {
-                let value = match &col_scale {
-                    Some(scale) => raw * scale[j],
-                    None => raw,
-                };
-                let score = rank_key(value);
-                if score < bar {
-                    continue;
-                }
-                let index = col_offset + j;
-                if exclude_self && index == query {
-                    continue;
-                }
-                bar = offer(heap, k, Hit { score, index });
-            }
-        };
-        if parallel::parallel_enabled() && n > 1 && n * m > 1 << 14 {
-            parallel::install(|| heaps.par_iter_mut().enumerate().for_each(work));
-        } else {
-            heaps.iter_mut().enumerate().for_each(work);
-        }
-        Ok(())
-    }
-
-    /// Ids (`-1` where a row has fewer than `k` hits) and scores (`-inf` there), `(rows, k)`, best first.
-    pub fn finish(self) -> (Array2<i64>, Array2<f32>) {
-        let k = self.k;
-        let mut ids = Array2::<i64>::from_elem((self.heaps.len(), k), -1);
-        let mut scores = Array2::<f32>::from_elem((self.heaps.len(), k), f32::NEG_INFINITY);
-        for (i, heap) in self.heaps.into_iter().enumerate() {
-            for (rank, hit) in heap.into_sorted_vec().into_iter().enumerate() {
-                ids[[i, rank]] = hit.index as i64;
-                scores[[i, rank]] = hit.score;
-            }
-        }
-        (ids, scores)
-    }
-}
-
 /// Rows of queries scored per GEMM call.
 const QUERY_BLOCK: usize = 1024;
 
@@ -195,6 +36,10 @@ const QUERY_BLOCK: usize = 1024;
 /// The corpus is scored `corpus_block` rows at a time (a GEMM through the `gemm` crate), so extra memory is
 /// bounded by `min(n_queries, 1024) x corpus_block` scores. With `exclude_self`, query i never matches corpus
 /// row i (a set searched against itself); such rows pad with id -1 / score -inf when k exceeds the candidates.
+///
+/// Large searches on CPUs with AVX512-BF16 pick candidates in bf16 and rescore them in fp32 (same result);
+/// `force_fp32` turns that pass off (for benchmarks and checks). `cancel` is checked between blocks.
+#[allow(clippy::too_many_arguments)]
 pub fn topk_search(
     queries: ArrayView2<f32>,
     corpus: ArrayView2<f32>,
@@ -202,6 +47,8 @@ pub fn topk_search(
     score: TopKScore,
     corpus_block: usize,
     exclude_self: bool,
+    force_fp32: bool,
+    cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
     if queries.ncols() != corpus.ncols() {
         return Err(CoreError::ShapeMismatch(format!(
@@ -227,10 +74,18 @@ pub fn topk_search(
         TopKScore::Dot => queries.to_owned(),
     };
     let macs = nq.saturating_mul(nc).saturating_mul(queries.ncols());
-    if !exclude_self && macs >= BF16_MIN_MACS && crate::bf16::supported() && !fp32_forced() {
-        return topk_bf16_rescored(queries.view(), corpus, k, score, corpus_block);
+    if !exclude_self && !force_fp32 && macs >= BF16_MIN_MACS && bf16::supported() {
+        return topk_bf16_rescored(queries.view(), corpus, k, score, corpus_block, cancel);
     }
-    topk_fp32(queries.view(), corpus, k, score, corpus_block, exclude_self)
+    topk_fp32(
+        queries.view(),
+        corpus,
+        k,
+        score,
+        corpus_block,
+        exclude_self,
+        cancel,
+    )
 }
 
 /// Work (query x corpus x dimension multiply-adds) from which the bf16 candidate search pays off.
@@ -240,11 +95,6 @@ const BF16_BLOCK: usize = 2048;
 /// Candidates kept per query beyond `k` by the bf16 pass, for the fp32 rescoring.
 const BF16_EXTRA: usize = 32;
 
-/// `SENTRS_EXACT_FP32=1` turns the bf16 candidate pass off (for benchmarks and checks).
-fn fp32_forced() -> bool {
-    std::env::var("SENTRS_EXACT_FP32").is_ok_and(|v| v == "1")
-}
-
 /// The fp32 search: a GEMM per block and the running top-k. `queries` are already normalised for cosine.
 fn topk_fp32(
     queries: ArrayView2<f32>,
@@ -253,12 +103,14 @@ fn topk_fp32(
     score: TopKScore,
     corpus_block: usize,
     exclude_self: bool,
+    cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
     let (nq, nc) = (queries.nrows(), corpus.nrows());
     let mut state = TopKState::new(nq, k);
     for q0 in (0..nq).step_by(QUERY_BLOCK) {
         let q = queries.slice(s![q0..(q0 + QUERY_BLOCK).min(nq), ..]);
         for c0 in (0..nc).step_by(corpus_block) {
+            cancel.check()?;
             let block = corpus.slice(s![c0..(c0 + corpus_block).min(nc), ..]);
             let block_scores = matmul_nt(q, block)?;
             let inverse_norms: Option<Array1<f32>> =
@@ -285,6 +137,7 @@ fn topk_bf16_rescored(
     k: usize,
     score: TopKScore,
     corpus_block: usize,
+    cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
     let (nq, nc, d) = (queries.nrows(), corpus.nrows(), queries.ncols());
     let kept = (k + BF16_EXTRA).min(nc);
@@ -299,12 +152,13 @@ fn topk_bf16_rescored(
             .slice_mut(s![c0..c0 + block.nrows()])
             .assign(&norms.mapv(|n| 1.0 / n));
     }
-    let packed = crate::bf16::PackedQueries::new(queries);
+    let packed = bf16::PackedQueries::new(queries);
     let step = corpus_block.min(BF16_BLOCK);
     for c0 in (0..nc).step_by(step) {
+        cancel.check()?;
         let c1 = (c0 + step).min(nc);
         let scale = (score == TopKScore::Cosine).then(|| inverse_norms.slice(s![c0..c1]));
-        crate::bf16::search_block(
+        bf16::search_block(
             &packed,
             corpus.slice(s![c0..c1, ..]),
             c0,
@@ -378,7 +232,7 @@ fn topk_bf16_rescored(
     if !unproven.is_empty() {
         let subset = queries.select(ndarray::Axis(0), &unproven);
         let (sub_ids, sub_scores) =
-            topk_fp32(subset.view(), corpus, k, score, corpus_block, false)?;
+            topk_fp32(subset.view(), corpus, k, score, corpus_block, false, cancel)?;
         for (r, &i) in unproven.iter().enumerate() {
             ids.row_mut(i).assign(&sub_ids.row(r));
             scores.row_mut(i).assign(&sub_scores.row(r));
@@ -394,11 +248,13 @@ const SELF_BLOCK: usize = 1024;
 ///
 /// Scores are symmetric, so only blocks on and above the diagonal are multiplied; each off-diagonal block feeds
 /// both its rows and, transposed, its columns. Half the GEMM work of [`topk_search`] with `exclude_self`, same
-/// result (hits are ordered by score, then lower index, whatever order they arrive in).
+/// result (hits are ordered by score, then lower index, whatever order they arrive in). `cancel` is checked
+/// between blocks.
 pub fn topk_self_search(
     x: ArrayView2<f32>,
     k: usize,
     score: TopKScore,
+    cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
     let n = x.nrows();
     let k = k.min(n.saturating_sub(1));
@@ -417,6 +273,7 @@ pub fn topk_self_search(
     for i0 in (0..n).step_by(SELF_BLOCK) {
         let rows = x.slice(s![i0..(i0 + SELF_BLOCK).min(n), ..]);
         for j0 in (i0..n).step_by(SELF_BLOCK) {
+            cancel.check()?;
             let cols = x.slice(s![j0..(j0 + SELF_BLOCK).min(n), ..]);
             let block = matmul_nt(rows, cols)?;
             state.push_block(block.view(), i0, j0, None, true)?;
@@ -432,6 +289,18 @@ pub fn topk_self_search(
 mod tests {
     use super::*;
     use crate::similarity::{similarity_matrix, Similarity};
+
+    /// [`topk_search`] with the bf16 pass allowed and no cancellation.
+    fn search(
+        q: ArrayView2<f32>,
+        c: ArrayView2<f32>,
+        k: usize,
+        score: TopKScore,
+        block: usize,
+        exclude_self: bool,
+    ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+        topk_search(q, c, k, score, block, exclude_self, false, &Cancel::new())
+    }
     use proptest::prelude::*;
 
     fn naive(
@@ -461,33 +330,16 @@ mod tests {
     fn ties_break_by_lower_index() {
         let q = Array2::from_elem((1, 2), 1.0f32);
         let c = Array2::from_elem((5, 2), 1.0f32);
-        let (ids, _) = topk_search(q.view(), c.view(), 3, TopKScore::Dot, 2, false).unwrap();
+        let (ids, _) = search(q.view(), c.view(), 3, TopKScore::Dot, 2, false).unwrap();
         assert_eq!(ids.row(0).to_vec(), vec![0, 1, 2]);
-    }
-
-    #[test]
-    fn state_excludes_self_and_pads_short_rows() {
-        let scores = ndarray::array![[9.0f32, 1.0, 5.0], [2.0, 8.0, 3.0]];
-        let mut state = TopKState::new(2, 2);
-        state.push_block(scores.view(), 0, 0, None, true).unwrap();
-        let (ids, s) = state.finish();
-        assert_eq!(ids, ndarray::array![[2i64, 1], [2, 0]]);
-        assert_eq!(s, ndarray::array![[5.0f32, 1.0], [3.0, 2.0]]);
-        let mut short = TopKState::new(1, 3);
-        short
-            .push_block(ndarray::array![[1.0f32]].view(), 0, 0, None, false)
-            .unwrap();
-        assert_eq!(short.finish().0, ndarray::array![[0i64, -1, -1]]);
-        let mut bad = TopKState::new(1, 1);
-        assert!(bad.push_block(scores.view(), 0, 0, None, false).is_err());
     }
 
     #[test]
     fn search_excluding_self() {
         let x = ndarray::array![[1.0f32, 0.0], [0.9, 0.1], [0.0, 1.0]];
-        let (ids, _) = topk_search(x.view(), x.view(), 2, TopKScore::Cosine, 2, true).unwrap();
+        let (ids, _) = search(x.view(), x.view(), 2, TopKScore::Cosine, 2, true).unwrap();
         assert_eq!(ids, ndarray::array![[1i64, 2], [0, 2], [1, 0]]);
-        let (short, scores) = topk_search(x.view(), x.view(), 3, TopKScore::Dot, 8, true).unwrap();
+        let (short, scores) = search(x.view(), x.view(), 3, TopKScore::Dot, 8, true).unwrap();
         assert_eq!(short[[0, 2]], -1);
         assert_eq!(scores[[0, 2]], f32::NEG_INFINITY);
     }
@@ -498,8 +350,8 @@ mod tests {
                                             vals in proptest::collection::vec(-3i8..4, 40 * 6)) {
             let x = Array2::from_shape_fn((n, d), |(i, j)| f32::from(vals[i * 6 + j]));
             let score = if cosine { TopKScore::Cosine } else { TopKScore::Dot };
-            let (ids, scores) = topk_self_search(x.view(), k, score).unwrap();
-            let (want_ids, want_scores) = topk_search(x.view(), x.view(), k.min(n - 1), score, 7, true).unwrap();
+            let (ids, scores) = topk_self_search(x.view(), k, score, &Cancel::new()).unwrap();
+            let (want_ids, want_scores) = search(x.view(), x.view(), k.min(n - 1), score, 7, true).unwrap();
             prop_assert_eq!(ids.dim(), want_ids.dim());
             for (a, b) in scores.iter().zip(want_scores.iter()) {
                 prop_assert!((a - b).abs() <= 1e-5);
@@ -512,8 +364,8 @@ mod tests {
     fn self_search_across_blocks() {
         let n = SELF_BLOCK + 300;
         let x = Array2::from_shape_fn((n, 8), |(i, j)| ((i * 31 + j * 7) % 17) as f32 - 8.0);
-        let (ids, _) = topk_self_search(x.view(), 5, TopKScore::Dot).unwrap();
-        let (want, _) = topk_search(x.view(), x.view(), 5, TopKScore::Dot, 512, true).unwrap();
+        let (ids, _) = topk_self_search(x.view(), 5, TopKScore::Dot, &Cancel::new()).unwrap();
+        let (want, _) = search(x.view(), x.view(), 5, TopKScore::Dot, 512, true).unwrap();
         assert_eq!(ids, want);
     }
 
@@ -522,14 +374,14 @@ mod tests {
         let q = Array2::from_elem((2, 3), 1.0f32);
         let c = Array2::from_elem((4, 3), 1.0f32);
         assert_eq!(
-            topk_search(q.view(), c.view(), 10, TopKScore::Dot, 3, false)
+            search(q.view(), c.view(), 10, TopKScore::Dot, 3, false)
                 .unwrap()
                 .0
                 .dim(),
             (2, 4)
         );
         assert_eq!(
-            topk_search(q.view(), c.view(), 0, TopKScore::Dot, 3, false)
+            search(q.view(), c.view(), 0, TopKScore::Dot, 3, false)
                 .unwrap()
                 .0
                 .dim(),
@@ -537,15 +389,61 @@ mod tests {
         );
         let empty = Array2::<f32>::zeros((0, 3));
         assert_eq!(
-            topk_search(q.view(), empty.view(), 5, TopKScore::Cosine, 3, false)
+            search(q.view(), empty.view(), 5, TopKScore::Cosine, 3, false)
                 .unwrap()
                 .0
                 .dim(),
             (2, 0)
         );
         let bad = Array2::<f32>::zeros((4, 2));
-        assert!(topk_search(q.view(), bad.view(), 1, TopKScore::Dot, 3, false).is_err());
-        assert!(topk_search(q.view(), c.view(), 1, TopKScore::Dot, 0, false).is_err());
+        assert!(search(q.view(), bad.view(), 1, TopKScore::Dot, 3, false).is_err());
+        assert!(search(q.view(), c.view(), 1, TopKScore::Dot, 0, false).is_err());
+    }
+
+    #[test]
+    fn force_fp32_takes_the_fp32_path_on_large_searches() {
+        // 64 x 16384 x 64 = 2^26 multiply-adds: large enough for the bf16 pass where the CPU has it.
+        let (nq, nc, d) = (64, 1 << 14, 64);
+        let q = Array2::from_shape_fn((nq, d), |(i, j)| {
+            ((i * 31 + j * 17) % 23) as f32 / 7.0 - 1.5
+        });
+        let c = Array2::from_shape_fn((nc, d), |(i, j)| {
+            ((i * 13 + j * 29) % 19) as f32 / 5.0 - 1.8
+        });
+        let cancel = Cancel::new();
+        let forced = topk_search(
+            q.view(),
+            c.view(),
+            5,
+            TopKScore::Dot,
+            4096,
+            false,
+            true,
+            &cancel,
+        )
+        .unwrap();
+        let fp32 = topk_fp32(q.view(), c.view(), 5, TopKScore::Dot, 4096, false, &cancel).unwrap();
+        assert_eq!(forced, fp32);
+    }
+
+    #[test]
+    fn a_cancelled_search_stops_with_an_error() {
+        let x = Array2::from_elem((3, 2), 1.0f32);
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let searched = topk_search(
+            x.view(),
+            x.view(),
+            1,
+            TopKScore::Dot,
+            2,
+            false,
+            true,
+            &cancel,
+        );
+        assert!(matches!(searched, Err(CoreError::Cancelled)));
+        let self_searched = topk_self_search(x.view(), 1, TopKScore::Dot, &cancel);
+        assert!(matches!(self_searched, Err(CoreError::Cancelled)));
     }
 
     proptest! {
@@ -556,7 +454,7 @@ mod tests {
             let q = Array2::from_shape_fn((nq, d), |(i, j)| f32::from(vals[i * 8 + j]));
             let c = Array2::from_shape_fn((nc, d), |(i, j)| f32::from(vals[(30 + i) * 8 + j]) * 0.5);
             let score = if cosine { TopKScore::Cosine } else { TopKScore::Dot };
-            let (ids, scores) = topk_search(q.view(), c.view(), k, score, block, false).unwrap();
+            let (ids, scores) = search(q.view(), c.view(), k, score, block, false).unwrap();
             let want = naive(&q, &c, k, score);
             let sim = if cosine { Similarity::Cosine } else { Similarity::Dot };
             let full = similarity_matrix(q.view(), c.view(), sim).unwrap();
@@ -576,7 +474,7 @@ mod tests {
         fn bf16_candidates_rescored_equal_fp32(nq in 1usize..20, nc in 1usize..300, d in 1usize..40,
                                                k in 1usize..12, cosine in any::<bool>(), block in 1usize..70,
                                                seed in 0u64..1000) {
-            if crate::bf16::supported() {
+            if bf16::supported() {
                 let q = Array2::from_shape_fn((nq, d), |(i, j)| (((i * 31 + j * 17) as u64 + seed) % 23) as f32 / 7.0 - 1.5);
                 let c = Array2::from_shape_fn((nc, d), |(i, j)| (((i * 13 + j * 29) as u64 + seed * 3) % 19) as f32 / 5.0 - 1.8);
                 let score = if cosine { TopKScore::Cosine } else { TopKScore::Dot };
@@ -585,8 +483,8 @@ mod tests {
                     normalize_rows(&mut qn);
                 }
                 let k = k.min(nc);
-                let (ids_a, sc_a) = topk_bf16_rescored(qn.view(), c.view(), k, score, block).unwrap();
-                let (ids_b, sc_b) = topk_fp32(qn.view(), c.view(), k, score, block, false).unwrap();
+                let (ids_a, sc_a) = topk_bf16_rescored(qn.view(), c.view(), k, score, block, &Cancel::new()).unwrap();
+                let (ids_b, sc_b) = topk_fp32(qn.view(), c.view(), k, score, block, false, &Cancel::new()).unwrap();
                 for i in 0..nq {
                     for r in 0..k {
                         prop_assert!((sc_a[[i, r]] - sc_b[[i, r]]).abs() <= 1e-5, "score {} vs {}", sc_a[[i, r]], sc_b[[i, r]]);

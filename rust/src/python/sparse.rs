@@ -1,0 +1,116 @@
+//! Python wrappers of [`crate::sparse`]: SPLADE pooling, dense rows to CSR, and the inverted index.
+
+use super::topk::parse_score;
+use super::{detach, to_py_err, TopKArrays};
+use crate::topk::TopKScore;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::prelude::*;
+
+/// CSR arrays `(indptr, indices, values)` handed back to Python.
+type CsrArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+fn csr_to_py(py: Python<'_>, csr: crate::sparse::SparseCsr) -> CsrArrays<'_> {
+    (
+        csr.indptr.into_pyarray(py),
+        csr.indices.into_pyarray(py),
+        csr.values.into_pyarray(py),
+    )
+}
+
+/// SPLADE pooling of `(batch, seq, vocab)` float32 logits straight to CSR rows, pruned to `max_active_dims`.
+#[pyfunction]
+#[pyo3(signature = (logits, attention_mask, pooling_strategy="max", activation_function="relu", max_active_dims=None))]
+fn splade_pool<'py>(
+    py: Python<'py>,
+    logits: PyReadonlyArray3<'py, f32>,
+    attention_mask: PyReadonlyArray2<'py, i64>,
+    pooling_strategy: &str,
+    activation_function: &str,
+    max_active_dims: Option<usize>,
+) -> PyResult<CsrArrays<'py>> {
+    let strategy =
+        crate::sparse::SpladeStrategy::parse(pooling_strategy).map_err(|e| to_py_err(py, e))?;
+    let activation = crate::sparse::SpladeActivation::parse(activation_function)
+        .map_err(|e| to_py_err(py, e))?;
+    let (l, m) = (logits.as_array(), attention_mask.as_array());
+    let csr = detach(py, || {
+        crate::sparse::splade_pool(l, m, strategy, activation, max_active_dims)
+    })?;
+    Ok(csr_to_py(py, csr))
+}
+
+/// Dense float32 rows to CSR, keeping the `max_active_dims` largest magnitudes per row.
+#[pyfunction]
+#[pyo3(signature = (x, max_active_dims=None))]
+fn dense_to_csr<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    max_active_dims: Option<usize>,
+) -> PyResult<CsrArrays<'py>> {
+    let view = x.as_array();
+    let csr = detach(py, || crate::sparse::dense_to_csr(view, max_active_dims))?;
+    Ok(csr_to_py(py, csr))
+}
+
+/// An inverted index over sparse document vectors (CSR in), searched exactly for sparse queries.
+#[pyclass(module = "sentrs._core", name = "SparseIndex", frozen)]
+pub struct PySparseIndex {
+    inner: std::sync::Arc<crate::sparse::InvertedIndex>,
+}
+
+#[pymethods]
+impl PySparseIndex {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        indptr: PyReadonlyArray1<'_, i64>,
+        indices: PyReadonlyArray1<'_, i64>,
+        values: PyReadonlyArray1<'_, f32>,
+        dim: usize,
+    ) -> PyResult<Self> {
+        let (p, i, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
+        let index = detach(py, || crate::sparse::InvertedIndex::from_csr(p, i, v, dim))?;
+        Ok(PySparseIndex {
+            inner: std::sync::Arc::new(index),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Number of columns (the vocabulary size).
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// Best `k` documents per CSR query row: `(ids, scores)`; `score_function` is "dot" or "cosine".
+    #[pyo3(signature = (indptr, indices, values, k, score_function="dot"))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        indptr: PyReadonlyArray1<'py, i64>,
+        indices: PyReadonlyArray1<'py, i64>,
+        values: PyReadonlyArray1<'py, f32>,
+        k: usize,
+        score_function: &str,
+    ) -> PyResult<TopKArrays<'py>> {
+        let cosine = parse_score(score_function)? == TopKScore::Cosine;
+        let (p, i, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
+        let index = std::sync::Arc::clone(&self.inner);
+        let (ids, scores) = detach(py, move || index.search(p, i, v, k, cosine))?;
+        Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+    }
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(splade_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
+    m.add_class::<PySparseIndex>()?;
+    Ok(())
+}
