@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 logging.getLogger("transformers").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore")
+# (warnings policy: pyproject.toml [tool.pytest.ini_options] filterwarnings)
 
 
 @pytest.fixture(scope="session")

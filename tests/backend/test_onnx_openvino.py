@@ -1,7 +1,8 @@
 """ONNX Runtime and OpenVINO backends of SentenceTransformer on the real MiniLM fixture.
 
 Tolerances: fp32 paths 1e-4 absolute against torch (the issue's bar; observed ~3e-7), O3 1e-3 (GELU approximation),
-int8 paths by cosine to fp32 (>= 0.99 on average over real glosses, as the issue asks).
+int8 paths by cosine to fp32 (>= 0.99 on average over real glosses, as the issue asks) with the int8 preset for the CPU
+running the tests (``int8_preset_for_cpu``), and with avx2, whose 7-bit weights suit every CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sentrs.backend import (
     export_optimized_onnx_model,
     export_static_quantized_openvino_model,
 )
+from sentrs.backend.onnx import int8_preset_for_cpu
 
 TEXTS = [
     "A man is eating food.",
@@ -160,17 +162,37 @@ def test_optimized_levels(onnx_minilm: Any, onnx_dir: str, torch_minilm: Any) ->
     assert os.path.isfile(os.path.join(onnx_dir, "onnx", "model_mine.onnx"))
 
 
+def _int8_target(path: str) -> str:
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+    return props["sentrs.quantization_target"]
+
+
 def test_dynamic_int8_quality(onnx_minilm: Any, onnx_dir: str, torch_minilm: Any) -> None:
-    export_dynamic_quantized_onnx_model(onnx_minilm, "avx512_vnni", onnx_dir)
-    assert os.path.isfile(os.path.join(onnx_dir, "onnx", "model_qint8_avx512_vnni.onnx"))
-    int8 = sentrs.SentenceTransformer(
-        onnx_dir, backend="onnx", device="cpu", model_kwargs={"file_name": "model_qint8_avx512_vnni.onnx"}
-    )
+    """Dynamic int8 keeps a mean cosine to torch >= 0.99 over 200 real glosses (the issue's bar) with the preset for
+    the CPU running the test, and with avx2 on any CPU: its 7-bit weights cannot saturate ONNX Runtime's int8 products,
+    so it is checked here for the CPUs without VNNI as well. A file for another CPU's preset is not held to the bar
+    (the smoothed avx512_vnni file measured 0.985 on an AVX2 CPU without VNNI, where loading it warns).
+
+    Measured on an AVX-512 VNNI Xeon: avx512_vnni (smoothed) 0.9957, avx2 (not smoothed) 0.9921.
+    """
+    presets = list(dict.fromkeys([int8_preset_for_cpu(), "avx2"]))
     glosses = _glosses(200)
-    cos = np.sum(int8.encode(glosses) * torch_minilm.encode(glosses), axis=1)
-    assert float(cos.mean()) >= 0.99, float(cos.mean())
+    want = torch_minilm.encode(glosses)
+    cos = {}
+    for preset in presets:
+        export_dynamic_quantized_onnx_model(onnx_minilm, preset, onnx_dir)
+        path = os.path.join(onnx_dir, "onnx", f"model_qint8_{preset}.onnx")
+        assert _int8_target(path) == preset
+        int8 = sentrs.SentenceTransformer(
+            onnx_dir, backend="onnx", device="cpu", model_kwargs={"file_name": f"model_qint8_{preset}.onnx"}
+        )
+        cos[preset] = float(np.sum(int8.encode(glosses) * want, axis=1).mean())
+    assert all(value >= 0.99 for value in cos.values()), cos
     export_dynamic_quantized_onnx_model(onnx_minilm, {"per_channel": False}, onnx_dir)
-    assert os.path.isfile(os.path.join(onnx_dir, "onnx", "model_qint8_quantized.onnx"))
+    path = os.path.join(onnx_dir, "onnx", "model_qint8_quantized.onnx")
+    assert os.path.isfile(path) and _int8_target(path) == "custom"
     with pytest.raises(ValueError, match="smoothing_alpha"):
         export_dynamic_quantized_onnx_model(onnx_minilm, {"smoothing_alpha": 2}, onnx_dir)
 
@@ -182,27 +204,39 @@ def test_int8_retrieval_quality(onnx_minilm: Any, onnx_dir: str) -> None:
     FIXTURES.md's task (500 queries, 2,500 definitions) is too small to resolve 1%: one query moving one rank shifts
     its MRR by up to 0.5%, and calibration seeds alone moved ONNX Runtime int8 from -0.3% to -2.4% there. This test
     uses every query among the first 15,000 noun definitions (1,617 queries against those 15,000 documents), where
-    seeds moved it by about +-1% (measured: fp32 0.1532; ONNX Runtime dynamic int8, smoothed, -1.2%; without
-    smoothing -1.6% on average). The bar is 2%: the issue's 1% plus that calibration noise. Smoothing must also raise
-    the mean cosine to fp32 (0.993 -> 0.996).
+    seeds moved it by about +-1%. The bar is 2%: the issue's 1% plus that calibration noise.
+
+    Dynamic int8 is held to it with the preset for the CPU running the test and with avx2, whose 7-bit weights cannot
+    saturate ONNX Runtime's int8 products on any CPU. Where the CPU's preset smooths (avx512_vnni, arm64: no
+    saturation), smoothing must also raise the mean cosine to fp32 above the same preset without it, to >= 0.995.
+    Measured on an AVX-512 VNNI Xeon: fp32 0.1532; avx512_vnni smoothed -1.2% and cosine 0.9957, 0.9933 unsmoothed.
     """
+    from sentrs.backend.export import QUANTIZATION_PRESETS
+
     task = _retrieval_task(n_docs=15_000, n_queries=15_000)
     assert len(task[1]) > 1500
     fp32 = _mrr_at_10(onnx_minilm, task)
     assert 0.12 < fp32 < 0.2, fp32
     glosses = _glosses(200)
     want = onnx_minilm.encode(glosses)
-    cos = {}
-    for suffix, config in (("smooth", "avx512_vnni"), ("plain", {"smoothing_alpha": None})):
-        export_dynamic_quantized_onnx_model(onnx_minilm, config, onnx_dir, file_suffix=f"qint8_{suffix}")
+    cpu_preset = int8_preset_for_cpu()
+    configs: dict[str, Any] = {cpu_preset: cpu_preset, "avx2": "avx2"}
+    if QUANTIZATION_PRESETS[cpu_preset]["smoothing_alpha"]:
+        configs["plain"] = {**QUANTIZATION_PRESETS[cpu_preset], "smoothing_alpha": None}
+    cos, int8_mrr = {}, {}
+    for name, config in configs.items():
+        export_dynamic_quantized_onnx_model(onnx_minilm, config, onnx_dir, file_suffix=f"qint8_task_{name}")
         model = sentrs.SentenceTransformer(
-            onnx_dir, backend="onnx", device="cpu", model_kwargs={"file_name": f"onnx/model_qint8_{suffix}.onnx"}
+            onnx_dir, backend="onnx", device="cpu", model_kwargs={"file_name": f"onnx/model_qint8_task_{name}.onnx"}
         )
-        cos[suffix] = float(np.sum(model.encode(glosses) * want, axis=1).mean())
-        if suffix == "smooth":
-            mrr = _mrr_at_10(model, task)
-            assert mrr >= 0.98 * fp32, (mrr, fp32)
-    assert cos["smooth"] >= 0.995 and cos["smooth"] > cos["plain"], cos
+        cos[name] = float(np.sum(model.encode(glosses) * want, axis=1).mean())
+        if name != "plain":
+            int8_mrr[name] = _mrr_at_10(model, task)
+    print(f"fp32 MRR@10 {fp32:.4f}; int8 MRR@10 {int8_mrr}; mean cosine to fp32 {cos}")
+    assert all(value >= 0.98 * fp32 for value in int8_mrr.values()), (int8_mrr, fp32)
+    assert all(value >= 0.99 for value in cos.values()), cos
+    if "plain" in cos:
+        assert cos[cpu_preset] >= 0.995 and cos[cpu_preset] > cos["plain"], cos
 
     openvino = sentrs.SentenceTransformer(onnx_dir, backend="openvino", device="cpu")
     calibration = _glosses(15_300)[15_000:]  # not the task's documents

@@ -33,3 +33,28 @@ def test_sparse_backend_matches_torch(splade_copy: str, backend: str) -> None:
         # Same active set except entries within float noise of zero; values within 1e-4.
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
         assert int(((a != 0) ^ (b != 0)).sum()) <= 2
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_sparse_engine_path_matches_the_torch_modules(
+    splade_copy: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An MLM Transformer + SpladePooling folder runs its exported file in the engine (one stream per core, Rust
+    SPLADE pooling to CSR); results equal the torch modules around the same file (1e-6: the same logits, the same
+    Rust pooling kernel), with and without max_active_dims."""
+    sentrs.SparseEncoder(splade_copy, backend=backend, device="cpu")  # exports when missing
+    engine = sentrs.SparseEncoder(splade_copy, backend=backend)
+    assert engine.runs_in_engine and type(engine) is sentrs.SparseEncoder
+    monkeypatch.setenv("SENTRS_TORCH_FREE", "0")
+    modules = sentrs.SparseEncoder(splade_copy, backend=backend, device="cpu")
+    assert not modules.runs_in_engine
+    assert engine.get_embedding_dimension() == modules.get_embedding_dimension()
+    for kwargs in ({}, {"max_active_dims": 7}, {"batch_size": 1}):
+        for method in ("encode_query", "encode_document"):
+            a = getattr(engine, method)(TEXTS, **kwargs).to_dense()
+            b = getattr(modules, method)(TEXTS, **kwargs).to_dense()
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    assert engine.encode("one text").shape == (engine.get_embedding_dimension(),)
+    assert engine.decode(engine.encode("heart disease"), top_k=3) == modules.decode(
+        modules.encode("heart disease"), top_k=3
+    )

@@ -6,6 +6,7 @@ Configurations are the level/preset names the reference accepts, or plain dicts 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -16,6 +17,9 @@ from typing import Any
 __all__ = [
     "OPTIMIZATION_LEVELS",
     "QUANTIZATION_PRESETS",
+    "QUANTIZATION_SETTINGS_KEY",
+    "QUANTIZATION_TARGET_KEY",
+    "dynamic_quantization_settings",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "export_static_quantized_openvino_model",
@@ -31,18 +35,39 @@ OPTIMIZATION_LEVELS: dict[str, dict[str, Any]] = {
     "O3": {"optimization_level": 2, "fusions": True, "enable_gelu_approximation": True, "fp16": False},
     "O4": {"optimization_level": 2, "fusions": True, "enable_gelu_approximation": True, "fp16": True},
 }
-# Dynamic int8 presets, named after the instruction sets they target (file suffix ``qint8_<name>``).
-QUANTIZATION_PRESETS: dict[str, dict[str, Any]] = {
-    "arm64": {"weights_dtype": "qint8", "per_channel": True, "reduce_range": False},
-    "avx2": {"weights_dtype": "qint8", "per_channel": True, "reduce_range": True},
-    "avx512": {"weights_dtype": "qint8", "per_channel": True, "reduce_range": True},
-    "avx512_vnni": {"weights_dtype": "qint8", "per_channel": True, "reduce_range": False},
-}
-#: sentrs's default share of each activation channel's range moved into the weights before dynamic int8 quantisation
-#: (see ``sentrs.backend.smoothing``). On MiniLM (``benches/python/bench_backends.py``) it took the mean cosine of the
-#: int8 model to fp32 from 0.994 to 0.996 and the WordNet-task MRR change from -4.3% to -2.2%; in a one-off sweep
-#: alpha 0.5 and 0.75 gave lower cosines, 0.3 a much lower one.
+#: sentrs's share of each activation channel's range moved into the weights before dynamic int8 quantisation
+#: (see ``sentrs.backend.smoothing``). On MiniLM (``benches/python/bench_backends.py``, an AVX-512 VNNI CPU) it took
+#: the mean cosine of the avx512_vnni model to fp32 from 0.994 to 0.996 and the WordNet-task MRR change from -4.3% to
+#: -2.2%; in a one-off sweep alpha 0.5 and 0.75 gave lower cosines, 0.3 a much lower one.
 DEFAULT_SMOOTHING_ALPHA = 0.6
+# Dynamic int8 presets, named after the instruction sets they target (file suffix ``qint8_<name>``); activations are
+# always uint8. Without VNNI, ONNX Runtime's x86 kernels multiply uint8 by int8 with VPMADDUBSW, which saturates each
+# pair of products to int16; 7-bit weights (``reduce_range``) keep every pair in range (2 * 255 * 64 < 2 ** 15), so
+# avx2 and avx512 files compute the same integers on every CPU. VNNI (avx512_vnni, avx_vnni) and arm64 dot products do
+# not saturate: those presets keep 8-bit weights and smooth the activations first, as measured to help there. Smoothing
+# raises the uint8 activations of a full-range file, and on an AVX2 CPU it measured worse (mean cosine 0.985, 0.993
+# unsmoothed), so the presets for CPUs without VNNI do not smooth unless asked to.
+QUANTIZATION_PRESETS: dict[str, dict[str, Any]] = {
+    "arm64": {
+        "weights_dtype": "qint8",
+        "per_channel": True,
+        "reduce_range": False,
+        "smoothing_alpha": DEFAULT_SMOOTHING_ALPHA,
+    },
+    "avx2": {"weights_dtype": "qint8", "per_channel": True, "reduce_range": True, "smoothing_alpha": None},
+    "avx512": {"weights_dtype": "qint8", "per_channel": True, "reduce_range": True, "smoothing_alpha": None},
+    "avx512_vnni": {
+        "weights_dtype": "qint8",
+        "per_channel": True,
+        "reduce_range": False,
+        "smoothing_alpha": DEFAULT_SMOOTHING_ALPHA,
+    },
+}
+#: ONNX ``metadata_props`` of a file written by ``export_dynamic_quantized_onnx_model``: the preset it was quantised
+#: for (``custom`` for a dict configuration), and its settings as JSON. The ONNX loader warns when a file with
+#: full-range int8 weights runs on an x86 CPU without VNNI.
+QUANTIZATION_TARGET_KEY = "sentrs.quantization_target"
+QUANTIZATION_SETTINGS_KEY = "sentrs.quantization_settings"
 _OPTIMIZER_MODEL_TYPES = {"bert", "bart", "gpt2", "t5", "clip", "phi", "vit", "swin"}
 
 
@@ -162,6 +187,38 @@ def export_optimized_onnx_model(
     _save_or_push(write, [f"onnx/{name}"], model_name_or_path, push_to_hub, create_pr, "export_optimized_onnx_model")
 
 
+def dynamic_quantization_settings(quantization_config: str | dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``(settings, target)`` that ``export_dynamic_quantized_onnx_model`` uses for ``quantization_config``.
+
+    ``settings`` has every key, ``smoothing_alpha`` included (None: no smoothing); ``target`` is the preset name, or
+    ``custom`` for a dict. A dict overrides the avx512_vnni preset, or the avx2 preset when it sets ``reduce_range``,
+    so its default smoothing follows its weight range like the presets' does.
+    """
+    known = {"weights_dtype", "per_channel", "reduce_range", "operators_to_quantize", "smoothing_alpha"}
+    seven_bit = isinstance(quantization_config, dict) and bool(quantization_config.get("reduce_range"))
+    base = "avx2" if seven_bit else "avx512_vnni"
+    settings, preset = _settings("quantization_config", quantization_config, QUANTIZATION_PRESETS, base, known)
+    if settings["weights_dtype"] not in ("qint8", "quint8"):
+        raise ValueError(f"weights_dtype must be 'qint8' or 'quint8', got {settings['weights_dtype']!r}")
+    alpha = settings["smoothing_alpha"]
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1):
+        raise ValueError(f"smoothing_alpha must be a number in [0, 1] or None, got {alpha!r}")
+    settings["smoothing_alpha"] = float(alpha) if alpha else None
+    return settings, preset or "custom"
+
+
+def _record_quantization(path: str, target: str, settings: dict[str, Any]) -> None:
+    """Adds the target and settings to the ONNX file's ``metadata_props`` (other entries are kept)."""
+    import onnx
+
+    model = onnx.load(path)
+    props = {p.key: p.value for p in model.metadata_props}
+    props[QUANTIZATION_TARGET_KEY] = target
+    props[QUANTIZATION_SETTINGS_KEY] = json.dumps(settings, sort_keys=True, default=str)
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, path)
+
+
 def export_dynamic_quantized_onnx_model(
     model: Any,
     quantization_config: str | dict[str, Any],
@@ -172,26 +229,26 @@ def export_dynamic_quantized_onnx_model(
 ) -> None:
     """Writes ``onnx/model_{file_suffix}.onnx``: dynamic int8 quantisation (no calibration data) of the model's graph.
 
+    Pick the preset of the CPU that will run the file (``sentrs.backend.onnx.int8_preset_for_cpu()`` names the one
+    for this machine): full-range int8 weights (arm64, avx512_vnni) lose accuracy on x86 CPUs without VNNI, where
+    loading such a file logs a warning. The file records its preset and settings in its ONNX metadata
+    (``sentrs.quantization_target``, ``sentrs.quantization_settings``).
+
     Args:
         model: a model loaded with ``backend="onnx"``.
         quantization_config: ``"arm64"``, ``"avx2"``, ``"avx512"``, ``"avx512_vnni"`` or a dict with
             ``weights_dtype`` (``qint8``/``quint8``), ``per_channel``, ``reduce_range`` and optionally
-            ``operators_to_quantize`` and ``smoothing_alpha`` (sentrs; default ``0.6``, ``None`` or ``0`` turns
-            smoothing off).
+            ``operators_to_quantize`` and ``smoothing_alpha`` (sentrs: activation smoothing in ``(0, 1]``, ``None``
+            or ``0`` for none). Smoothing is on (``0.6``) for arm64 and avx512_vnni and off for avx2 and avx512; a
+            dict without ``smoothing_alpha`` smooths unless it sets ``reduce_range``.
         model_name_or_path: the folder (or Hub repository with ``push_to_hub``) to write into.
         file_suffix: defaults to ``qint8_<preset>`` (e.g. ``model_qint8_avx512_vnni.onnx``) or ``<dtype>_quantized``.
     """
     onnx_model = _backend_model(model, "onnx", "export_dynamic_quantized_onnx_model")
-    known = {"weights_dtype", "per_channel", "reduce_range", "operators_to_quantize", "smoothing_alpha"}
-    settings, preset = _settings(
-        "quantization_config", quantization_config, QUANTIZATION_PRESETS, "avx512_vnni", known
-    )
-    if settings["weights_dtype"] not in ("qint8", "quint8"):
-        raise ValueError(f"weights_dtype must be 'qint8' or 'quint8', got {settings['weights_dtype']!r}")
-    alpha = settings.get("smoothing_alpha", DEFAULT_SMOOTHING_ALPHA)
-    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1):
-        raise ValueError(f"smoothing_alpha must be a number in [0, 1] or None, got {alpha!r}")
-    file_suffix = file_suffix or f"{settings['weights_dtype']}_{preset or 'quantized'}"
+    settings, target = dynamic_quantization_settings(quantization_config)
+    alpha = settings["smoothing_alpha"]
+    preset = target if isinstance(quantization_config, str) else "quantized"
+    file_suffix = file_suffix or f"{settings['weights_dtype']}_{preset}"
     name = f"model_{file_suffix}.onnx"
     source = onnx_model.file_path
     tokenizer = getattr(model, "tokenizer", None) if alpha else None
@@ -209,16 +266,18 @@ def export_dynamic_quantized_onnx_model(
             graph = os.path.join(folder, "smoothed", "model.onnx")
             os.makedirs(os.path.dirname(graph))
             feeds = calibration_inputs(tokenizer, onnx_model.input_names)
-            smoothed = smooth_onnx_model(source, graph, feeds, float(alpha))
+            smoothed = smooth_onnx_model(source, graph, feeds, alpha)
             logger.info("smoothed the inputs of %d MatMul groups before quantising (alpha %s)", smoothed, alpha)
+        path = os.path.join(folder, "onnx", name)
         quantize_dynamic(
             graph,
-            os.path.join(folder, "onnx", name),
+            path,
             op_types_to_quantize=settings.get("operators_to_quantize") or ["MatMul", "Gemm", "Attention"],
             per_channel=bool(settings["per_channel"]),
             reduce_range=bool(settings["reduce_range"]),
             weight_type=QuantType.QInt8 if settings["weights_dtype"] == "qint8" else QuantType.QUInt8,
         )
+        _record_quantization(path, target, settings)
 
     _save_or_push(
         write, [f"onnx/{name}"], model_name_or_path, push_to_hub, create_pr, "export_dynamic_quantized_onnx_model"

@@ -8,9 +8,13 @@ by either library load in the other. Every export is checked against the torch m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import io
+import json
 import logging
 import os
+import platform
 import shutil
 import tempfile
 import warnings
@@ -20,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from sentrs.backend.export import QUANTIZATION_SETTINGS_KEY, QUANTIZATION_TARGET_KEY
 from sentrs.backend.files import BackendFile
 
-__all__ = ["OnnxRuntimeModel", "export_onnx", "session_options"]
+__all__ = ["CpuFeatures", "OnnxRuntimeModel", "cpu_features", "export_onnx", "int8_preset_for_cpu", "session_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +77,87 @@ def _physical_cores(cpus: set[int], cpuinfo: str = "/proc/cpuinfo") -> int | Non
         if int(fields["processor"]) in cpus:
             cores.add((fields.get("physical id", "0"), fields["core id"]))
     return len(cores) or None
+
+
+#: ``/proc/cpuinfo`` flags of x86 dot-product instructions that multiply uint8 by int8 without saturating.
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuFeatures:
+    """What int8 quantisation needs to know about a CPU.
+
+    Attributes:
+        machine: ``platform.machine()``, e.g. ``x86_64`` or ``aarch64``.
+        flags: the instruction-set flags of ``/proc/cpuinfo`` (x86 ``flags``, arm64 ``Features``); empty when they
+            could not be read.
+    """
+
+    machine: str
+    flags: frozenset[str]
+
+    @property
+    def is_arm(self) -> bool:
+        return self.machine.lower() in ("aarch64", "arm64")
+
+    @property
+    def is_x86(self) -> bool:
+        return self.machine.lower() in ("x86_64", "amd64", "i386", "i686")
+
+    @property
+    def saturates_u8s8(self) -> bool:
+        """Whether ONNX Runtime's uint8 x int8 kernels saturate here: an x86 CPU known to lack VNNI."""
+        return self.is_x86 and bool(self.flags) and not self.flags & VNNI_FLAGS
+
+
+def cpu_features() -> CpuFeatures:
+    """This machine's :class:`CpuFeatures` (tests monkeypatch this to take other CPUs' code paths)."""
+    return CpuFeatures(platform.machine(), _cpu_flags("/proc/cpuinfo"))
+
+
+@functools.lru_cache(maxsize=4)
+def _cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The flags of the first processor in ``cpuinfo``; empty when it can't be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def int8_preset_for_cpu(cpu: CpuFeatures | None = None) -> str:
+    """The ``export_dynamic_quantized_onnx_model`` preset for ``cpu`` (default: this machine's).
+
+    ``arm64`` on ARM, ``avx512_vnni`` on x86 with VNNI (AVX-512 VNNI or AVX-VNNI), ``avx512`` on AVX-512 without VNNI,
+    and ``avx2`` otherwise, including CPUs whose flags could not be read: its 7-bit weights are exact everywhere.
+    """
+    cpu = cpu or cpu_features()
+    if cpu.is_arm:
+        return "arm64"
+    if cpu.flags & VNNI_FLAGS:
+        return "avx512_vnni"
+    return "avx512" if "avx512f" in cpu.flags else "avx2"
+
+
+def _quantized_for_vnni(metadata: dict[str, str]) -> str | None:
+    """The target of a sentrs dynamic int8 file with full-range int8 weights (which saturate on x86 without VNNI),
+    from its ONNX metadata; None for any other file."""
+    target = metadata.get(QUANTIZATION_TARGET_KEY)
+    if target is None:
+        return None
+    try:
+        settings = json.loads(metadata.get(QUANTIZATION_SETTINGS_KEY, ""))
+    except ValueError:
+        settings = None
+    if isinstance(settings, dict):
+        full_range = settings.get("weights_dtype") == "qint8" and not settings.get("reduce_range")
+    else:  # settings missing or unreadable: go by the preset name
+        full_range = target in ("arm64", "avx512_vnni")
+    return target if full_range else None
 
 
 def session_options(threads: int | None = None) -> Any:
@@ -171,6 +257,23 @@ class OnnxRuntimeModel(ExportedModel):
             raise ValueError(f"{file.path} is not a valid ONNX model: {exc}") from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self._check_int8_target()
+
+    def _check_int8_target(self) -> None:
+        """Warns when the file's int8 arithmetic was chosen for a CPU with VNNI and this CPU lacks it."""
+        target = _quantized_for_vnni(dict(self.session.get_modelmeta().custom_metadata_map))
+        if target is None:
+            return
+        cpu = cpu_features()
+        if cpu.saturates_u8s8:
+            logger.warning(
+                "%s was quantised for %s (full-range int8 weights), but this CPU has no VNNI (neither avx512_vnni "
+                "nor avx_vnni in /proc/cpuinfo): ONNX Runtime's uint8 x int8 products can saturate here and results "
+                "may lose accuracy; export with quantization_config=%r for this CPU instead",
+                self.file.path,
+                target,
+                int8_preset_for_cpu(cpu),
+            )
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = self.session.run(self.output_names, inputs)

@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -101,7 +102,12 @@ class BaseModel(_ModelBase):
         model_card_data: Any = None,
         backend: str = "torch",
     ) -> None:
-        if token is None and use_auth_token is not None:
+        if use_auth_token is not None:
+            warnings.warn(
+                "use_auth_token is deprecated and will be removed; pass token instead", FutureWarning, stacklevel=3
+            )
+            if token is not None:
+                raise ValueError("Both token and use_auth_token were given; pass only token")
             token = use_auth_token
         if tokenizer_kwargs is not None:
             processor_kwargs = {**tokenizer_kwargs, **(processor_kwargs or {})}
@@ -210,6 +216,8 @@ class BaseModel(_ModelBase):
         return type(self)._engine_task is not None
 
     _engine_task: ClassVar[str | None] = None
+    #: Per-call settings the engine's host steps read from the features (SparseEncoder: ``max_active_dims``).
+    _engine_call_settings: ClassVar[tuple[str, ...]] = ()
 
     def _load_engine(
         self, model_dir: str, saved_config: dict[str, Any], backend: str, model_kwargs: dict[str, Any] | None
@@ -396,6 +404,15 @@ class BaseModel(_ModelBase):
                 return module.auto_model
         return None
 
+    @property
+    def modalities(self) -> list[Any]:
+        """The input modalities the model takes (those of its input module; sentrs models take text)."""
+        return list(getattr(self._first_module(), "modalities", None) or ["text"])
+
+    def supports(self, modality: Any) -> bool:
+        """Whether the model takes inputs of ``modality`` (``"text"``, ...)."""
+        return modality in self.modalities
+
     def get_max_seq_length(self) -> int | None:
         """Deprecated: use ``max_seq_length``."""
         return self.max_seq_length
@@ -498,6 +515,10 @@ class BaseModel(_ModelBase):
                 features["task"] = kwargs["task"]
             if model_device.type != "cpu":
                 features = {k: (v.to(model_device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
+            if stop_before is None:
+                # Through nn.Module.__call__, as the reference: forward hooks and model.compile() apply.
+                out: dict[str, Any] = self(features, **forward_kwargs)
+                return out
             return _run_modules(modules, features, stop_before, forward_kwargs)
 
         yield from run_batches(plan_units(encoding.lengths(), batch_size), run, 1, show_progress_bar)
@@ -522,7 +543,8 @@ class BaseModel(_ModelBase):
                 f"device must be 'cpu' (or None) for a model running its exported {self.backend} file in the engine, "
                 f"got {device!r}; load the model with device={device!r} to run it there"
             )
-        unknown = set(kwargs) - {"task", "processing_kwargs"}
+        extra = {key: kwargs[key] for key in self._engine_call_settings if key in kwargs}
+        unknown = set(kwargs) - {"task", "processing_kwargs"} - set(self._engine_call_settings)
         if unknown:
             raise TypeError(f"encode() got unexpected keyword arguments {sorted(unknown)} for this model")
         processing_kwargs = kwargs.get("processing_kwargs")
@@ -533,7 +555,7 @@ class BaseModel(_ModelBase):
         streams = engine.streams
         units = plan_units(encoding.lengths(), batch_size, streams)
         yield from run_batches(
-            units, lambda rows: engine.run_rows(encoding, rows, prompt_length), streams, show_progress_bar
+            units, lambda rows: engine.run_rows(encoding, rows, prompt_length, extra), streams, show_progress_bar
         )
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
@@ -562,7 +584,7 @@ class BaseModel(_ModelBase):
 
     def save(
         self,
-        path: str,
+        path: str | None,
         model_name: str | None = None,
         create_model_card: bool = True,
         train_datasets: list[str] | None = None,
@@ -574,8 +596,8 @@ class BaseModel(_ModelBase):
         leaves a half-written folder over a good one. Files already in ``path`` that this save does not produce
         (an ``onnx/`` export, say) are kept.
         """
-        if path is None:
-            raise ValueError("path must be a folder path, got None")
+        if path is None:  # the reference's save(None) writes nothing
+            return
         if self._engine is not None:
             self._torch_twin().save(path, model_name, create_model_card, train_datasets, safe_serialization)
             return
@@ -697,7 +719,12 @@ class BaseModel(_ModelBase):
                 sub = f"{idx}_{type(module).__name__}"
             folder = os.path.join(path, sub)
             os.makedirs(folder, exist_ok=True)
-            module.save(folder, safe_serialization=safe_serialization)  # type: ignore[operator]
+            try:
+                module.save(folder, safe_serialization=safe_serialization)  # type: ignore[operator]
+            except TypeError as exc:  # a custom module whose save() predates safe_serialization
+                if "safe_serialization" not in str(exc):
+                    raise
+                module.save(folder)  # type: ignore[operator]
             type_ref = getattr(module, "reference_type", "") or f"{type(module).__module__}.{type(module).__name__}"
             entries.append({"idx": idx, "name": name, "path": sub, "type": type_ref})
         with open(os.path.join(path, "modules.json"), "w", encoding="utf-8") as f:

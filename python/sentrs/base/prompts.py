@@ -13,12 +13,13 @@ logger = logging.getLogger(__name__)
 def merge_prompts(
     defaults: dict[str, str | None], saved: dict[str, str] | None, user: dict[str, str] | None
 ) -> dict[str, str]:
-    """Class defaults, then saved values for keys still unset, then the user's (which win); None becomes ``""``."""
+    """Class defaults updated with the user's prompts; saved prompts then fill every key that is missing or still
+    None (so ``{"query": None}`` asks for the saved query prompt, and ``""`` is kept); a None left becomes ``""``."""
     merged: dict[str, str | None] = dict(defaults)
+    merged.update(user or {})
     for key, value in (saved or {}).items():
         if merged.get(key) is None:
             merged[key] = value
-    merged.update(user or {})
     return {k: ("" if v is None else v) for k, v in merged.items()}
 
 
@@ -51,7 +52,11 @@ def resolve_prompt(
 
 
 class QueryDocumentMixin:
-    """``encode_query`` / ``encode_document`` for embedding models (they pick the prompt and the task)."""
+    """``encode_query`` / ``encode_document`` for embedding models (they pick the prompt and the task).
+
+    Like the reference, they call ``encode`` with every argument by keyword (``inputs=...``, each of ``encode``'s
+    parameters with its default unless given, and ``task``), so subclasses and mocks see the same call.
+    """
 
     prompts: dict[str, str]
 
@@ -60,25 +65,47 @@ class QueryDocumentMixin:
     ) -> Any:
         raise TypeError(f"{type(self).__name__} must define encode()")  # every embedding model overrides this
 
+    def _encode_for(
+        self, task: str, inputs: Any, prompt_name: str | None, prompt: str | None, kwargs: dict[str, Any]
+    ) -> Any:
+        import inspect
+
+        if "sentences" in kwargs and inputs is None:
+            inputs = kwargs.pop("sentences")
+        # The parameters of this model type's own encode (a user subclass may override encode with *args/**kwargs).
+        own = next(
+            vars(klass)["encode"]
+            for klass in type(self).__mro__
+            if "encode" in vars(klass) and klass.__module__.startswith("sentrs.")
+        )
+        call: dict[str, Any] = {}
+        for name, parameter in inspect.signature(own).parameters.items():
+            if name in ("self", "inputs", "prompt_name", "prompt") or parameter.kind in (
+                parameter.VAR_KEYWORD,
+                parameter.VAR_POSITIONAL,
+            ):
+                continue
+            if parameter.default is not parameter.empty:
+                call[name] = parameter.default
+        call.update(kwargs)
+        call["task"] = task
+        return self.encode(inputs=inputs, prompt_name=prompt_name, prompt=prompt, **call)
+
     def encode_query(
         self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
     ) -> Any:
         """:meth:`encode` with the ``query`` prompt (when configured) and ``task="query"``."""
-        if "sentences" in kwargs and inputs is None:
-            inputs = kwargs.pop("sentences")
         if prompt is None and prompt_name is None and "query" in self.prompts:
             prompt_name = "query"
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="query", **kwargs)
+        return self._encode_for("query", inputs, prompt_name, prompt, kwargs)
 
     def encode_document(
         self, inputs: Any = None, prompt_name: str | None = None, prompt: str | None = None, **kwargs: Any
     ) -> Any:
         """:meth:`encode` with the first of the ``document``/``passage``/``corpus`` prompts and ``task="document"``."""
-        if "sentences" in kwargs and inputs is None:
-            inputs = kwargs.pop("sentences")
         if prompt is None and prompt_name is None:
             for candidate in ("document", "passage", "corpus"):
                 if candidate in self.prompts:
                     prompt_name = candidate
                     break
-        return self.encode(inputs, prompt_name=prompt_name, prompt=prompt, task="document", **kwargs)
+        return self._encode_for("document", inputs, prompt_name, prompt, kwargs)

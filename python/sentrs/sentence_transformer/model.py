@@ -53,6 +53,8 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
     default_huggingface_organization: ClassVar[str | None] = "sentence-transformers"
     _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
     _engine_task: ClassVar[str | None] = "feature-extraction"
+    #: The similarity functions a model of this type can be configured with (single-vector ones).
+    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = ("cosine", "dot", "euclidean", "manhattan")
 
     def __init__(
         self,

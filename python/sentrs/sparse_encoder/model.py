@@ -24,6 +24,7 @@ from sentrs.base.model import BaseModel, QueryDocumentMixin
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
+    from sentrs.base.engine.steps import HostPipeline
     from sentrs.base.similarity import SimilarityFunction
     from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
 
@@ -44,6 +45,10 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
     model_type: ClassVar[str] = "SparseEncoder"
     default_huggingface_organization: ClassVar[str | None] = "sparse-encoder"
     _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
+    _engine_task: ClassVar[str | None] = "fill-mask"
+    _engine_call_settings: ClassVar[tuple[str, ...]] = ("max_active_dims",)
+    #: The similarity functions a model of this type can be configured with (single-vector ones).
+    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = ("cosine", "dot", "euclidean", "manhattan")
 
     def __init__(
         self,
@@ -96,7 +101,7 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         )
         if similarity_fn_name is not None:
             self.similarity_fn_name = similarity_fn_name
-        if self.max_active_dims is None:
+        if self.max_active_dims is None and self._engine is None:
             for module in self._modules.values():
                 if isinstance(module, SparseAutoEncoder):
                     self.max_active_dims = module.k
@@ -181,9 +186,16 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
     def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
         self._similarity_fn_name = None if value is None else check_similarity_fn_name(value)
 
+    def _check_engine(self, pipeline: HostPipeline) -> None:
+        from sentrs.base.engine.steps import HostSpladePooling, NeedsTorch
+
+        if pipeline.transformer.task != "fill-mask" or [type(step) for step in pipeline.steps] != [HostSpladePooling]:
+            raise NeedsTorch("SparseEncoder engine path needs an MLM Transformer + SpladePooling")
+
     def get_embedding_dimension(self) -> int | None:
         """Vocabulary size (the sparse vectors' width)."""
-        for module in reversed(list(self._modules.values())):
+        modules = list(self) if self._engine is not None else list(self._modules.values())
+        for module in reversed(modules):
             getter = getattr(module, "get_embedding_dimension", None)
             if getter is not None and getter() is not None:
                 return int(getter())
@@ -195,6 +207,9 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
 
     def _splade(self) -> SpladePooling | None:
         from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
+
+        if self._engine is not None:
+            return None  # the engine pools in Rust, without sequence chunks
 
         for module in self._modules.values():
             if isinstance(module, SpladePooling):
@@ -308,6 +323,13 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         from sentrs.base.tensors import host_float32
         from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
 
+        if self._engine is not None:
+            engine_parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
+            for rows, out in self._batched_forward(
+                inputs, prompt, batch_size, show_progress_bar, device, max_active_dims=max_active_dims, **kwargs
+            ):
+                engine_parts.append((rows, out["sparse_rows"]))
+            return _stack_rows(engine_parts, len(inputs), self.get_embedding_dimension() or 0)
         modules = self._inference_modules(kwargs.get("task"))
         splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
         parts: list[tuple[np.ndarray, ops.CsrArrays]] = []

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # modules.json class names (the reference's current and legacy paths end in these) per step type.
-_TRANSFORMER_NAMES = {"Transformer"}
+_TRANSFORMER_NAMES = {"Transformer", "MLMTransformer"}
 _BACKEND_KWARGS = {"file_name", "subfolder", "export", "provider", "threads", "ov_config"}
 
 
@@ -298,7 +298,41 @@ class HostNormalize:
         return None
 
 
-_STEPS: dict[str, Any] = {"Pooling": HostPooling, "Dense": HostDense, "Normalize": HostNormalize}
+class HostSpladePooling:
+    """``SpladePooling`` in the Rust core: CSR rows straight from the MLM logits (``max_active_dims`` per call)."""
+
+    def __init__(self, folder: str | None) -> None:
+        config = read_json_object(os.path.join(folder, "config.json")) if folder is not None else {}
+        self.pooling_strategy = config.get("pooling_strategy", "max")
+        self.activation_function = config.get("activation_function", "relu")
+        if self.pooling_strategy not in ("max", "sum") or self.activation_function not in ("relu", "log1p_relu"):
+            raise NeedsTorch(f"SpladePooling {self.pooling_strategy}/{self.activation_function}")
+        dim = config.get("embedding_dimension", config.get("word_embedding_dimension"))
+        self.embedding_dimension = _int_or_none(dim)
+
+    def forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        logits = np.asarray(features["token_embeddings"], dtype=np.float32)
+        if self.embedding_dimension is None:
+            self.embedding_dimension = int(logits.shape[-1])
+        features["sparse_rows"] = ops.splade_pool(
+            logits,
+            np.asarray(features["attention_mask"], dtype=np.int64),
+            self.pooling_strategy,
+            self.activation_function,
+            features.get("max_active_dims"),
+        )
+        return features
+
+    def get_embedding_dimension(self) -> int | None:
+        return self.embedding_dimension
+
+
+_STEPS: dict[str, Any] = {
+    "Pooling": HostPooling,
+    "Dense": HostDense,
+    "Normalize": HostNormalize,
+    "SpladePooling": HostSpladePooling,
+}
 
 
 class HostPipeline:
@@ -322,12 +356,17 @@ class HostPipeline:
         return self.transformer.tokenizer.encode(texts, pairs, max_length=max_length)
 
     def run_rows(
-        self, encoding: ops.Encoding, rows: npt.NDArray[np.int64], prompt_length: int | None
+        self,
+        encoding: ops.Encoding,
+        rows: npt.NDArray[np.int64],
+        prompt_length: int | None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Pads ``rows`` of ``encoding`` and runs every step on them."""
+        """Pads ``rows`` of ``encoding`` and runs every step on them (``extra``: per-call settings for the steps)."""
         features = self.transformer.features(encoding, [int(r) for r in rows])
         if prompt_length is not None:
             features["prompt_length"] = prompt_length
+        features.update(extra or {})
         return self.run(features)
 
     def run(self, features: dict[str, Any]) -> dict[str, Any]:
@@ -349,17 +388,26 @@ def load_host_pipeline(
 ) -> HostPipeline:
     """The pipeline of a folder with ``modules.json`` (or a plain transformers folder for ``default_task``
     ``sequence-classification``); NeedsTorch when any part needs the torch classes."""
+    plain_mlm = False
     if os.path.isfile(os.path.join(model_dir, "modules.json")):
         entries = read_module_entries(model_dir)
     elif default_task == "sequence-classification":
         entries = [("Transformer", model_dir)]
+    elif default_task == "fill-mask":  # a plain masked-LM folder: Transformer + SpladePooling(max, relu)
+        entries = [("Transformer", model_dir)]
+        plain_mlm = True
     else:
         raise NeedsTorch("no modules.json")
     name, folder = entries[0]
     if name not in _TRANSFORMER_NAMES:
         raise NeedsTorch(f"first module {name}")
     transformer = HostTransformer(folder, backend, model_kwargs, default_task)
-    steps = []
+    steps: list[Any] = []
+    if plain_mlm:
+        archs = transformer.config.get("architectures") or []
+        if not any(isinstance(a, str) and a.endswith("ForMaskedLM") for a in archs):
+            raise NeedsTorch("not a masked-LM checkpoint")
+        steps.append(HostSpladePooling(None))
     for name, folder in entries[1:]:
         if name not in _STEPS:
             raise NeedsTorch(f"module {name}")

@@ -133,7 +133,7 @@ class Transformer(TokenizedTextInput):
         )
         if backend == "torch":
             auto_cls = getattr(transformers, auto_name)
-            self.auto_model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+            self.model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
         else:
             from sentrs.backend import load_backend_model
 
@@ -142,7 +142,7 @@ class Transformer(TokenizedTextInput):
                 for n in getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"])
                 if n in ("input_ids", "attention_mask", "token_type_ids")
             ]
-            self.auto_model = load_backend_model(
+            self.model = load_backend_model(
                 model_name_or_path, backend, transformer_task, config, input_names, model_kwargs
             )
         max_pos = getattr(config, "max_position_embeddings", None)
@@ -152,6 +152,27 @@ class Transformer(TokenizedTextInput):
             self._add_lowercase()
         self._input_names = self._forward_input_names()
         self._init_tokenizer_state()
+
+    # ------------------------------------------------------------------ the reference's attribute names
+    @property
+    def auto_model(self) -> Any:
+        """The transformers model (``model``; the reference keeps both names)."""
+        return self.model
+
+    @property
+    def config(self) -> Any:
+        """The transformers config of the model."""
+        return self.model.config
+
+    @property
+    def processor(self) -> Any:
+        """The processor: for text models, the tokenizer."""
+        return self.tokenizer
+
+    @property
+    def modalities(self) -> list[Any]:
+        """The input modalities this module takes (sentrs: text)."""
+        return list(self.modality_config)
 
     # ------------------------------------------------------------------ tokenizer
     def _add_lowercase(self) -> None:
@@ -174,14 +195,14 @@ class Transformer(TokenizedTextInput):
 
         names = list(getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
         if self.backend != "torch":
-            return [n for n in names if n in self.auto_model.input_names]
-        params = inspect.signature(self.auto_model.forward).parameters
+            return [n for n in names if n in self.model.input_names]
+        params = inspect.signature(self.model.forward).parameters
         return [n for n in names if n in params]
 
     # ------------------------------------------------------------------ forward
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         model_inputs = {k: features[k] for k in self._input_names if k in features}
-        output = self.auto_model(**model_inputs, return_dict=True)
+        output = self.model(**model_inputs, return_dict=True)
         path = self.modality_config["text"]["method_output_name"]
         value: Any = output
         for part in [path] if isinstance(path, str) else list(path):
@@ -190,7 +211,7 @@ class Transformer(TokenizedTextInput):
         return features
 
     def get_embedding_dimension(self) -> int:
-        config = self.auto_model.config
+        config = self.model.config
         if self.transformer_task == "fill-mask":
             return int(config.vocab_size)
         if self.transformer_task == "sequence-classification":
@@ -214,7 +235,7 @@ class Transformer(TokenizedTextInput):
         return config
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
-        self.auto_model.save_pretrained(output_path)
+        self.model.save_pretrained(output_path)
         self.tokenizer.save_pretrained(output_path)
         self.save_config(output_path)
 
@@ -257,5 +278,5 @@ class Transformer(TokenizedTextInput):
 
     def __repr__(self) -> str:
         config = self.get_config_dict()
-        config["architecture"] = type(self.auto_model).__name__
+        config["architecture"] = type(self.model).__name__
         return f"Transformer({config})"

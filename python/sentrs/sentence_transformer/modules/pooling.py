@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor
 
@@ -31,7 +33,15 @@ class Pooling(Module):
     The legacy keyword arguments (``word_embedding_dimension``, ``pooling_mode_mean_tokens=True``, ...) are
     accepted too. On the CPU at inference time the pooling runs in the Rust core; on other devices and under
     autograd it runs in torch, with the same definitions.
+
+    Besides the padded layout (``token_embeddings: (batch, seq, hidden)`` with ``attention_mask: (batch, seq)``)
+    it takes the flattened one that flash-attention unpadding produces: ``token_embeddings: (1, total, hidden)``
+    holding the sequences back to back, and ``cu_seq_lens_q: (batch + 1,)`` their cumulative lengths (no
+    attention mask). There, as in the reference, ``token_weights_sum`` is not used and ``lasttoken`` always
+    takes a sequence's last token, even when the excluded prompt covers the whole sequence.
     """
+
+    POOLING_MODES: ClassVar[tuple[str, ...]] = POOLING_MODES
 
     config_keys: ClassVar[list[str]] = ["embedding_dimension", "pooling_mode", "include_prompt"]
     reference_type: ClassVar[str] = "sentence_transformers.sentence_transformer.modules.pooling.Pooling"
@@ -95,6 +105,9 @@ class Pooling(Module):
         if not self.include_prompt and "prompt_length" in features:
             pl = features["prompt_length"]
             prompt_length = int(pl.reshape(-1)[0].item()) if isinstance(pl, Tensor) else int(pl)
+        if "cu_seq_lens_q" in features:
+            features["sentence_embedding"] = self._pool_flattened(tokens, features, prompt_length)
+            return features
         mask = features.get("attention_mask")
         if mask is None or mask.shape[-1] != tokens.shape[1]:
             mask = torch.ones(tokens.shape[:-1], device=tokens.device, dtype=torch.int64)
@@ -155,3 +168,77 @@ class Pooling(Module):
                 m = mask.unsqueeze(-1).to(tokens.dtype)
                 outputs.append(torch.gather(tokens * m, 1, idx).squeeze(1))
         return outputs
+
+    def _pool_flattened(self, tokens: Tensor, features: dict[str, Any], prompt_length: int) -> Tensor:
+        """Pools flattened rows: ``tokens`` ``(1, total, hidden)`` cut by ``features["cu_seq_lens_q"]``.
+
+        Segment reductions in torch on every device: on the CPU they beat copying the rows into the padded layout
+        the Rust kernel takes (mean over 64 rows of up to 128 x 768 tokens, 2 cores: about 0.5 ms against 4.7 ms).
+        """
+        flat, bounds = _flattened_rows(tokens, features["cu_seq_lens_q"])
+        return torch.cat(self._pool_segments(flat, bounds, features, prompt_length), -1)
+
+    def _pool_segments(
+        self, flat: Tensor, bounds: npt.NDArray[np.int64], features: dict[str, Any], prompt_length: int
+    ) -> list[Tensor]:
+        """The flattened definitions, as segment reductions over the ``(total, hidden)`` rows."""
+        device = flat.device
+        acc_dtype = torch.float32 if flat.dtype in (torch.float16, torch.bfloat16) else flat.dtype
+        cu = torch.from_numpy(bounds).to(device)
+        starts, ends = cu[:-1], cu[1:]
+        lengths = ends - starts
+        rows, hidden = lengths.shape[0], flat.shape[-1]
+        kept, segment, position = flat, lengths, lengths  # placeholders: set below when a reduction needs them
+        if any(mode not in ("cls", "lasttoken") for mode in self.modes):
+            segment = torch.repeat_interleave(torch.arange(rows, device=device), lengths, output_size=flat.shape[0])
+            position = torch.arange(flat.shape[0], device=device) - starts[segment]
+            if prompt_length:
+                keep = position >= prompt_length
+                kept, segment, position = flat[keep], segment[keep], position[keep]
+        counts = torch.clamp((lengths - prompt_length).to(acc_dtype), min=1e-9).unsqueeze(1)
+        mean_total: Tensor | None = None
+        outputs: list[Tensor] = []
+        for mode in self.modes:
+            if mode == "cls":
+                if "cls_token_embeddings" in features:
+                    outputs.append(features["cls_token_embeddings"])
+                    continue
+                skip = torch.where(lengths > prompt_length, prompt_length, 0)
+                outputs.append(flat[starts + skip])
+            elif mode == "lasttoken":
+                outputs.append(flat[ends - 1])
+            elif mode == "max":
+                pooled = torch.full((rows, hidden), float("-inf"), device=device, dtype=flat.dtype)
+                index = segment.unsqueeze(1).expand(-1, hidden)
+                outputs.append(pooled.scatter_reduce(0, index, kept, reduce="amax"))
+            elif mode in ("mean", "mean_sqrt_len_tokens"):
+                if mean_total is None:
+                    mean_total = torch.zeros((rows, hidden), device=device, dtype=acc_dtype)
+                    mean_total = mean_total.index_add(0, segment, kept.to(acc_dtype))
+                denom = counts if mode == "mean" else torch.sqrt(counts)
+                outputs.append((mean_total / denom).to(flat.dtype))
+            else:  # weightedmean: weights count from each sequence's first token, prompt or not
+                weights = (position + 1).to(acc_dtype).unsqueeze(1)
+                total = torch.zeros((rows, hidden), device=device, dtype=acc_dtype)
+                total = total.index_add(0, segment, kept.to(acc_dtype) * weights)
+                weight_sum = torch.zeros((rows, 1), device=device, dtype=acc_dtype).index_add(0, segment, weights)
+                outputs.append((total / torch.clamp(weight_sum, min=1e-9)).to(flat.dtype))
+        return outputs
+
+
+def _flattened_rows(tokens: Tensor, cu_seq_lens: Any) -> tuple[Tensor, npt.NDArray[np.int64]]:
+    """``(total, hidden)`` tokens and the validated ``(batch + 1,)`` int64 sequence bounds of a flattened batch."""
+    if tokens.dim() == 3 and tokens.shape[0] == 1:
+        tokens = tokens[0]
+    if tokens.dim() != 2:
+        raise ValueError(
+            f"flattened token_embeddings must have shape (1, total_tokens, hidden), got {tuple(tokens.shape)}"
+        )
+    cu = cu_seq_lens.detach().cpu() if isinstance(cu_seq_lens, Tensor) else cu_seq_lens
+    bounds = np.asarray(cu, dtype=np.int64).reshape(-1)
+    if bounds.size == 0 or bounds[0] != 0 or bounds[-1] != tokens.shape[0] or (np.diff(bounds) < 1).any():
+        raise ValueError(
+            "cu_seq_lens_q must rise from 0 in steps of at least 1 to the number of flattened tokens "
+            f"({tokens.shape[0]}), got {bounds.tolist()}"
+        )
+    return tokens, bounds

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+import numpy.typing as npt
 import torch
+from torch import Tensor
 
 from sentrs import ops
 from sentrs.base.modules.module import Module
@@ -23,7 +26,14 @@ class SpladePooling(Module):
         chunk_size: sequence chunk for the torch path (memory); not saved, as in the reference.
 
     On the CPU at inference time the pooling runs in the Rust core in one pass over the logits.
+
+    Besides the padded layout (``token_embeddings: (batch, seq, vocab)`` with ``attention_mask: (batch, seq)``)
+    it takes the flattened one that flash-attention unpadding produces: ``token_embeddings: (1, total, vocab)``
+    holding the sequences back to back, and ``cu_seq_lens_q: (batch + 1,)`` their cumulative lengths (no
+    attention mask). Those are pooled one sequence at a time, never copied into a padded tensor.
     """
+
+    SPLADE_POOLING_MODES: ClassVar[tuple[str, ...]] = ("sum", "max")
 
     config_keys: ClassVar[list[str]] = ["pooling_strategy", "activation_function", "embedding_dimension"]
     config_key_renames: ClassVar[dict[str, str]] = {"word_embedding_dimension": "embedding_dimension"}
@@ -52,6 +62,8 @@ class SpladePooling(Module):
     def pool_to_csr(self, features: dict[str, Any], max_active_dims: int | None) -> ops.CsrArrays | None:
         """The Rust path: CSR rows straight from host float32 logits, or None when they live elsewhere."""
         logits = features["token_embeddings"]
+        if "cu_seq_lens_q" in features:
+            return self._pool_flattened_to_csr(logits, features["cu_seq_lens_q"], max_active_dims)
         host = host_float32(logits)
         mask = features["attention_mask"]
         if host is None or mask.device.type != "cpu":
@@ -64,6 +76,9 @@ class SpladePooling(Module):
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         logits = features["token_embeddings"]
+        if "cu_seq_lens_q" in features:
+            features["sentence_embedding"] = self._pool_flattened(logits, features["cu_seq_lens_q"])
+            return features
         mask = features["attention_mask"].unsqueeze(-1).to(logits.dtype)
         batch, seq, vocab = logits.shape
         if self.pooling_strategy == "max":
@@ -83,3 +98,59 @@ class SpladePooling(Module):
             self.embedding_dimension = vocab
         features["sentence_embedding"] = pooled
         return features
+
+    def _pool_flattened(self, logits: Tensor, cu_seq_lens: Any) -> Tensor:
+        """Torch pooling of flattened logits ``(1, total, vocab)``, one sequence at a time (bounded memory)."""
+        flat, bounds = _flattened_rows(logits, cu_seq_lens)
+        pooled: list[Tensor] = []
+        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            x = torch.log1p(torch.relu(flat[start:end]))
+            if self.activation_function == "log1p_relu":
+                x = torch.log1p(x)
+            pooled.append(x.amax(dim=0) if self.pooling_strategy == "max" else x.sum(dim=0))
+        if self.embedding_dimension is None:
+            self.embedding_dimension = int(flat.shape[-1])
+        return torch.stack(pooled) if pooled else flat.new_zeros((0, flat.shape[-1]))
+
+    def _pool_flattened_to_csr(
+        self, logits: Tensor, cu_seq_lens: Any, max_active_dims: int | None
+    ) -> ops.CsrArrays | None:
+        """The Rust path for flattened logits: each sequence is a zero-copy ``(1, length, vocab)`` view."""
+        flat, bounds = _flattened_rows(logits, cu_seq_lens)
+        host = host_float32(flat)
+        if host is None:
+            return None
+        if self.embedding_dimension is None:
+            self.embedding_dimension = int(flat.shape[-1])
+        indptr, indices, values = [np.zeros(1, dtype=np.int64)], [], []
+        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            ones = np.ones((1, end - start), dtype=np.int64)
+            row_ptr, row_indices, row_values = ops.splade_pool(
+                host[None, start:end], ones, self.pooling_strategy, self.activation_function, max_active_dims
+            )
+            indptr.append(row_ptr[1:] + indptr[-1][-1])
+            indices.append(row_indices)
+            values.append(row_values)
+        return (
+            np.concatenate(indptr),
+            np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
+            np.concatenate(values) if values else np.zeros(0, dtype=np.float32),
+        )
+
+
+def _flattened_rows(logits: Tensor, cu_seq_lens: Any) -> tuple[Tensor, npt.NDArray[np.int64]]:
+    """``(total, vocab)`` logits and the validated ``(batch + 1,)`` int64 sequence bounds of a flattened batch."""
+    if logits.dim() == 3 and logits.shape[0] == 1:
+        logits = logits[0]
+    if logits.dim() != 2:
+        raise ValueError(
+            f"flattened token_embeddings must have shape (1, total_tokens, vocab), got {tuple(logits.shape)}"
+        )
+    cu = cu_seq_lens.detach().cpu() if isinstance(cu_seq_lens, Tensor) else cu_seq_lens
+    bounds = np.asarray(cu, dtype=np.int64).reshape(-1)
+    if bounds.size == 0 or bounds[0] != 0 or bounds[-1] != logits.shape[0] or (np.diff(bounds) < 1).any():
+        raise ValueError(
+            "cu_seq_lens_q must rise from 0 in steps of at least 1 to the number of flattened tokens "
+            f"({logits.shape[0]}), got {bounds.tolist()}"
+        )
+    return logits, bounds
