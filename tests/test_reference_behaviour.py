@@ -151,3 +151,19 @@ def test_state_dict_keys_and_modalities_match(minilm_path: str, ref_minilm: Any)
     assert type(ours[0].processor).__name__ == type(ref_minilm[0].processor).__name__
     assert ours.modalities == ref_minilm.modalities == ours[0].modalities
     assert ours.supports("text") and ref_minilm.supports("text")
+
+
+def test_dense_without_output_key_writes_to_its_input_key() -> None:
+    """A Dense on a custom feature key writes back to that key when no output key is given, as in the reference."""
+    from sentence_transformers.base.modules import Dense as RefDense
+
+    torch.manual_seed(0)
+    ref = RefDense(4, 4, module_input_name="token_embeddings")
+    ours = sentrs.Dense(4, 4, module_input_name="token_embeddings")
+    ours.load_state_dict(ref.state_dict())
+    assert ours.module_output_name == ref.module_output_name == "token_embeddings"
+    x = torch.randn(2, 3, 4)
+    got = ours({"token_embeddings": x.clone()})
+    want = ref({"token_embeddings": x.clone()})
+    assert set(got) == set(want) == {"token_embeddings"}
+    torch.testing.assert_close(got["token_embeddings"], want["token_embeddings"])

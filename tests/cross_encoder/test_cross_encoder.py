@@ -164,7 +164,9 @@ def test_num_labels_and_max_length_arguments(minilm_path: str) -> None:
 
     torch.manual_seed(0)
     ours = sentrs.CrossEncoder(minilm_path, num_labels=2, max_length=16, device="cpu")
-    assert ours.num_labels == 2 and ours.max_seq_length == 16 and ours.max_length == 16
+    assert ours.num_labels == 2 and ours.max_seq_length == 16
+    with pytest.warns(DeprecationWarning, match="max_seq_length"):
+        assert ours.max_length == 16
     ref = sentence_transformers.CrossEncoder(minilm_path, num_labels=2, max_length=16, device="cpu")
     assert ours.preprocess(PAIRS)["input_ids"].tolist() == ref.preprocess(PAIRS)["input_ids"].tolist()
 
@@ -257,3 +259,12 @@ def test_rank_legacy_keywords_and_pool_arguments(
         ours.rank(PAIRS[0][0], docs, bogus=1)
     with pytest.raises(Exception, match="multi-process"):
         ours.rank(PAIRS[0][0], docs, pool={"input": None, "output": None, "processes": []})
+
+
+def test_renamed_properties_warn_as_in_the_reference(make_ce: Callable[[int], str]) -> None:
+    ours, ref = _both(make_ce(1))
+    for model in (ours, ref):
+        with pytest.warns(DeprecationWarning):
+            assert model.max_length == model.max_seq_length
+        with pytest.warns(DeprecationWarning):
+            assert model.default_activation_function is model.activation_fn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -305,16 +306,19 @@ class CrossEncoder(BaseModel):
 
     @property
     def max_length(self) -> int | None:
-        """Deprecated name of ``max_seq_length``."""
+        """Deprecated name of ``max_seq_length`` (warns, as in the reference)."""
+        _renamed("max_length", "max_seq_length")
         return self.max_seq_length
 
     @max_length.setter
     def max_length(self, value: int | None) -> None:
+        _renamed("max_length", "max_seq_length")
         self.max_seq_length = value
 
     @property
     def default_activation_function(self) -> Callable[[Tensor], Tensor]:
-        """Deprecated name of ``activation_fn``."""
+        """Deprecated name of ``activation_fn`` (warns, as in the reference)."""
+        _renamed("default_activation_function", "activation_fn")
         return self.activation_fn
 
     def get_embedding_dimension(self) -> int:
@@ -479,3 +483,7 @@ class CrossEncoder(BaseModel):
         return rank_results(
             np.asarray(scores, dtype=np.float64).reshape(-1).tolist(), documents, top_k, return_documents
         )
+
+
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(f"CrossEncoder.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)

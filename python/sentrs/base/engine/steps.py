@@ -246,9 +246,10 @@ class HostDense:
         config = read_json_object(os.path.join(folder, "config.json"))
         if config.get("use_residual"):
             raise NeedsTorch("Dense use_residual")
-        for key in ("module_input_name", "module_output_name"):
-            if config.get(key, "sentence_embedding") != "sentence_embedding":
-                raise NeedsTorch(f"Dense {key}")
+        input_name = config.get("module_input_name") or "sentence_embedding"
+        output_name = config.get("module_output_name") or input_name
+        if (input_name, output_name) != ("sentence_embedding", "sentence_embedding"):
+            raise NeedsTorch("Dense on another feature than sentence_embedding")
         activation = config.get("activation_function")
         if activation is None:
             self.activation = _identity

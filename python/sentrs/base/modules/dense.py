@@ -42,7 +42,8 @@ class Dense(Module):
         init_weight: optional initial ``(out, in)`` weight.
         init_bias: optional initial ``(out,)`` bias.
         module_input_name: the feature read.
-        module_output_name: the feature written.
+        module_output_name: the feature written (default: ``module_input_name``, so a Dense on a custom key
+            writes back to it).
         use_residual: add the input (projected when sizes differ) to the output.
     """
 
@@ -65,7 +66,7 @@ class Dense(Module):
         init_weight: torch.Tensor | None = None,
         init_bias: torch.Tensor | None = None,
         module_input_name: str = "sentence_embedding",
-        module_output_name: str = "sentence_embedding",
+        module_output_name: str | None = None,
         use_residual: bool = False,
     ) -> None:
         super().__init__()
@@ -74,7 +75,7 @@ class Dense(Module):
         self.bias = bias
         self.activation_function = activation_function if activation_function is not None else nn.Identity()
         self.module_input_name = module_input_name
-        self.module_output_name = module_output_name
+        self.module_output_name = module_output_name if module_output_name is not None else module_input_name
         self.use_residual = use_residual
         self.linear = nn.Linear(in_features, out_features, bias=bias)
         if init_weight is not None:
