@@ -158,11 +158,15 @@ def main(argv: list[str] | None = None) -> None:
                 return model.predict(inputs, batch_size=args.batch_size)
             return model.encode(inputs, batch_size=args.batch_size)
 
-        benchutil.progress("exporting (ONNX, O3, int8, OpenVINO fp32 and int8)")
+        from sentrs.backend.onnx import int8_preset_for_cpu
+
+        int8_preset = int8_preset_for_cpu()  # the dynamic int8 preset for this CPU (full-range weights need VNNI)
+        int8_file = f"onnx/model_qint8_{int8_preset}.onnx"
+        benchutil.progress(f"exporting (ONNX, O3, int8 {int8_preset}, OpenVINO fp32 and int8)")
         t0 = time.perf_counter()
         onnx = our_cls(folder, backend="onnx", device="cpu")
         sentrs.export_optimized_onnx_model(onnx, "O3", folder)
-        sentrs.export_dynamic_quantized_onnx_model(onnx, "avx512_vnni", folder)
+        sentrs.export_dynamic_quantized_onnx_model(onnx, int8_preset, folder)
         openvino = our_cls(folder, backend="openvino", device="cpu")
         calib = calibration if args.model != "ce" else [f"{a} {b}" for a, b in itertools.pairwise(calibration)]
         sentrs.export_static_quantized_openvino_model(openvino, {"num_samples": 300}, folder, calibration_texts=calib)
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
                 folder, backend="onnx", device="cpu", model_kwargs={"file_name": "onnx/model_O3.onnx"}
             ),
             "sentrs onnx int8": lambda: our_cls(
-                folder, backend="onnx", device="cpu", model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni.onnx"}
+                folder, backend="onnx", device="cpu", model_kwargs={"file_name": int8_file}
             ),
             "sentrs openvino fp32": lambda: our_cls(folder, backend="openvino", device="cpu"),
             "sentrs openvino bf16": lambda: our_cls(

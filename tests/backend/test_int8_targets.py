@@ -231,3 +231,18 @@ def test_vnni_file_on_a_cpu_without_vnni_warns(
     assert warnings and all("quantised for avx512_vnni" in w and "quantization_config='avx2'" in w for w in warnings)
     assert load_warnings("avx512_vnni", AVX512_VNNI) == []
     assert load_warnings("avx2", AVX2) == []
+
+
+def test_quantising_leaves_the_root_logger_alone() -> None:
+    """onnxruntime's quantiser logs through the root logger; the export must not leave it configured (which would
+    change the format of every later log line, sentrs' own included)."""
+    import logging
+
+    from sentrs.backend.export import root_logging_kept
+
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    with root_logging_kept():
+        logging.warning("a dependency logging through the root logger")
+        root.setLevel(logging.DEBUG)
+    assert (list(root.handlers), root.level) == before
