@@ -26,6 +26,15 @@ pub enum CoreError {
 /// Result alias used by every kernel.
 pub type CoreResult<T> = Result<T, CoreError>;
 
+/// `Ok` when two sizes that must agree do, else a [`CoreError::ShapeMismatch`] reading `"{what}, got {a} and {b}"`
+/// (`what` as in `"query and corpus embeddings must have the same dimension"`).
+pub fn check_same_size(what: &str, a: usize, b: usize) -> CoreResult<()> {
+    if a != b {
+        return Err(CoreError::ShapeMismatch(format!("{what}, got {a} and {b}")));
+    }
+    Ok(())
+}
+
 /// Shorthand for an [`CoreError::InvalidArgument`].
 pub fn invalid(msg: impl Into<String>) -> CoreError {
     CoreError::InvalidArgument(msg.into())

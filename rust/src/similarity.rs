@@ -1,7 +1,7 @@
 //! Similarity functions as the reference defines them: cosine, dot, euclidean (negative L2 distance) and
 //! manhattan (negative L1 distance), as a full `(n, m)` matrix and pairwise (row i with row i).
 
-use crate::error::{invalid, CoreError, CoreResult};
+use crate::error::{check_same_size, invalid, CoreResult};
 use crate::parallel;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis};
 use rayon::prelude::*;
@@ -37,14 +37,11 @@ impl Similarity {
 }
 
 fn check_dims(a: &ArrayView2<f32>, b: &ArrayView2<f32>) -> CoreResult<()> {
-    if a.ncols() != b.ncols() {
-        return Err(CoreError::ShapeMismatch(format!(
-            "embeddings must have the same dimension, got {} and {}",
-            a.ncols(),
-            b.ncols()
-        )));
-    }
-    Ok(())
+    check_same_size(
+        "embeddings must have the same dimension",
+        a.ncols(),
+        b.ncols(),
+    )
 }
 
 /// Row L2 norms clamped at 1e-12 (the reference's `F.normalize` epsilon).
@@ -188,13 +185,11 @@ pub fn similarity_pairwise(
     sim: Similarity,
 ) -> CoreResult<Array1<f32>> {
     check_dims(&a, &b)?;
-    if a.nrows() != b.nrows() {
-        return Err(CoreError::ShapeMismatch(format!(
-            "pairwise similarity needs the same number of rows, got {} and {}",
-            a.nrows(),
-            b.nrows()
-        )));
-    }
+    check_same_size(
+        "pairwise similarity needs the same number of rows",
+        a.nrows(),
+        b.nrows(),
+    )?;
     Ok((0..a.nrows())
         .map(|i| {
             let (x, y) = (a.row(i), b.row(i));

@@ -5,7 +5,7 @@
 //! Encoding happens once for the whole input, unpadded; padding happens per batch, after length-aware
 //! batching, so no batch is padded further than its own longest row.
 
-use crate::error::{invalid, CoreError, CoreResult};
+use crate::error::{check_same_size, invalid, CoreError, CoreResult};
 use crate::parallel;
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -200,13 +200,11 @@ impl BatchTokenizer {
         add_special_tokens: bool,
     ) -> CoreResult<EncodedBatch> {
         if let Some(p) = pairs {
-            if p.len() != texts.len() {
-                return Err(CoreError::ShapeMismatch(format!(
-                    "texts and pairs must have the same length, got {} and {}",
-                    texts.len(),
-                    p.len()
-                )));
-            }
+            check_same_size(
+                "texts and pairs must have the same length",
+                texts.len(),
+                p.len(),
+            )?;
         }
         let encode_one = |i: usize| -> CoreResult<Encoding> {
             let input: EncodeInput = match pairs {

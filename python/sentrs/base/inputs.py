@@ -353,6 +353,15 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def check_optional_positive_int(value: Any, name: str) -> int | None:
+    """``value`` as an int when it is a positive integer, None when None; ``ValueError`` naming ``name`` otherwise."""
+    if value is None:
+        return None
+    if not _is_integer(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    return int(value)
+
+
 def check_batch_size(batch_size: Any) -> int:
     """A positive ``batch_size`` (numpy integers too), returned as an int. A non-integer raises
     :class:`InputTypeError` (the reference raises ``TypeError``), zero or less ``ValueError``."""

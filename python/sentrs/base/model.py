@@ -12,6 +12,7 @@ Either way inference goes through :mod:`sentrs.base.engine` (tokenize once, plan
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -20,13 +21,14 @@ import tempfile
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from sentrs.base.hub import resolve_model_dir
-from sentrs.base.inputs import is_single_text_input
+from sentrs.base.inputs import is_single_text_input, split_pairs
 from sentrs.base.prompts import QueryDocumentMixin, check_default_prompt_name, merge_prompts, resolve_prompt
 from sentrs.base.registry import load_module
 from sentrs.base.torch_layer import TorchLayer, attach_torch, register_torch_free, torch_attached
@@ -41,13 +43,55 @@ if TYPE_CHECKING:
 else:
     _ModelBase = TorchLayer
 
-__all__ = ["BaseModel", "QueryDocumentMixin"]
+__all__ = ["BaseModel", "ModelOptions", "QueryDocumentMixin", "with_model_options"]
 
 logger = logging.getLogger(__name__)
 
 REFERENCE_FORMAT_VERSION = "6.2.0"
 # Settings the engine-only path cannot honour: they need the transformers tokenizer or config objects.
 _TORCH_ONLY_OPTIONS = ("processor_kwargs", "tokenizer_kwargs", "config_kwargs")
+
+
+class ModelOptions(TypedDict, total=False):
+    """The constructor options every model type shares (see :class:`BaseModel`); a type's own ``__init__`` takes
+    them as ``**options: Unpack[ModelOptions]`` and hands them on, so they are declared once, here."""
+
+    modules: list[nn.Module] | OrderedDict[str, nn.Module] | None
+    device: str | None
+    prompts: dict[str, str | None] | None
+    default_prompt_name: str | None
+    cache_folder: str | None
+    trust_remote_code: bool
+    revision: str | None
+    local_files_only: bool
+    token: bool | str | None
+    use_auth_token: bool | str | None
+    model_kwargs: dict[str, Any] | None
+    processor_kwargs: dict[str, Any] | None
+    tokenizer_kwargs: dict[str, Any] | None
+    config_kwargs: dict[str, Any] | None
+    model_card_data: Any
+    backend: Literal["torch", "onnx", "openvino"]
+
+
+def with_model_options(cls: type[BaseModel]) -> type[BaseModel]:
+    """Gives ``cls.__init__`` the full signature (``inspect.signature``, ``help``): its own parameters with
+    :class:`ModelOptions` spelled out, as keyword-only parameters with :class:`BaseModel`'s defaults, before the
+    type's own keyword-only ones (the reference's order)."""
+    own = inspect.signature(cls.__init__)
+    shared = [
+        p
+        for name, p in inspect.signature(BaseModel.__init__).parameters.items()
+        if name in ModelOptions.__annotations__
+    ]
+    params = [
+        p for p in own.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    params += shared
+    params += [p for p in own.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    params += [p for p in own.parameters.values() if p.kind is p.VAR_KEYWORD and p.name != "options"]
+    cls.__init__.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+    return cls
 
 
 def default_device() -> str:
@@ -87,7 +131,7 @@ class BaseModel(_ModelBase):
         *,
         modules: list[nn.Module] | OrderedDict[str, nn.Module] | None = None,
         device: str | None = None,
-        prompts: dict[str, str] | None = None,
+        prompts: dict[str, str | None] | None = None,
         default_prompt_name: str | None = None,
         cache_folder: str | None = None,
         trust_remote_code: bool = False,
@@ -100,7 +144,7 @@ class BaseModel(_ModelBase):
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
         model_card_data: Any = None,
-        backend: str = "torch",
+        backend: Literal["torch", "onnx", "openvino"] = "torch",
     ) -> None:
         if use_auth_token is not None:
             warnings.warn(
@@ -245,6 +289,14 @@ class BaseModel(_ModelBase):
 
     def _check_engine(self, pipeline: HostPipeline) -> None:
         """Raises NeedsTorch when this type cannot run ``pipeline`` (subclasses refine)."""
+
+    def _inference_context(self) -> AbstractContextManager[Any]:
+        """No autograd while inferring with the torch modules; nothing to switch off on the engine path."""
+        if self._engine is not None:
+            return nullcontext()
+        import torch
+
+        return torch.inference_mode()
 
     @property
     def runs_in_engine(self) -> bool:
@@ -487,8 +539,28 @@ class BaseModel(_ModelBase):
         """
         from sentrs.base.engine import plan_units, run_batches
 
-        if self._engine is not None:
-            yield from self._engine_batches(inputs, prompt, batch_size, show_progress_bar, device, **kwargs)
+        engine = self._engine
+        if engine is not None:
+            if device is not None and str(device) != "cpu":
+                raise ValueError(
+                    f"device must be 'cpu' (or None) for a model running its exported {self.backend} file in the "
+                    f"engine, "
+                    f"got {device!r}; load the model with device={device!r} to run it there"
+                )
+            extra = {key: kwargs[key] for key in self._engine_call_settings if key in kwargs}
+            unknown = set(kwargs) - {"task", "processing_kwargs"} - set(self._engine_call_settings)
+            if unknown:
+                raise TypeError(f"encode() got unexpected keyword arguments {sorted(unknown)} for this model")
+            processing_kwargs = kwargs.get("processing_kwargs")
+            text_kwargs = processing_kwargs.get("text", {}) if isinstance(processing_kwargs, dict) else {}
+            texts, pairs = split_pairs(inputs)
+            encoding = engine.tokenize(texts, pairs, prompt, max_length=text_kwargs.get("max_length"))
+            prompt_length = engine.transformer.tokenizer.prompt_length(prompt) if prompt else None
+            streams = engine.streams
+            units = plan_units(encoding.lengths(), batch_size, streams)
+            yield from run_batches(
+                units, lambda rows: engine.run_rows(encoding, rows, prompt_length, extra), streams, show_progress_bar
+            )
             return
         import torch
 
@@ -522,41 +594,6 @@ class BaseModel(_ModelBase):
             return _run_modules(modules, features, stop_before, forward_kwargs)
 
         yield from run_batches(plan_units(encoding.lengths(), batch_size), run, 1, show_progress_bar)
-
-    def _engine_batches(
-        self,
-        inputs: list[Any],
-        prompt: str | None,
-        batch_size: int,
-        show_progress_bar: bool,
-        device: str | None = None,
-        **kwargs: Any,
-    ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
-        """:meth:`_batched_forward` on the engine path: numpy features, one stream per core."""
-        from sentrs.base.engine import plan_units, run_batches
-        from sentrs.base.inputs import split_pairs
-
-        engine = self._engine
-        assert engine is not None
-        if device is not None and str(device) != "cpu":
-            raise ValueError(
-                f"device must be 'cpu' (or None) for a model running its exported {self.backend} file in the engine, "
-                f"got {device!r}; load the model with device={device!r} to run it there"
-            )
-        extra = {key: kwargs[key] for key in self._engine_call_settings if key in kwargs}
-        unknown = set(kwargs) - {"task", "processing_kwargs"} - set(self._engine_call_settings)
-        if unknown:
-            raise TypeError(f"encode() got unexpected keyword arguments {sorted(unknown)} for this model")
-        processing_kwargs = kwargs.get("processing_kwargs")
-        text_kwargs = processing_kwargs.get("text", {}) if isinstance(processing_kwargs, dict) else {}
-        texts, pairs = split_pairs(inputs)
-        encoding = engine.tokenize(texts, pairs, prompt, max_length=text_kwargs.get("max_length"))
-        prompt_length = engine.transformer.tokenizer.prompt_length(prompt) if prompt else None
-        streams = engine.streams
-        units = plan_units(encoding.lengths(), batch_size, streams)
-        yield from run_batches(
-            units, lambda rows: engine.run_rows(encoding, rows, prompt_length, extra), streams, show_progress_bar
-        )
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         return resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)

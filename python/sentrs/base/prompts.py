@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 def merge_prompts(
-    defaults: dict[str, str | None], saved: dict[str, str] | None, user: dict[str, str] | None
+    defaults: dict[str, str | None], saved: dict[str, str] | None, user: dict[str, str | None] | None
 ) -> dict[str, str]:
     """Class defaults updated with the user's prompts; saved prompts then fill every key that is missing or still
     None (so ``{"query": None}`` asks for the saved query prompt, and ``""`` is kept); a None left becomes ``""``."""

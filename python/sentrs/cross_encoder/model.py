@@ -8,7 +8,7 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from sentrs.base.inputs import (
     prepare_pair_inputs,
     rank_results,
 )
-from sentrs.base.model import BaseModel
+from sentrs.base.model import BaseModel, ModelOptions, with_model_options
 from sentrs.base.registry import fullname, import_from_string
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = ["CrossEncoder"]
 logger = logging.getLogger(__name__)
 
 
+@with_model_options
 class CrossEncoder(BaseModel):
     """Scores (query, document) pairs with a sequence-classification transformer; a drop-in for
     ``sentence_transformers.CrossEncoder``.
@@ -57,85 +58,55 @@ class CrossEncoder(BaseModel):
         self,
         model_name_or_path: str | None = None,
         *legacy_args: Any,
-        modules: list[nn.Module] | OrderedDict[str, nn.Module] | None = None,
-        device: str | None = None,
-        prompts: dict[str, str] | None = None,
-        default_prompt_name: str | None = None,
-        cache_folder: str | None = None,
-        trust_remote_code: bool = False,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        token: bool | str | None = None,
-        model_kwargs: dict[str, Any] | None = None,
-        processor_kwargs: dict[str, Any] | None = None,
-        config_kwargs: dict[str, Any] | None = None,
-        model_card_data: Any = None,
-        backend: Literal["torch", "onnx", "openvino"] = "torch",
         num_labels: int | None = None,
         max_length: int | None = None,
         activation_fn: Callable[[Tensor], Tensor] | None = None,
         keep_in_fp32_modules: list[str] | None = None,
-        tokenizer_kwargs: dict[str, Any] | None = None,
-        **legacy_kwargs: Any,
+        **options: Any,
     ) -> None:
+        # ``options``: the shared ModelOptions, and the pre-v4 keyword names (renamed below).
+        legacy = {key: options.pop(key) for key in list(options) if key not in ModelOptions.__annotations__}
         # The pre-v4 API: positional (num_labels, max_length, activation_fn, device) and older keyword names.
         if len(legacy_args) > 4:
             raise TypeError(f"CrossEncoder takes at most 5 positional arguments, got {1 + len(legacy_args)}")
         if legacy_args:
             logger.warning("Positional CrossEncoder arguments are deprecated; pass num_labels=..., device=... by name")
-            names = ("num_labels", "max_length", "activation_fn", "device")
-            given = dict(zip(names, legacy_args))
+            given = dict(zip(("num_labels", "max_length", "activation_fn", "device"), legacy_args))
             num_labels = given.get("num_labels", num_labels)
             max_length = given.get("max_length", max_length)
             activation_fn = given.get("activation_fn", activation_fn)
-            device = given.get("device", device)
+            if "device" in given:
+                options["device"] = given["device"]
         renames = {
-            "model_name": "model_name_or_path",
             "automodel_args": "model_kwargs",
             "tokenizer_args": "tokenizer_kwargs",
             "config_args": "config_kwargs",
             "cache_dir": "cache_folder",
-            "default_activation_function": "activation_fn",
         }
-        unknown = set(legacy_kwargs) - set(renames) - {"classifier_dropout"}
+        unknown = set(legacy) - set(renames) - {"model_name", "default_activation_function", "classifier_dropout"}
         if unknown:
             raise TypeError(f"CrossEncoder got unexpected keyword arguments {sorted(unknown)}")
-        if "model_name" in legacy_kwargs:
-            model_name_or_path = legacy_kwargs["model_name"]
-        model_kwargs = legacy_kwargs.get("automodel_args", model_kwargs)
-        tokenizer_kwargs = legacy_kwargs.get("tokenizer_args", tokenizer_kwargs)
-        config_kwargs = legacy_kwargs.get("config_args", config_kwargs)
-        cache_folder = legacy_kwargs.get("cache_dir", cache_folder)
-        activation_fn = legacy_kwargs.get("default_activation_function", activation_fn)
-        if "classifier_dropout" in legacy_kwargs:
-            config_kwargs = {**(config_kwargs or {}), "classifier_dropout": legacy_kwargs["classifier_dropout"]}
+        if "model_name" in legacy:
+            model_name_or_path = legacy["model_name"]
+        for old, new in renames.items():
+            if old in legacy:
+                options[new] = legacy[old]
+        activation_fn = legacy.get("default_activation_function", activation_fn)
+        if "classifier_dropout" in legacy:
+            options["config_kwargs"] = {
+                **(options.get("config_kwargs") or {}),
+                "classifier_dropout": legacy["classifier_dropout"],
+            }
         if num_labels is not None:
             if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
                 raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
-            config_kwargs = {**(config_kwargs or {}), "num_labels": num_labels}
+            options["config_kwargs"] = {**(options.get("config_kwargs") or {}), "num_labels": num_labels}
         if max_length is not None:
             if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
                 raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
-            processor_kwargs = {**(processor_kwargs or {}), "model_max_length": max_length}
+            options["processor_kwargs"] = {**(options.get("processor_kwargs") or {}), "model_max_length": max_length}
         self.keep_in_fp32_modules = keep_in_fp32_modules
-        super().__init__(
-            model_name_or_path,
-            modules=modules,
-            device=device,
-            prompts=prompts,
-            default_prompt_name=default_prompt_name,
-            cache_folder=cache_folder,
-            trust_remote_code=trust_remote_code,
-            revision=revision,
-            local_files_only=local_files_only,
-            token=token,
-            model_kwargs=model_kwargs,
-            processor_kwargs=processor_kwargs,
-            tokenizer_kwargs=tokenizer_kwargs,
-            config_kwargs=config_kwargs,
-            model_card_data=model_card_data,
-            backend=backend,
-        )
+        super().__init__(model_name_or_path, **options)
         if self._engine is not None:
             # The activation stays a name until someone asks for the torch module (predict applies it in numpy).
             object.__setattr__(self, "_activation_fn", activation_fn)
@@ -421,7 +392,7 @@ class CrossEncoder(BaseModel):
             return logits
         import torch
 
-        with torch.inference_mode():
+        with self._inference_context():
             parts: list[tuple[np.ndarray, Tensor]] = []
             for rows, out in self._batched_forward(pairs, None, batch_size, show_progress_bar, device, **kwargs):
                 parts.append((rows, out["scores"].float()))

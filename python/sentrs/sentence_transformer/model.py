@@ -12,13 +12,20 @@ import numpy as np
 import numpy.typing as npt
 
 from sentrs import ops
-from sentrs.base.inputs import check_encode_args, check_similarity_fn_name, check_single_process, prepare_text_inputs
+from sentrs.base.inputs import (
+    check_encode_args,
+    check_optional_positive_int,
+    check_single_process,
+    prepare_text_inputs,
+)
 from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
-from sentrs.base.model import BaseModel, QueryDocumentMixin
+from sentrs.base.model import BaseModel, ModelOptions, QueryDocumentMixin, with_model_options
 from sentrs.base.quantization import quantize_embeddings
+from sentrs.base.similarity_config import SimilarityMixin
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
+    from typing_extensions import Unpack
 
     from sentrs.base.engine.steps import HostPipeline
     from sentrs.base.similarity import SimilarityFunction
@@ -28,7 +35,8 @@ __all__ = ["SentenceTransformer"]
 logger = logging.getLogger(__name__)
 
 
-class SentenceTransformer(QueryDocumentMixin, BaseModel):
+@with_model_options
+class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel):
     """Maps sentences to dense vectors; a drop-in for ``sentence_transformers.SentenceTransformer``.
 
     Args:
@@ -53,60 +61,19 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
     default_huggingface_organization: ClassVar[str | None] = "sentence-transformers"
     _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
     _engine_task: ClassVar[str | None] = "feature-extraction"
-    #: The similarity functions a model of this type can be configured with (single-vector ones).
-    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = ("cosine", "dot", "euclidean", "manhattan")
+    default_similarity_fn_name: ClassVar[str] = "cosine"
 
     def __init__(
         self,
         model_name_or_path: str | None = None,
         *,
-        modules: list[nn.Module] | OrderedDict[str, nn.Module] | None = None,
-        device: str | None = None,
-        prompts: dict[str, str] | None = None,
-        default_prompt_name: str | None = None,
-        cache_folder: str | None = None,
-        trust_remote_code: bool = False,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        token: bool | str | None = None,
-        use_auth_token: bool | str | None = None,
-        model_kwargs: dict[str, Any] | None = None,
-        processor_kwargs: dict[str, Any] | None = None,
-        config_kwargs: dict[str, Any] | None = None,
-        model_card_data: Any = None,
-        backend: Literal["torch", "onnx", "openvino"] = "torch",
         similarity_fn_name: str | SimilarityFunction | None = None,
         truncate_dim: int | None = None,
-        tokenizer_kwargs: dict[str, Any] | None = None,
+        **options: Unpack[ModelOptions],
     ) -> None:
-        if truncate_dim is not None and (
-            isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or truncate_dim < 1
-        ):
-            raise ValueError(f"truncate_dim must be a positive integer or None, got {truncate_dim!r}")
-        self._similarity_fn_name: str | None = None
-        self.truncate_dim = truncate_dim
-        self._user_similarity = similarity_fn_name
-        super().__init__(
-            model_name_or_path,
-            modules=modules,
-            device=device,
-            prompts=prompts,
-            default_prompt_name=default_prompt_name,
-            cache_folder=cache_folder,
-            trust_remote_code=trust_remote_code,
-            revision=revision,
-            local_files_only=local_files_only,
-            token=token,
-            use_auth_token=use_auth_token,
-            model_kwargs=model_kwargs,
-            processor_kwargs=processor_kwargs,
-            tokenizer_kwargs=tokenizer_kwargs,
-            config_kwargs=config_kwargs,
-            model_card_data=model_card_data,
-            backend=backend,
-        )
-        if similarity_fn_name is not None:
-            self.similarity_fn_name = similarity_fn_name
+        self.truncate_dim = check_optional_positive_int(truncate_dim, "truncate_dim")
+        self._init_similarity(similarity_fn_name)
+        super().__init__(model_name_or_path, **options)
         if truncate_dim is not None:
             self.truncate_dim = truncate_dim
 
@@ -152,30 +119,6 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         if self.truncate_dim is not None:
             config["truncate_dim"] = self.truncate_dim
         return config
-
-    @property
-    def similarity_fn_name(self) -> str:
-        """The similarity used by :meth:`similarity`; defaults to ``cosine`` on first use."""
-        if self._similarity_fn_name is None:
-            self._similarity_fn_name = "cosine"
-        return self._similarity_fn_name
-
-    @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
-        self._similarity_fn_name = None if value is None else check_similarity_fn_name(value)
-
-    # ------------------------------------------------------------------ similarity
-    def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
-        """``(n, m)`` scores between two sets of embeddings with :attr:`similarity_fn_name`."""
-        from sentrs.base.similarity import SimilarityFunction
-
-        return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
-
-    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
-        """``(n,)`` scores between row i of each set with :attr:`similarity_fn_name`."""
-        from sentrs.base.similarity import SimilarityFunction
-
-        return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     # ------------------------------------------------------------------ dimensions
     def get_embedding_dimension(self) -> int | None:
@@ -326,103 +269,62 @@ class SentenceTransformer(QueryDocumentMixin, BaseModel):
         Sentence embeddings come back as one ``(n, dim)`` array (numpy when ``keep_on_host`` or on the CPU, else a
         tensor on the model's device); other outputs as lists of tensors in input order.
         """
-        if self._engine is not None:
-            return self._collect(
-                inputs,
-                prompt,
-                batch_size,
-                show_progress_bar,
-                output_value,
-                keep_on_host,
-                normalize_embeddings,
-                truncate_dim,
-                device,
-                **kwargs,
-            )
-        import torch
+        with self._inference_context():
+            host_out: npt.NDArray[np.float32] | None = None
+            device_parts: list[tuple[npt.NDArray[np.int64], Tensor]] = []
+            rows_out: list[Any] = [None] * len(inputs)
+            for rows, out in self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs):
+                if output_value == "sentence_embedding":
+                    emb = out["sentence_embedding"]
+                    if truncate_dim is not None:
+                        emb = emb[..., :truncate_dim]
+                    if isinstance(emb, np.ndarray):
+                        host: npt.NDArray[np.float32] | None = np.asarray(emb, dtype=np.float32)
+                    else:
+                        from sentrs.base.tensors import host_float32
 
-        with torch.inference_mode():
-            return self._collect(
-                inputs,
-                prompt,
-                batch_size,
-                show_progress_bar,
-                output_value,
-                keep_on_host,
-                normalize_embeddings,
-                truncate_dim,
-                device,
-                **kwargs,
-            )
+                        host = host_float32(emb)
+                        if host is None and keep_on_host:
+                            host = emb.detach().float().cpu().numpy()
+                    if host is not None:
+                        if normalize_embeddings:
+                            host = ops.normalize(host)
+                        if host_out is None:
+                            host_out = np.empty((len(inputs), host.shape[1]), dtype=np.float32)
+                        host_out[rows] = host
+                    else:
+                        import torch
 
-    def _collect(
-        self,
-        inputs: list[Any],
-        prompt: str | None,
-        batch_size: int,
-        show_progress_bar: bool,
-        output_value: str | None,
-        keep_on_host: bool,
-        normalize_embeddings: bool,
-        truncate_dim: int | None,
-        device: str | None,
-        **kwargs: Any,
-    ) -> Any:
-        host_out: npt.NDArray[np.float32] | None = None
-        device_parts: list[tuple[npt.NDArray[np.int64], Tensor]] = []
-        rows_out: list[Any] = [None] * len(inputs)
-        for rows, out in self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs):
-            if output_value == "sentence_embedding":
-                emb = out["sentence_embedding"]
-                if truncate_dim is not None:
-                    emb = emb[..., :truncate_dim]
-                if isinstance(emb, np.ndarray):
-                    host: npt.NDArray[np.float32] | None = np.asarray(emb, dtype=np.float32)
-                else:
-                    from sentrs.base.tensors import host_float32
-
-                    host = host_float32(emb)
-                    if host is None and keep_on_host:
-                        host = emb.detach().float().cpu().numpy()
-                if host is not None:
-                    if normalize_embeddings:
-                        host = ops.normalize(host)
-                    if host_out is None:
-                        host_out = np.empty((len(inputs), host.shape[1]), dtype=np.float32)
-                    host_out[rows] = host
-                else:
+                        if normalize_embeddings:
+                            emb = torch.nn.functional.normalize(emb, p=2, dim=1)
+                        device_parts.append((rows, emb))
+                elif output_value == "token_embeddings":
                     import torch
 
-                    if normalize_embeddings:
-                        emb = torch.nn.functional.normalize(emb, p=2, dim=1)
-                    device_parts.append((rows, emb))
-            elif output_value == "token_embeddings":
-                import torch
+                    tokens, mask = _as_tensor(out["token_embeddings"]), _as_tensor(out["attention_mask"])
+                    lengths = mask.shape[1] - mask.flip(1).to(torch.int64).argmax(dim=1)
+                    lengths = torch.where(mask.sum(dim=1) > 0, lengths, torch.ones_like(lengths))
+                    for j, r in enumerate(rows):
+                        rows_out[int(r)] = tokens[j, : int(lengths[j])]
+                else:
+                    n = len(rows)
+                    for j, r in enumerate(rows):
+                        rows_out[int(r)] = {
+                            name: (_row(value, j) if _is_batched(value, n) else value) for name, value in out.items()
+                        }
+            if output_value != "sentence_embedding":
+                return rows_out
+            if host_out is not None:
+                return host_out
+            if not device_parts:
+                return np.zeros((0, 0), dtype=np.float32)
+            import torch
 
-                tokens, mask = _as_tensor(out["token_embeddings"]), _as_tensor(out["attention_mask"])
-                lengths = mask.shape[1] - mask.flip(1).to(torch.int64).argmax(dim=1)
-                lengths = torch.where(mask.sum(dim=1) > 0, lengths, torch.ones_like(lengths))
-                for j, r in enumerate(rows):
-                    rows_out[int(r)] = tokens[j, : int(lengths[j])]
-            else:
-                n = len(rows)
-                for j, r in enumerate(rows):
-                    rows_out[int(r)] = {
-                        name: (_row(value, j) if _is_batched(value, n) else value) for name, value in out.items()
-                    }
-        if output_value != "sentence_embedding":
-            return rows_out
-        if host_out is not None:
-            return host_out
-        if not device_parts:
-            return np.zeros((0, 0), dtype=np.float32)
-        import torch
-
-        order = torch.from_numpy(np.concatenate([r for r, _ in device_parts])).to(device_parts[0][1].device)
-        stacked = torch.cat([e for _, e in device_parts])
-        result = torch.empty_like(stacked)
-        result[order] = stacked
-        return result
+            order = torch.from_numpy(np.concatenate([r for r, _ in device_parts])).to(device_parts[0][1].device)
+            stacked = torch.cat([e for _, e in device_parts])
+            result = torch.empty_like(stacked)
+            result[order] = stacked
+            return result
 
 
 def _as_tensor(value: Any) -> Tensor:

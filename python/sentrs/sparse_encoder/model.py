@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -14,15 +14,17 @@ from sentrs import ops
 from sentrs.base.inputs import (
     SIMILARITY_FN_NAMES,
     check_batch_size,
-    check_similarity_fn_name,
+    check_optional_positive_int,
     check_single_process,
     pop_sentences_alias,
     prepare_text_inputs,
 )
-from sentrs.base.model import BaseModel, QueryDocumentMixin
+from sentrs.base.model import BaseModel, ModelOptions, QueryDocumentMixin, with_model_options
+from sentrs.base.similarity_config import SimilarityMixin
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
+    from typing_extensions import Unpack
 
     from sentrs.base.engine.steps import HostPipeline
     from sentrs.base.similarity import SimilarityFunction
@@ -33,7 +35,8 @@ __all__ = ["SparseEncoder"]
 logger = logging.getLogger(__name__)
 
 
-class SparseEncoder(QueryDocumentMixin, BaseModel):
+@with_model_options
+class SparseEncoder(QueryDocumentMixin, SimilarityMixin, BaseModel):
     """Maps texts to sparse vocabulary-sized vectors (SPLADE); a drop-in for ``sentence_transformers.SparseEncoder``.
 
     Args:
@@ -47,61 +50,22 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
     _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
     _engine_task: ClassVar[str | None] = "fill-mask"
     _engine_call_settings: ClassVar[tuple[str, ...]] = ("max_active_dims",)
-    #: The similarity functions a model of this type can be configured with (single-vector ones).
-    SUPPORTED_SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = ("cosine", "dot", "euclidean", "manhattan")
+    default_similarity_fn_name: ClassVar[str] = "dot"
 
     def __init__(
         self,
         model_name_or_path: str | None = None,
         *,
-        modules: list[nn.Module] | OrderedDict[str, nn.Module] | None = None,
-        device: str | None = None,
-        prompts: dict[str, str] | None = None,
-        default_prompt_name: str | None = None,
-        cache_folder: str | None = None,
-        trust_remote_code: bool = False,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        token: bool | str | None = None,
-        model_kwargs: dict[str, Any] | None = None,
-        processor_kwargs: dict[str, Any] | None = None,
-        config_kwargs: dict[str, Any] | None = None,
-        model_card_data: Any = None,
-        backend: Literal["torch", "onnx", "openvino"] = "torch",
         similarity_fn_name: str | SimilarityFunction | None = None,
         max_active_dims: int | None = None,
-        tokenizer_kwargs: dict[str, Any] | None = None,
+        **options: Unpack[ModelOptions],
     ) -> None:
-        from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
-
-        if max_active_dims is not None and (
-            isinstance(max_active_dims, bool) or not isinstance(max_active_dims, int) or max_active_dims < 1
-        ):
-            raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
-        self._similarity_fn_name: str | None = None
-        self.max_active_dims = max_active_dims
-        self._user_similarity = similarity_fn_name
-        super().__init__(
-            model_name_or_path,
-            modules=modules,
-            device=device,
-            prompts=prompts,
-            default_prompt_name=default_prompt_name,
-            cache_folder=cache_folder,
-            trust_remote_code=trust_remote_code,
-            revision=revision,
-            local_files_only=local_files_only,
-            token=token,
-            model_kwargs=model_kwargs,
-            processor_kwargs=processor_kwargs,
-            tokenizer_kwargs=tokenizer_kwargs,
-            config_kwargs=config_kwargs,
-            model_card_data=model_card_data,
-            backend=backend,
-        )
-        if similarity_fn_name is not None:
-            self.similarity_fn_name = similarity_fn_name
+        self.max_active_dims = check_optional_positive_int(max_active_dims, "max_active_dims")
+        self._init_similarity(similarity_fn_name)
+        super().__init__(model_name_or_path, **options)
         if self.max_active_dims is None and self._engine is None:
+            from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
+
             for module in self._modules.values():
                 if isinstance(module, SparseAutoEncoder):
                     self.max_active_dims = module.k
@@ -174,17 +138,6 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         if self.max_active_dims is not None:
             config["max_active_dims"] = self.max_active_dims
         return config
-
-    @property
-    def similarity_fn_name(self) -> str:
-        """The similarity used by :meth:`similarity`; defaults to ``dot`` on first use."""
-        if self._similarity_fn_name is None:
-            self._similarity_fn_name = "dot"
-        return self._similarity_fn_name
-
-    @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str | SimilarityFunction | None) -> None:
-        self._similarity_fn_name = None if value is None else check_similarity_fn_name(value)
 
     def _check_engine(self, pipeline: HostPipeline) -> None:
         from sentrs.base.engine.steps import HostSpladePooling, NeedsTorch
@@ -305,65 +258,40 @@ class SparseEncoder(QueryDocumentMixin, BaseModel):
         **kwargs: Any,
     ) -> Tensor:
         """All embeddings as one coalesced ``(n, width)`` sparse COO tensor on the CPU, in input order."""
-        import torch
-
-        with torch.inference_mode():
-            return self._run_sparse(inputs, prompt, batch_size, show_progress_bar, device, max_active_dims, **kwargs)
-
-    def _run_sparse(
-        self,
-        inputs: list[Any],
-        prompt: str | None,
-        batch_size: int,
-        show_progress_bar: bool,
-        device: str | None,
-        max_active_dims: int | None,
-        **kwargs: Any,
-    ) -> Tensor:
         from sentrs.base.tensors import host_float32
         from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
 
-        if self._engine is not None:
-            engine_parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
+        with self._inference_context():
+            if self._engine is not None:
+                engine_parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
+                for rows, out in self._batched_forward(
+                    inputs, prompt, batch_size, show_progress_bar, device, max_active_dims=max_active_dims, **kwargs
+                ):
+                    engine_parts.append((rows, out["sparse_rows"]))
+                return _stack_rows(engine_parts, len(inputs), self.get_embedding_dimension() or 0)
+            modules = self._inference_modules(kwargs.get("task"))
+            splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
+            parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
+            width = 0
+            if max_active_dims is not None:
+                kwargs["max_active_dims"] = max_active_dims
             for rows, out in self._batched_forward(
-                inputs, prompt, batch_size, show_progress_bar, device, max_active_dims=max_active_dims, **kwargs
+                inputs, prompt, batch_size, show_progress_bar, device, stop_before=splade, **kwargs
             ):
-                engine_parts.append((rows, out["sparse_rows"]))
-            return _stack_rows(engine_parts, len(inputs), self.get_embedding_dimension() or 0)
-        modules = self._inference_modules(kwargs.get("task"))
-        splade = modules[-1] if isinstance(modules[-1], SpladePooling) else None
-        parts: list[tuple[np.ndarray, ops.CsrArrays]] = []
-        width = 0
-        if max_active_dims is not None:
-            kwargs["max_active_dims"] = max_active_dims
-        for rows, out in self._batched_forward(
-            inputs, prompt, batch_size, show_progress_bar, device, stop_before=splade, **kwargs
-        ):
-            csr = splade.pool_to_csr(out, max_active_dims) if splade is not None else None
-            if csr is None:
-                if splade is not None:
-                    out = splade(out)
-                dense = out["sentence_embedding"].detach().float()
-                host = host_float32(dense)
-                csr = ops.dense_to_csr(host if host is not None else dense.cpu().numpy(), max_active_dims)
-                width = int(dense.shape[-1])
-            else:
-                width = int(out["token_embeddings"].shape[-1])
-            parts.append((rows, csr))
-        return _stack_rows(parts, len(inputs), width)
+                csr = splade.pool_to_csr(out, max_active_dims) if splade is not None else None
+                if csr is None:
+                    if splade is not None:
+                        out = splade(out)
+                    dense = out["sentence_embedding"].detach().float()
+                    host = host_float32(dense)
+                    csr = ops.dense_to_csr(host if host is not None else dense.cpu().numpy(), max_active_dims)
+                    width = int(dense.shape[-1])
+                else:
+                    width = int(out["token_embeddings"].shape[-1])
+                parts.append((rows, csr))
+            return _stack_rows(parts, len(inputs), width)
 
     # ------------------------------------------------------------------ similarity and inspection
-    def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
-        """``(n, m)`` scores with :attr:`similarity_fn_name` (sparse inputs accepted)."""
-        from sentrs.base.similarity import SimilarityFunction
-
-        return SimilarityFunction.to_similarity_fn(self.similarity_fn_name)(embeddings1, embeddings2)
-
-    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
-        """``(n,)`` scores of row i with row i."""
-        from sentrs.base.similarity import SimilarityFunction
-
-        return SimilarityFunction.to_similarity_pairwise_fn(self.similarity_fn_name)(embeddings1, embeddings2)
 
     @staticmethod
     def sparsity(embeddings: Tensor) -> dict[str, float]:

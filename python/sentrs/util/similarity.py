@@ -3,33 +3,10 @@
 from __future__ import annotations
 
 from sentrs._unavailable import unavailable_getattr
-from sentrs.base.similarity import (
-    SimilarityFunction,
-    cos_sim,
-    dot_score,
-    euclidean_sim,
-    manhattan_sim,
-    pairwise_angle_sim,
-    pairwise_cos_sim,
-    pairwise_dot_score,
-    pairwise_euclidean_sim,
-    pairwise_manhattan_sim,
-    pytorch_cos_sim,
-)
+from sentrs.base import similarity as _implementation
+from sentrs.base.similarity import *  # noqa: F403 - the public names, listed once in sentrs.base.similarity
 
-__all__ = [
-    "SimilarityFunction",
-    "cos_sim",
-    "dot_score",
-    "euclidean_sim",
-    "manhattan_sim",
-    "pairwise_angle_sim",
-    "pairwise_cos_sim",
-    "pairwise_dot_score",
-    "pairwise_euclidean_sim",
-    "pairwise_manhattan_sim",
-    "pytorch_cos_sim",
-]
+__all__ = list(_implementation.__all__)
 
 __getattr__ = unavailable_getattr(
     __name__,

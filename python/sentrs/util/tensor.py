@@ -3,33 +3,10 @@
 from __future__ import annotations
 
 from sentrs._unavailable import unavailable_getattr
-from sentrs.base.tensors import (
-    _convert_to_batch,
-    _convert_to_batch_tensor,
-    _convert_to_tensor,
-    _move_tensors_to_cpu,
-    batch_to_device,
-    compute_count_vector,
-    host_float32,
-    normalize_embeddings,
-    select_max_active_dims,
-    to_scipy_coo,
-    truncate_embeddings,
-)
+from sentrs.base import tensors as _implementation
+from sentrs.base.tensors import *  # noqa: F403 - the public names, listed once in sentrs.base.tensors
 
-__all__ = [
-    "_convert_to_batch",
-    "_convert_to_batch_tensor",
-    "_convert_to_tensor",
-    "_move_tensors_to_cpu",
-    "batch_to_device",
-    "compute_count_vector",
-    "host_float32",
-    "normalize_embeddings",
-    "select_max_active_dims",
-    "to_scipy_coo",
-    "truncate_embeddings",
-]
+__all__ = list(_implementation.__all__)
 
 __getattr__ = unavailable_getattr(
     __name__,

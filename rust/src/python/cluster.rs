@@ -1,6 +1,6 @@
 //! Python wrappers of [`crate::cluster`]: community detection and paraphrase-pair mining.
 
-use super::{detach, IndexArrays};
+use super::{detach, detach_into_numpy, IndexArrays};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
@@ -37,8 +37,7 @@ fn mine_pairs<'py>(
     max_pairs: usize,
 ) -> PyResult<MinedPairs<'py>> {
     let (i, s) = (ids.as_array(), scores.as_array());
-    let (v, lo, hi) = detach(py, || crate::cluster::mine_pairs(i, s, max_pairs))?;
-    Ok((v.into_pyarray(py), lo.into_pyarray(py), hi.into_pyarray(py)))
+    detach_into_numpy(py, || crate::cluster::mine_pairs(i, s, max_pairs))
 }
 
 /// `(scores, lo, hi)` arrays of mined pairs.

@@ -2,7 +2,8 @@
 //!
 //! One file per kernel area, each with a `register` function the module init calls; the helpers every wrapper
 //! shares live here: [`detach`] (release the GIL, map the error), [`detach_cancellable`] (the same for long
-//! kernels, honouring Ctrl-C) and [`to_py_err`].
+//! kernels, honouring Ctrl-C), their `_into_numpy` forms for kernels that return arrays ([`IntoNumpy`]),
+//! [`search_work`] and [`to_py_err`].
 
 mod batching;
 mod cluster;
@@ -15,7 +16,8 @@ mod topk;
 
 use crate::cancel::Cancel;
 use crate::error::CoreError;
-use numpy::{PyArray1, PyArray2};
+use ndarray::{Array, Dimension};
+use numpy::{Element, IntoPyArray, PyArray, PyArray1, PyArray2};
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -63,6 +65,70 @@ pub(crate) fn detach<T: Send>(
     f: impl FnOnce() -> Result<T, CoreError> + Send,
 ) -> PyResult<T> {
     py.detach(f).map_err(|e| to_py_err(py, e))
+}
+
+/// Kernel results moved into numpy arrays (a move, no copy) once the GIL is held again: an owned array, a `Vec`
+/// (a 1-D array), or a tuple of them (a tuple of arrays).
+pub(crate) trait IntoNumpy<'py> {
+    /// What Python receives.
+    type Py;
+    /// Moves `self` into numpy arrays.
+    fn into_numpy(self, py: Python<'py>) -> Self::Py;
+}
+
+impl<'py, T: Element, D: Dimension> IntoNumpy<'py> for Array<T, D> {
+    type Py = Bound<'py, PyArray<T, D>>;
+    fn into_numpy(self, py: Python<'py>) -> Self::Py {
+        self.into_pyarray(py)
+    }
+}
+
+impl<'py, T: Element> IntoNumpy<'py> for Vec<T> {
+    type Py = Bound<'py, PyArray1<T>>;
+    fn into_numpy(self, py: Python<'py>) -> Self::Py {
+        self.into_pyarray(py)
+    }
+}
+
+impl<'py, A: IntoNumpy<'py>, B: IntoNumpy<'py>> IntoNumpy<'py> for (A, B) {
+    type Py = (A::Py, B::Py);
+    fn into_numpy(self, py: Python<'py>) -> Self::Py {
+        (self.0.into_numpy(py), self.1.into_numpy(py))
+    }
+}
+
+impl<'py, A: IntoNumpy<'py>, B: IntoNumpy<'py>, C: IntoNumpy<'py>> IntoNumpy<'py> for (A, B, C) {
+    type Py = (A::Py, B::Py, C::Py);
+    fn into_numpy(self, py: Python<'py>) -> Self::Py {
+        (
+            self.0.into_numpy(py),
+            self.1.into_numpy(py),
+            self.2.into_numpy(py),
+        )
+    }
+}
+
+/// [`detach`], then the kernel's arrays moved into numpy: the whole of a wrapper whose kernel returns arrays.
+pub(crate) fn detach_into_numpy<'py, T: Send + IntoNumpy<'py>>(
+    py: Python<'py>,
+    f: impl FnOnce() -> Result<T, CoreError> + Send,
+) -> PyResult<T::Py> {
+    detach(py, f).map(|out| out.into_numpy(py))
+}
+
+/// [`detach_cancellable`], then the kernel's arrays moved into numpy.
+pub(crate) fn detach_cancellable_into_numpy<'py, T: Send + IntoNumpy<'py>>(
+    py: Python<'py>,
+    work: usize,
+    f: impl FnOnce(&Cancel) -> Result<T, CoreError> + Send,
+) -> PyResult<T::Py> {
+    detach_cancellable(py, work, f).map(|out| out.into_numpy(py))
+}
+
+/// The `work` of a search for [`detach_cancellable`]: `queries x corpus` pairs of `per_pair` steps each (multiply-adds
+/// or words), saturating.
+pub(crate) fn search_work(queries: usize, corpus: usize, per_pair: usize) -> usize {
+    queries.saturating_mul(corpus).saturating_mul(per_pair)
 }
 
 /// How often a cancellable call looks for Ctrl-C while its kernel runs.

@@ -1,8 +1,8 @@
 //! Python wrappers of [`crate::pooling`]: pooling of token embeddings and row normalisation.
 
-use super::{detach, to_py_err};
+use super::{detach_into_numpy, to_py_err};
 use crate::pooling::{self, PoolingMode};
-use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
 /// Pools `(batch, seq, hidden)` float32 token embeddings under an int64 mask into `(batch, hidden * len(modes))`.
@@ -22,8 +22,7 @@ fn pool<'py>(
         .map_err(|e| to_py_err(py, e))?;
     let tokens = token_embeddings.as_array();
     let mask = attention_mask.as_array();
-    let out = detach(py, || pooling::pool(tokens, mask, &modes, skip_first))?;
-    Ok(out.into_pyarray(py))
+    detach_into_numpy(py, || pooling::pool(tokens, mask, &modes, skip_first))
 }
 
 /// L2-normalises the rows of a float32 matrix into a new array.
@@ -33,12 +32,11 @@ fn normalize<'py>(
     x: PyReadonlyArray2<'py, f32>,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let view = x.as_array();
-    let out = detach(py, || {
+    detach_into_numpy(py, || {
         let mut owned = view.to_owned();
         pooling::normalize_rows(&mut owned);
         Ok(owned)
-    })?;
-    Ok(out.into_pyarray(py))
+    })
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,7 +1,7 @@
 //! Python wrappers of [`crate::sparse`]: SPLADE pooling, dense rows to CSR, and the inverted index.
 
 use super::topk::parse_score;
-use super::{detach, to_py_err, TopKArrays};
+use super::{detach, detach_into_numpy, to_py_err, TopKArrays};
 use crate::topk::TopKScore;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
@@ -103,8 +103,7 @@ impl PySparseIndex {
         let cosine = parse_score(score_function)? == TopKScore::Cosine;
         let (p, i, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
         let index = std::sync::Arc::clone(&self.inner);
-        let (ids, scores) = detach(py, move || index.search(p, i, v, k, cosine))?;
-        Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+        detach_into_numpy(py, move || index.search(p, i, v, k, cosine))
     }
 }
 

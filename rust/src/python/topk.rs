@@ -1,8 +1,8 @@
 //! Python wrappers of [`crate::topk`]: exact top-k search, and a set searched against itself.
 
-use super::{detach_cancellable, TopKArrays};
+use super::{detach_cancellable_into_numpy, search_work, TopKArrays};
 use crate::topk::TopKScore;
-use numpy::{IntoPyArray, PyReadonlyArray2};
+use numpy::PyReadonlyArray2;
 use pyo3::prelude::*;
 
 /// The search score functions the kernels implement, by name.
@@ -33,11 +33,8 @@ fn topk_search<'py>(
 ) -> PyResult<TopKArrays<'py>> {
     let score = parse_score(score_function)?;
     let (q, c) = (queries.as_array(), corpus.as_array());
-    let work = q
-        .nrows()
-        .saturating_mul(c.nrows())
-        .saturating_mul(q.ncols());
-    let (ids, scores) = detach_cancellable(py, work, |cancel| {
+    let work = search_work(q.nrows(), c.nrows(), q.ncols());
+    detach_cancellable_into_numpy(py, work, |cancel| {
         crate::topk::topk_search(
             q,
             c,
@@ -48,8 +45,7 @@ fn topk_search<'py>(
             force_fp32,
             cancel,
         )
-    })?;
-    Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+    })
 }
 
 /// Best `k` other rows of a set searched against itself (half the GEMM work): `(ids, scores)`, `(n, min(k, n-1))`.
@@ -63,15 +59,10 @@ fn topk_self_search<'py>(
 ) -> PyResult<TopKArrays<'py>> {
     let score = parse_score(score_function)?;
     let x = embeddings.as_array();
-    let work = x
-        .nrows()
-        .saturating_mul(x.nrows())
-        .saturating_mul(x.ncols())
-        / 2;
-    let (ids, scores) = detach_cancellable(py, work, |cancel| {
+    let work = search_work(x.nrows(), x.nrows(), x.ncols()) / 2;
+    detach_cancellable_into_numpy(py, work, |cancel| {
         crate::topk::topk_self_search(x, k, score, cancel)
-    })?;
-    Ok((ids.into_pyarray(py), scores.into_pyarray(py)))
+    })
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

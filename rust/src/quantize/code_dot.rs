@@ -2,7 +2,7 @@
 //! GEMM, fed to the running top-k selection.
 
 use crate::cancel::Cancel;
-use crate::error::{invalid, CoreError, CoreResult};
+use crate::error::{check_same_size, invalid, CoreResult};
 use crate::topk::hits::TopKState;
 use ndarray::{s, Array2, ArrayView2};
 
@@ -35,13 +35,11 @@ pub fn code_dot_topk<T: Code>(
     k: usize,
     cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
-    if queries.ncols() != corpus.ncols() {
-        return Err(CoreError::ShapeMismatch(format!(
-            "query and corpus codes must have the same dimension, got {} and {}",
-            queries.ncols(),
-            corpus.ncols()
-        )));
-    }
+    check_same_size(
+        "query and corpus codes must have the same dimension",
+        queries.ncols(),
+        corpus.ncols(),
+    )?;
     if queries.ncols() == 0 {
         return Err(invalid("codes must have at least one dimension"));
     }
@@ -66,6 +64,7 @@ pub fn code_dot_topk<T: Code>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::CoreError;
     use proptest::prelude::*;
 
     proptest! {

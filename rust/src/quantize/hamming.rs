@@ -4,7 +4,7 @@
 use super::hamming_scan::{detect_kernel, scan_block, QUERY_PADDING};
 use super::nearest::Nearest;
 use crate::cancel::Cancel;
-use crate::error::{CoreError, CoreResult};
+use crate::error::{check_same_size, CoreResult};
 use crate::parallel;
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -81,13 +81,11 @@ pub fn hamming_topk(
     k: usize,
     cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<u32>)> {
-    if queries.ncols() != corpus.ncols() {
-        return Err(CoreError::ShapeMismatch(format!(
-            "query and corpus codes must have the same width in bytes, got {} and {}",
-            queries.ncols(),
-            corpus.ncols()
-        )));
-    }
+    check_same_size(
+        "query and corpus codes must have the same width in bytes",
+        queries.ncols(),
+        corpus.ncols(),
+    )?;
     let (nq, nc) = (queries.nrows(), corpus.nrows());
     let k = k.min(nc);
     let mut ids = Array2::<i64>::from_elem((nq, k), -1);
@@ -157,9 +155,10 @@ pub fn hamming_topk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::CoreError;
     use proptest::prelude::*;
 
-    fn naive_hamming(q: &Array2<u8>, c: &Array2<u8>, k: usize) -> Vec<Vec<(u32, usize)>> {
+    fn naive_hamming(q: &Array2<u8>, c: &Array2<u8>, k: usize) -> Hits {
         q.rows()
             .into_iter()
             .map(|qr| {
@@ -184,6 +183,22 @@ mod tests {
             .collect()
     }
 
+    /// Each query's `(distance, id)` hits, best first.
+    type Hits = Vec<Vec<(u32, usize)>>;
+
+    /// `(got, want)`: the hits of [`hamming_topk`] and of [`naive_hamming`].
+    fn hits_and_naive(q: &Array2<u8>, c: &Array2<u8>, k: usize) -> (Hits, Hits) {
+        let (ids, dists) = hamming_topk(q.view(), c.view(), k, &Cancel::new()).unwrap();
+        let got = (0..ids.nrows())
+            .map(|i| {
+                (0..ids.ncols())
+                    .map(|r| (dists[[i, r]], ids[[i, r]] as usize))
+                    .collect()
+            })
+            .collect();
+        (got, naive_hamming(q, c, k))
+    }
+
     proptest! {
         #[test]
         fn hamming_matches_naive(nq in 1usize..20, nc in 1usize..300, width in 1usize..140, k in 1usize..15,
@@ -192,12 +207,8 @@ mod tests {
             // up to 19 queries cover partial groups of both kernels.
             let q = Array2::from_shape_fn((nq, width), |(i, j)| bytes[i * 140 + j]);
             let c = Array2::from_shape_fn((nc, width), |(i, j)| bytes[(20 + i) * 140 + j] & 0xF0);
-            let (ids, dists) = hamming_topk(q.view(), c.view(), k, &Cancel::new()).unwrap();
-            let want = naive_hamming(&q, &c, k);
-            for i in 0..nq {
-                let got: Vec<(u32, usize)> = (0..ids.ncols()).map(|r| (dists[[i, r]], ids[[i, r]] as usize)).collect();
-                prop_assert_eq!(&got, &want[i]);
-            }
+            let (got, want) = hits_and_naive(&q, &c, k);
+            prop_assert_eq!(got, want);
         }
 
         #[test]
@@ -212,12 +223,8 @@ mod tests {
             };
             let q = Array2::from_shape_fn((nq, width), |(i, j)| value(i + 1_000_000, j));
             let c = Array2::from_shape_fn((nc, width), |(i, j)| value(i, j));
-            let (ids, dists) = hamming_topk(q.view(), c.view(), k, &Cancel::new()).unwrap();
-            let want = naive_hamming(&q, &c, k);
-            for i in 0..nq {
-                let got: Vec<(u32, usize)> = (0..ids.ncols()).map(|r| (dists[[i, r]], ids[[i, r]] as usize)).collect();
-                prop_assert_eq!(&got, &want[i]);
-            }
+            let (got, want) = hits_and_naive(&q, &c, k);
+            prop_assert_eq!(got, want);
         }
     }
 
@@ -226,14 +233,9 @@ mod tests {
         let nc = 2 * HAMMING_BLOCK + 123;
         let c = Array2::from_shape_fn((nc, 48), |(i, j)| ((i * 131 + j * 17) % 251) as u8);
         let q = Array2::from_shape_fn((3, 48), |(i, j)| ((i * 7 + j * 3) % 256) as u8);
-        let (ids, dists) = hamming_topk(q.view(), c.view(), 25, &Cancel::new()).unwrap();
-        let want = naive_hamming(&q, &c, 25);
-        for i in 0..3 {
-            let got: Vec<(u32, usize)> = (0..25)
-                .map(|r| (dists[[i, r]], ids[[i, r]] as usize))
-                .collect();
-            assert_eq!(got, want[i]);
-        }
+        let (got, want) = hits_and_naive(&q, &c, 25);
+        assert_eq!(got[0].len(), 25);
+        assert_eq!(got, want);
     }
 
     #[test]

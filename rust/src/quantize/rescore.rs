@@ -6,7 +6,7 @@
 
 use crate::error::{invalid, CoreError, CoreResult};
 use crate::parallel;
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// The query (f64, padded to `8 * code.len()`) times the bits of `code` in `np.packbits` order (dimension `8 t + j`
@@ -131,6 +131,15 @@ fn score_candidates<Q>(
     out
 }
 
+/// `kernel` applied to the prepared query `q` and one corpus row (copied first when strided), rounded to f32.
+#[inline(always)]
+fn score_row<T: Copy>(kernel: fn(&[f64], &[T]) -> f64, q: &[f64], row: ArrayView1<T>) -> f32 {
+    match row.as_slice() {
+        Some(slice) => kernel(q, slice) as f32,
+        None => kernel(q, &row.to_vec()) as f32,
+    }
+}
+
 /// Float scores of packed-bit candidates: for each query `i` and candidate `ids[i][j]` (a corpus row; `-1` gives
 /// `-inf`), the sum of the query's values at the candidate's set bits (bit `b` of byte `t` is dimension
 /// `8 t + 7 - b`, `np.packbits` order), accumulated in f64. This is the query times the unpacked 0/1 vector.
@@ -162,13 +171,7 @@ pub fn rescore_bits(
         ids,
         prepare,
         |_| {},
-        |q: &Vec<f64>, j| {
-            let code = corpus.row(j);
-            match code.as_slice() {
-                Some(slice) => kernel(q, slice) as f32,
-                None => kernel(q, &code.to_vec()) as f32,
-            }
-        },
+        |q: &Vec<f64>, j| score_row(kernel, q, corpus.row(j)),
     ))
 }
 
@@ -211,7 +214,7 @@ widest_kernel!(
 
 /// Asks the CPU to start loading a contiguous row (a hint; nothing happens for strided rows or other CPUs).
 #[inline(always)]
-fn prefetch_row(row: ndarray::ArrayView1<f32>) {
+fn prefetch_row(row: ArrayView1<f32>) {
     #[cfg(target_arch = "x86_64")]
     if let Some(slice) = row.as_slice() {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -255,13 +258,7 @@ pub fn rescore_rows(
         ids,
         prepare,
         prefetch,
-        |q: &Vec<f64>, j| {
-            let row = corpus.row(j);
-            match row.as_slice() {
-                Some(slice) => kernel(q, slice) as f32,
-                None => kernel(q, &row.to_vec()) as f32,
-            }
-        },
+        |q: &Vec<f64>, j| score_row(kernel, q, corpus.row(j)),
     ))
 }
 
@@ -269,6 +266,24 @@ pub fn rescore_rows(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Checks each rescored candidate against `want(query, corpus row)` within 1e-5 relative (`got` is rounded
+    /// once from f64), and `-inf` where `ids` holds `-1`.
+    fn check_scores(
+        got: &Array2<f32>,
+        ids: &Array2<i64>,
+        want: impl Fn(usize, usize) -> f64,
+    ) -> Result<(), TestCaseError> {
+        for ((i, j), &id) in ids.indexed_iter() {
+            if id < 0 {
+                prop_assert!(got[[i, j]] == f32::NEG_INFINITY);
+                continue;
+            }
+            let want = want(i, id as usize);
+            prop_assert!((f64::from(got[[i, j]]) - want).abs() <= 1e-5 * (1.0 + want.abs()));
+        }
+        Ok(())
+    }
 
     proptest! {
         #[test]
@@ -287,20 +302,12 @@ mod tests {
             });
             let ids = Array2::from_shape_fn((nq, k), |(i, j)| picks[i * 6 + j].min(nc as i64 - 1));
             let got = rescore_bits(q.view(), c.view(), ids.view()).unwrap();
-            for i in 0..nq {
-                for j in 0..k {
-                    let id = ids[[i, j]];
-                    if id < 0 {
-                        prop_assert!(got[[i, j]] == f32::NEG_INFINITY);
-                        continue;
-                    }
-                    let want: f64 = (0..dim)
-                        .filter(|&d| c[[id as usize, d / 8]] >> (7 - d % 8) & 1 == 1)
-                        .map(|d| f64::from(q[[i, d]]))
-                        .sum();
-                    prop_assert!((f64::from(got[[i, j]]) - want).abs() <= 1e-5 * (1.0 + want.abs()));
-                }
-            }
+            check_scores(&got, &ids, |i, id| {
+                (0..dim)
+                    .filter(|&d| c[[id, d / 8]] >> (7 - d % 8) & 1 == 1)
+                    .map(|d| f64::from(q[[i, d]]))
+                    .sum()
+            })?;
         }
     }
 
@@ -319,18 +326,8 @@ mod tests {
             // A transposed (non-contiguous) corpus view gives the same scores.
             let ct = c.t().to_owned();
             let strided = rescore_rows(q.view(), ct.t(), ids.view()).unwrap();
-            for i in 0..nq {
-                for j in 0..k {
-                    let id = ids[[i, j]];
-                    if id < 0 {
-                        prop_assert!(got[[i, j]] == f32::NEG_INFINITY);
-                        continue;
-                    }
-                    let want: f64 = (0..dim).map(|d| f64::from(q[[i, d]]) * f64::from(c[[id as usize, d]])).sum();
-                    prop_assert!((f64::from(got[[i, j]]) - want).abs() <= 1e-5 * (1.0 + want.abs()));
-                    prop_assert_eq!(got[[i, j]], strided[[i, j]]);
-                }
-            }
+            prop_assert_eq!(&got, &strided);
+            check_scores(&got, &ids, |i, id| (0..dim).map(|d| f64::from(q[[i, d]]) * f64::from(c[[id, d]])).sum())?;
         }
     }
 

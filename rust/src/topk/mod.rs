@@ -11,7 +11,7 @@ pub mod bf16;
 pub mod hits;
 
 use crate::cancel::Cancel;
-use crate::error::{invalid, CoreError, CoreResult};
+use crate::error::{check_same_size, invalid, CoreResult};
 use crate::parallel;
 use crate::pooling::normalize_rows;
 use crate::similarity::{matmul_nt, row_norms};
@@ -50,13 +50,11 @@ pub fn topk_search(
     force_fp32: bool,
     cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
-    if queries.ncols() != corpus.ncols() {
-        return Err(CoreError::ShapeMismatch(format!(
-            "query and corpus embeddings must have the same dimension, got {} and {}",
-            queries.ncols(),
-            corpus.ncols()
-        )));
-    }
+    check_same_size(
+        "query and corpus embeddings must have the same dimension",
+        queries.ncols(),
+        corpus.ncols(),
+    )?;
     if corpus_block == 0 {
         return Err(invalid("corpus_chunk_size must be >= 1, got 0"));
     }
@@ -288,6 +286,7 @@ pub fn topk_self_search(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::CoreError;
     use crate::similarity::{similarity_matrix, Similarity};
 
     /// [`topk_search`] with the bf16 pass allowed and no cancellation.
@@ -373,28 +372,14 @@ mod tests {
     fn edge_cases() {
         let q = Array2::from_elem((2, 3), 1.0f32);
         let c = Array2::from_elem((4, 3), 1.0f32);
-        assert_eq!(
-            search(q.view(), c.view(), 10, TopKScore::Dot, 3, false)
-                .unwrap()
-                .0
-                .dim(),
-            (2, 4)
-        );
-        assert_eq!(
-            search(q.view(), c.view(), 0, TopKScore::Dot, 3, false)
-                .unwrap()
-                .0
-                .dim(),
-            (2, 0)
-        );
+        let ids_dim = |c: &Array2<f32>, k, score| {
+            let (ids, _) = search(q.view(), c.view(), k, score, 3, false).unwrap();
+            ids.dim()
+        };
+        assert_eq!(ids_dim(&c, 10, TopKScore::Dot), (2, 4));
+        assert_eq!(ids_dim(&c, 0, TopKScore::Dot), (2, 0));
         let empty = Array2::<f32>::zeros((0, 3));
-        assert_eq!(
-            search(q.view(), empty.view(), 5, TopKScore::Cosine, 3, false)
-                .unwrap()
-                .0
-                .dim(),
-            (2, 0)
-        );
+        assert_eq!(ids_dim(&empty, 5, TopKScore::Cosine), (2, 0));
         let bad = Array2::<f32>::zeros((4, 2));
         assert!(search(q.view(), bad.view(), 1, TopKScore::Dot, 3, false).is_err());
         assert!(search(q.view(), c.view(), 1, TopKScore::Dot, 0, false).is_err());

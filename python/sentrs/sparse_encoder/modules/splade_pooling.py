@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor
 
 from sentrs import ops
+from sentrs.base.modules.flattened import flattened_rows
 from sentrs.base.modules.module import Module
 from sentrs.base.tensors import host_float32
 
@@ -101,7 +101,7 @@ class SpladePooling(Module):
 
     def _pool_flattened(self, logits: Tensor, cu_seq_lens: Any) -> Tensor:
         """Torch pooling of flattened logits ``(1, total, vocab)``, one sequence at a time (bounded memory)."""
-        flat, bounds = _flattened_rows(logits, cu_seq_lens)
+        flat, bounds = flattened_rows(logits, cu_seq_lens, "vocab")
         pooled: list[Tensor] = []
         for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             x = torch.log1p(torch.relu(flat[start:end]))
@@ -116,7 +116,7 @@ class SpladePooling(Module):
         self, logits: Tensor, cu_seq_lens: Any, max_active_dims: int | None
     ) -> ops.CsrArrays | None:
         """The Rust path for flattened logits: each sequence is a zero-copy ``(1, length, vocab)`` view."""
-        flat, bounds = _flattened_rows(logits, cu_seq_lens)
+        flat, bounds = flattened_rows(logits, cu_seq_lens, "vocab")
         host = host_float32(flat)
         if host is None:
             return None
@@ -136,21 +136,3 @@ class SpladePooling(Module):
             np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
             np.concatenate(values) if values else np.zeros(0, dtype=np.float32),
         )
-
-
-def _flattened_rows(logits: Tensor, cu_seq_lens: Any) -> tuple[Tensor, npt.NDArray[np.int64]]:
-    """``(total, vocab)`` logits and the validated ``(batch + 1,)`` int64 sequence bounds of a flattened batch."""
-    if logits.dim() == 3 and logits.shape[0] == 1:
-        logits = logits[0]
-    if logits.dim() != 2:
-        raise ValueError(
-            f"flattened token_embeddings must have shape (1, total_tokens, vocab), got {tuple(logits.shape)}"
-        )
-    cu = cu_seq_lens.detach().cpu() if isinstance(cu_seq_lens, Tensor) else cu_seq_lens
-    bounds = np.asarray(cu, dtype=np.int64).reshape(-1)
-    if bounds.size == 0 or bounds[0] != 0 or bounds[-1] != logits.shape[0] or (np.diff(bounds) < 1).any():
-        raise ValueError(
-            "cu_seq_lens_q must rise from 0 in steps of at least 1 to the number of flattened tokens "
-            f"({logits.shape[0]}), got {bounds.tolist()}"
-        )
-    return logits, bounds
