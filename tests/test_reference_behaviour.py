@@ -167,3 +167,14 @@ def test_dense_without_output_key_writes_to_its_input_key() -> None:
     want = ref({"token_embeddings": x.clone()})
     assert set(got) == set(want) == {"token_embeddings"}
     torch.testing.assert_close(got["token_embeddings"], want["token_embeddings"])
+
+
+def test_compiled_model_encodes_like_the_reference(make_tiny_st: Callable[..., str]) -> None:
+    """``model.compile()`` (torch.compile in place) runs through encode: the Rust host kernels step aside while
+    dynamo traces, so the compiled graph is plain torch; embeddings equal the reference's (1e-5, torch.compile may
+    fuse float ops differently)."""
+    ours, ref = _both("SentenceTransformer", make_tiny_st(pooling_mode="mean", normalize=True))
+    texts = ["a short one", "a somewhat longer sentence for the compiled model", ""]
+    want = ref.encode(texts)
+    ours.compile()
+    np.testing.assert_allclose(ours.encode(texts, batch_size=2), want, atol=1e-5, rtol=0)

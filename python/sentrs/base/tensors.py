@@ -80,10 +80,12 @@ def _convert_to_batch_tensor(a: Any) -> Tensor:
 def host_float32(t: Tensor) -> npt.NDArray[np.float32] | None:
     """A zero-copy float32 numpy view of ``t`` when the Rust core may compute on it, else None.
 
-    That is: a dense CPU float32 tensor that autograd does not track. CUDA tensors and tensors on the gradient
-    path stay in torch.
+    That is: a dense CPU float32 tensor that autograd does not track. CUDA tensors, tensors on the gradient path and
+    code being traced by ``torch.compile`` (``model.compile()``: the Rust kernels are opaque to it) stay in torch.
     """
     if t.layout != torch.strided or t.device.type != "cpu" or t.dtype != torch.float32:
+        return None
+    if torch.compiler.is_compiling():
         return None
     if t.requires_grad and torch.is_grad_enabled():
         return None
