@@ -44,6 +44,8 @@ _LAZY = {
     "SparseStaticEmbedding": "sentrs.sparse_encoder.modules.sparse_static_embedding",
     "SpladePooling": "sentrs.sparse_encoder.modules.splade_pooling",
     "register_module_class": "sentrs.base.registry",
+    "DefaultBatchSampler": "sentrs.base.sampler",
+    "MultiDatasetDefaultBatchSampler": "sentrs.base.sampler",
     "LoggingHandler": "sentrs.util.logging",
 }
 
@@ -63,9 +65,7 @@ _NOT_YET = {
             "CrossEncoderModelCardData",
             "CrossEncoderTrainer",
             "CrossEncoderTrainingArguments",
-            "DefaultBatchSampler",
             "InputExample",
-            "MultiDatasetDefaultBatchSampler",
             "ParallelSentencesDataset",
             "SentenceTransformerModelCardData",
             "SentenceTransformerTrainer",
@@ -92,6 +92,7 @@ if TYPE_CHECKING:
         export_optimized_onnx_model,
         export_static_quantized_openvino_model,
     )
+    from sentrs.base.sampler import DefaultBatchSampler, MultiDatasetDefaultBatchSampler
     from sentrs.cross_encoder.model import CrossEncoder
 
     # The old paths sentrs.evaluation, sentrs.losses and sentrs.models (deprecated, as in the reference).
@@ -107,7 +108,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CrossEncoder",
+    "DefaultBatchSampler",
     "LoggingHandler",
+    "MultiDatasetDefaultBatchSampler",
     "SentenceTransformer",
     "SimilarityFunction",
     "SparseEncoder",

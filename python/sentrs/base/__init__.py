@@ -1,7 +1,8 @@
 """What every model type shares. Names load on first use, so the torch-free engine can import from here.
 
-The training names the reference exports here (``BaseTrainer``, the batch samplers, ...) and ``PeftAdapterMixin``
-raise :class:`~sentrs.exceptions.NotYetAvailableError` until they land.
+The batch samplers (:mod:`sentrs.base.sampler`) import torch on first use. The other training names the reference
+exports here (``BaseTrainer``, ...) and ``PeftAdapterMixin`` raise :class:`~sentrs.exceptions.NotYetAvailableError`
+until they land.
 """
 
 from __future__ import annotations
@@ -19,26 +20,55 @@ _NOT_YET = {
             "BaseDataCollator",
             "BaseTrainer",
             "BaseTrainingArguments",
-            "BatchSamplers",
-            "DefaultBatchSampler",
-            "GroupByLabelBatchSampler",
-            "MultiDatasetBatchSamplers",
-            "MultiDatasetDefaultBatchSampler",
-            "NoDuplicatesBatchSampler",
-            "ProportionalBatchSampler",
-            "RoundRobinBatchSampler",
         )
     },
 }
 
+# Importing any of these imports torch.
+_SAMPLER_NAMES = (
+    "BatchSamplers",
+    "DefaultBatchSampler",
+    "GroupByLabelBatchSampler",
+    "MultiDatasetBatchSamplers",
+    "MultiDatasetDefaultBatchSampler",
+    "NoDuplicatesBatchSampler",
+    "ProportionalBatchSampler",
+    "RoundRobinBatchSampler",
+)
+
 __getattr__, __dir__ = lazy_module_attrs(
     __name__,
-    {"BaseModel": "sentrs.base.model", "register_module_class": "sentrs.base.registry"},
+    {
+        "BaseModel": "sentrs.base.model",
+        "register_module_class": "sentrs.base.registry",
+        **dict.fromkeys(_SAMPLER_NAMES, "sentrs.base.sampler"),
+    },
     missing=unavailable_getattr(__name__, _NOT_YET),
 )
 
 if TYPE_CHECKING:
     from sentrs.base.model import BaseModel
     from sentrs.base.registry import register_module_class
+    from sentrs.base.sampler import (
+        BatchSamplers,
+        DefaultBatchSampler,
+        GroupByLabelBatchSampler,
+        MultiDatasetBatchSamplers,
+        MultiDatasetDefaultBatchSampler,
+        NoDuplicatesBatchSampler,
+        ProportionalBatchSampler,
+        RoundRobinBatchSampler,
+    )
 
-__all__ = ["BaseModel", "register_module_class"]
+__all__ = [
+    "BaseModel",
+    "BatchSamplers",
+    "DefaultBatchSampler",
+    "GroupByLabelBatchSampler",
+    "MultiDatasetBatchSamplers",
+    "MultiDatasetDefaultBatchSampler",
+    "NoDuplicatesBatchSampler",
+    "ProportionalBatchSampler",
+    "RoundRobinBatchSampler",
+    "register_module_class",
+]

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-__all__ = ["save_to_hub_args_decorator"]
+__all__ = ["deprecated_kwargs", "save_to_hub_args_decorator"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +34,29 @@ def save_to_hub_args_decorator(func: F) -> F:
         return func(self, *args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def deprecated_kwargs(**renames: str) -> Callable[[F], F]:
+    """Accepts old keyword names: ``@deprecated_kwargs(old="new")`` passes ``old=`` on as ``new=``, with a warning
+    (logged once per old name). When both are given, ``new=`` wins and ``old=`` is dropped."""
+
+    def decorator(func: F) -> F:
+        warned: set[str] = set()
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in renames.items():
+                if old not in kwargs:
+                    continue
+                if old not in warned:
+                    warned.add(old)
+                    logger.warning(
+                        "The `%s` argument was renamed and is now deprecated. Please use `%s` instead.", old, new
+                    )
+                value = kwargs.pop(old)
+                kwargs.setdefault(new, value)
+            return func(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator

@@ -48,6 +48,7 @@ DEPRECATED_MODULE_PATHS: dict[str, str] = {
     "sentrs.sparse_encoder.SparseEncoder": "sentrs.sparse_encoder.model",
     "sentrs.model_card": "sentrs.sentence_transformer.model_card",
     "sentrs.quantization": "sentrs.util.quantization",
+    "sentrs.sampler": "sentrs.base.sampler",
     "sentrs.similarity_functions": "sentrs.util.similarity",
     "sentrs.trainer": "sentrs.sentence_transformer.trainer",
     "sentrs.training_args": "sentrs.sentence_transformer.training_args",
