@@ -38,20 +38,13 @@ NOT_YET: dict[str, str] = {
         f"sentrs.sentence_transformer.losses.{module}": "training"
         for module in (
             "adaptive_layer",
-            "batch_all_triplet",
-            "batch_hard_soft_margin_triplet",
-            "batch_hard_triplet",
-            "batch_semi_hard_triplet",
             "cached_gist_embed",
             "cached_multiple_negatives_ranking",
             "cached_multiple_negatives_symmetric_ranking",
             "contrastive_tension",
             "denoising_auto_encoder",
-            "distill_kl_div",
             "gist_embed",
             "global_orthogonal_regularization",
-            "margin_mse",
-            "matryoshka",
             "matryoshka_2d",
             "mega_batch_margin",
         )
@@ -60,20 +53,13 @@ NOT_YET: dict[str, str] = {
         f"sentrs.losses.{name}": "training"
         for name in (
             "AdaptiveLayerLoss",
-            "BatchAllTripletLoss",
-            "BatchHardSoftMarginTripletLoss",
-            "BatchHardTripletLoss",
-            "BatchSemiHardTripletLoss",
             "CachedGISTEmbedLoss",
             "CachedMultipleNegativesRankingLoss",
             "CachedMultipleNegativesSymmetricRankingLoss",
             "ContrastiveTensionLoss",
             "DenoisingAutoEncoderLoss",
-            "DistillKLDivLoss",
             "GISTEmbedLoss",
-            "MarginMSELoss",
             "Matryoshka2dLoss",
-            "MatryoshkaLoss",
             "MegaBatchMarginLoss",
         )
     },
@@ -89,16 +75,13 @@ NOT_YET: dict[str, str] = {
     "sentrs.sparse_encoder.callbacks.*": "training",
     "sentrs.util.dataset": "training",
     # evaluators not implemented yet: their modules, and their old one-class-per-file paths
-    "sentrs.base.evaluation.sequential": "evaluation",
     "sentrs.cross_encoder.evaluation.*": "evaluation",
     "sentrs.sparse_encoder.evaluation.*": "evaluation",
     **{
         f"sentrs.sentence_transformer.evaluation.{module}": "evaluation"
         for module in (
-            "binary_classification",
             "information_retrieval",
             "label_accuracy",
-            "mse",
             "mse_from_dataframe",
             "nano_beir",
             "paraphrase_mining",
@@ -109,14 +92,11 @@ NOT_YET: dict[str, str] = {
     **{
         f"sentrs.evaluation.{name}": "evaluation"
         for name in (
-            "BinaryClassificationEvaluator",
             "InformationRetrievalEvaluator",
             "LabelAccuracyEvaluator",
-            "MSEEvaluator",
             "NanoBEIREvaluator",
             "ParaphraseMiningEvaluator",
             "RerankingEvaluator",
-            "SequentialEvaluator",
             "TranslationEvaluator",
         )
     },

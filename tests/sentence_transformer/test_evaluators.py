@@ -15,8 +15,13 @@ from typing import Any
 
 import pytest
 
-from sentrs.base.evaluation import BaseEvaluator, SentenceEvaluator
-from sentrs.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator, TripletEvaluator
+from sentrs.base.evaluation import BaseEvaluator, SentenceEvaluator, SequentialEvaluator
+from sentrs.sentence_transformer.evaluation import (
+    BinaryClassificationEvaluator,
+    EmbeddingSimilarityEvaluator,
+    MSEEvaluator,
+    TripletEvaluator,
+)
 
 # The two libraries' float32 embeddings agree to ~1e-7 and their pairwise scores (different kernels: the Rust
 # euclidean expands |a-b|^2) to ~1e-7 absolute. A correlation divides by the spread of the scores, ~0.05 for the
@@ -304,3 +309,177 @@ def test_old_import_paths() -> None:
     assert sentrs.evaluation.EmbeddingSimilarityEvaluator is EmbeddingSimilarityEvaluator
     assert Old is BaseEvaluator
     assert OldTriplet is TripletEvaluator
+
+
+# --- BinaryClassificationEvaluator, MSEEvaluator, SequentialEvaluator ---
+
+
+def _labelled_pairs(n: int = 40) -> tuple[list[str], list[str], list[int]]:
+    """``n`` pairs, some repeated sentences (encoded once), labels mixed so that no threshold is perfect."""
+    first = [_sentence(i) for i in range(n)]
+    second = [_sentence(i + (8 if i % 3 == 0 else 1 + i % 5)) for i in range(n)]
+    labels = [1 if i % 3 == 0 or i % 7 == 0 else 0 for i in range(n)]
+    return first, second, labels
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"name": "quora_dev"},
+        {"similarity_fn_names": ["cosine", "dot", "euclidean", "manhattan"]},
+        {"similarity_fn_names": ["manhattan", "cosine"], "name": "m"},
+        {"similarity_fn_names": ["euclidean"], "truncate_dim": 64},
+        {"write_csv": False, "similarity_fn_names": ["dot"]},
+    ],
+    ids=lambda kwargs: "-".join(f"{k}={v}" for k, v in kwargs.items()) or "default",
+)
+def test_binary_classification_matches_reference(
+    our_minilm: Any, ref_minilm: Any, tmp_path: Path, kwargs: dict[str, Any]
+) -> None:
+    """Thresholds are midpoints between neighbouring scores, so they move with the scores: ATOL as for them."""
+    first, second, labels = _labelled_pairs()
+    ours = BinaryClassificationEvaluator(first, second, labels, batch_size=8, **kwargs)
+    theirs = _reference_evaluation().BinaryClassificationEvaluator(first, second, labels, batch_size=8, **kwargs)
+    assert ours.csv_file == theirs.csv_file
+    metrics = _run_both(our_minilm, ref_minilm, ours, theirs, tmp_path, calls=((-1, -1), (1, 10)))
+    assert 0.0 < metrics[ours.primary_metric] <= 1.0
+
+
+def _scores_with_ties(seed: int, n: int, dtype: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    scores = (rng.integers(0, n // 3 + 1, size=n) / 7).astype(dtype)  # many ties
+    labels = (rng.random(n) < 0.4).astype(np.int64)
+    return scores, labels
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("high_score_more_similar", [True, False])
+def test_binary_classification_threshold_search_matches_reference(seed: int, high_score_more_similar: bool) -> None:
+    """The numpy threshold search, AP and MCC against the reference's loops and scikit-learn on the same scores:
+    equal up to float64 summation order (1e-12)."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score, matthews_corrcoef
+
+    from sentrs.sentence_transformer.evaluation.binary_classification import _average_precision, _matthews_corrcoef
+
+    reference = _reference_evaluation().BinaryClassificationEvaluator
+    for n, dtype in ((1, np.float32), (2, np.float32), (31, np.float32), (200, np.float64)):
+        scores, labels = _scores_with_ties(seed, n, dtype)
+        ours_acc = BinaryClassificationEvaluator.find_best_acc_and_threshold(scores, labels, high_score_more_similar)
+        ref_acc = reference.find_best_acc_and_threshold(scores, labels, high_score_more_similar)
+        assert ours_acc == pytest.approx(tuple(float(v) for v in ref_acc), abs=1e-12)
+        ours_f1 = BinaryClassificationEvaluator.find_best_f1_and_threshold(scores, labels, high_score_more_similar)
+        ref_f1 = reference.find_best_f1_and_threshold(scores, labels, high_score_more_similar)
+        assert ours_f1 == pytest.approx(tuple(float(v) for v in ref_f1), abs=1e-12)
+        if labels.any():
+            signed = scores if high_score_more_similar else -scores
+            assert _average_precision(labels, signed) == pytest.approx(
+                average_precision_score(labels, signed), abs=1e-12
+            )
+        predicted = scores >= ours_f1[3] if high_score_more_similar else scores <= ours_f1[3]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # scikit-learn on a single class: "A single label was found"
+            expected_mcc = matthews_corrcoef(labels, predicted)
+        assert _matthews_corrcoef(labels, predicted) == pytest.approx(expected_mcc, abs=1e-12)
+
+
+def test_binary_classification_bad_arguments() -> None:
+    with pytest.raises(ValueError, match=re.escape("sentences1, sentences2 and labels must have the same length")):
+        BinaryClassificationEvaluator(["a", "b"], ["c", "d"], [1])
+    with pytest.raises(ValueError, match=re.escape("labels must be 0 or 1, got 2")):
+        BinaryClassificationEvaluator(["a"], ["c"], [2])
+    with pytest.raises(ValueError, match=re.escape("`similarity_fn_names` got unexpected names ['l2']")):
+        BinaryClassificationEvaluator(["a"], ["c"], [1], similarity_fn_names=["l2"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"name": "en-de"}, {"truncate_dim": 64, "name": "t"}, {"write_csv": False}],
+    ids=lambda kwargs: "-".join(f"{k}={v}" for k, v in kwargs.items()) or "default",
+)
+def test_mse_matches_reference(our_minilm: Any, ref_minilm: Any, tmp_path: Path, kwargs: dict[str, Any]) -> None:
+    """Teacher and student are both MiniLM, the targets are other sentences: the MSE is non-zero. Each side uses
+    its own library's model as teacher; embeddings agree to ~1e-7, the MSE (x100) to ATOL."""
+    source = [_sentence(i) for i in range(24)]
+    target = [_sentence(i + 5) for i in range(24)]
+    ours = MSEEvaluator(source, target, teacher_model=our_minilm, batch_size=8, **kwargs)
+    theirs = _reference_evaluation().MSEEvaluator(source, target, teacher_model=ref_minilm, batch_size=8, **kwargs)
+    assert ours.csv_file == theirs.csv_file
+    metrics = _run_both(our_minilm, ref_minilm, ours, theirs, tmp_path, calls=((-1, -1), (3, -1)))
+    assert metrics[ours.primary_metric] < 0
+
+
+def test_mse_bad_arguments(our_minilm: Any) -> None:
+    with pytest.raises(ValueError, match=re.escape("source_sentences (2) and target_sentences (1) must have")):
+        MSEEvaluator(["a", "b"], ["c"], teacher_model=our_minilm)
+
+
+@pytest.mark.parametrize("main_score", [None, "mean"])
+def test_sequential_matches_reference(
+    our_minilm: Any, ref_minilm: Any, tmp_path: Path, main_score: str | None
+) -> None:
+    """Merged metrics of a triplet, an STS and a binary evaluator, plus a plain-float evaluator and one without a
+    primary metric, against the reference's SequentialEvaluator over the reference's evaluators."""
+    from sentence_transformers.base.evaluation import SequentialEvaluator as RefSequentialEvaluator
+
+    first, second, scores = _pairs(20)
+    anchors, positives, negatives = _triplets(20)
+    b1, b2, labels = _labelled_pairs(20)
+
+    def parts(ev: Any, base: type) -> list[Any]:
+        class Constant(base):  # type: ignore[misc, valid-type]
+            def __call__(self, model: Any, output_path: Any = None, epoch: int = -1, steps: int = -1) -> Any:
+                return 0.25
+
+        class NoPrimary(base):  # type: ignore[misc, valid-type]
+            def __call__(self, model: Any, output_path: Any = None, epoch: int = -1, steps: int = -1) -> Any:
+                return {"first": 0.5, "second": 0.75}
+
+        return [
+            ev.TripletEvaluator(anchors, positives, negatives, name="trip"),
+            Constant(),
+            ev.EmbeddingSimilarityEvaluator(first, second, scores, name="sts"),
+            NoPrimary(),
+            ev.BinaryClassificationEvaluator(b1, b2, labels, name="bin"),
+        ]
+
+    import sentrs.sentence_transformer.evaluation as our_evaluation
+
+    extra: dict[str, Any] = {} if main_score is None else {"main_score_function": lambda s: sum(s) / len(s)}
+    ours = SequentialEvaluator(parts(our_evaluation, BaseEvaluator), **extra)
+    from sentence_transformers.base.evaluation import BaseEvaluator as RefBaseEvaluator
+
+    theirs = RefSequentialEvaluator(parts(_reference_evaluation(), RefBaseEvaluator), **extra)
+    for epoch, steps in ((-1, -1), (1, 4)):
+        our_metrics = ours(our_minilm, output_path=str(tmp_path / "ours"), epoch=epoch, steps=steps)
+        ref_metrics = theirs(ref_minilm, output_path=str(tmp_path / "ref"), epoch=epoch, steps=steps)
+        _assert_same_metrics(our_metrics, ref_metrics)
+        assert ours.primary_metric == theirs.primary_metric == "sequential_score"
+    assert sorted(p.name for p in (tmp_path / "ours").iterdir()) == sorted(
+        p.name for p in (tmp_path / "ref").iterdir()
+    )
+    assert ours.description == theirs.description
+
+
+def test_sequential_without_evaluators() -> None:
+    evaluator = SequentialEvaluator([])
+    assert evaluator(None) == {"sequential_score": 0.0}
+    assert evaluator.primary_metric == "sequential_score"
+    from sentrs.base.evaluation import SequentialEvaluator as FromBase
+
+    assert FromBase is SequentialEvaluator
+
+
+def test_old_import_paths_of_new_evaluators() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from sentrs.evaluation.BinaryClassificationEvaluator import BinaryClassificationEvaluator as OldBinary
+        from sentrs.evaluation.MSEEvaluator import MSEEvaluator as OldMSE
+        from sentrs.evaluation.SequentialEvaluator import SequentialEvaluator as OldSequential
+
+    assert OldBinary is BinaryClassificationEvaluator
+    assert OldMSE is MSEEvaluator
+    assert OldSequential is SequentialEvaluator

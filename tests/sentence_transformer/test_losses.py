@@ -60,7 +60,9 @@ def _compare(
     make_ours: Callable[[Any], nn.Module],
     n_columns: int,
     labels: torch.Tensor | None,
+    columns: list[list[str]] | None = None,
 ) -> None:
+    columns = COLUMNS[:n_columns] if columns is None else columns
     ref_model, our_model = _models(folder)
     ref_loss, our_loss = make_ref(ref_model), make_ours(our_model)
     # Parameters of the loss itself (a classifier, a projection) start random: give ours the reference's.
@@ -70,8 +72,8 @@ def _compare(
     assert our_loss.get_config_dict() == ref_loss.get_config_dict()
     assert getattr(our_loss, "citation", None) == getattr(ref_loss, "citation", None)
 
-    ref_value, ref_grads = _run(ref_loss, ref_model, COLUMNS[:n_columns], labels)
-    our_value, our_grads = _run(our_loss, our_model, COLUMNS[:n_columns], labels)
+    ref_value, ref_grads = _run(ref_loss, ref_model, columns, labels)
+    our_value, our_grads = _run(our_loss, our_model, columns, labels)
     assert our_value == pytest.approx(ref_value, abs=LOSS_ATOL)
     assert our_grads.keys() == ref_grads.keys()
     with_grad = 0

@@ -1,13 +1,9 @@
-"""The evaluator base class every model type's evaluators derive from, as in the reference's ``base.evaluation``.
-
-``SequentialEvaluator`` raises :class:`~sentrs.exceptions.NotYetAvailableError` until it lands.
-"""
+"""The evaluator base class every model type's evaluators derive from, and ``SequentialEvaluator``, which runs
+several evaluators in turn, as in the reference's ``base.evaluation``."""
 
 from __future__ import annotations
 
-from sentrs._unavailable import unavailable_getattr
 from sentrs.base.evaluation.evaluator import BaseEvaluator, SentenceEvaluator
+from sentrs.base.evaluation.sequential import SequentialEvaluator
 
-__getattr__ = unavailable_getattr(__name__, {"SequentialEvaluator": "the {name} among the evaluators"})
-
-__all__ = ["BaseEvaluator", "SentenceEvaluator"]
+__all__ = ["BaseEvaluator", "SentenceEvaluator", "SequentialEvaluator"]

@@ -17,11 +17,19 @@ _PACKAGE = "sentrs.sentence_transformer.losses"
 
 _LAZY = {
     "AnglELoss": f"{_PACKAGE}.angle",
+    "BatchAllTripletLoss": f"{_PACKAGE}.batch_all_triplet",
+    "BatchHardSoftMarginTripletLoss": f"{_PACKAGE}.batch_hard_soft_margin_triplet",
+    "BatchHardTripletLoss": f"{_PACKAGE}.batch_hard_triplet",
+    "BatchHardTripletLossDistanceFunction": f"{_PACKAGE}.batch_hard_triplet",
+    "BatchSemiHardTripletLoss": f"{_PACKAGE}.batch_semi_hard_triplet",
     "CoSENTLoss": f"{_PACKAGE}.cosent",
     "ContrastiveLoss": f"{_PACKAGE}.contrastive",
     "CosineSimilarityLoss": f"{_PACKAGE}.cosine_similarity",
+    "DistillKLDivLoss": f"{_PACKAGE}.distill_kl_div",
     "EmbedDistillLoss": f"{_PACKAGE}.embed_distill",
     "MSELoss": f"{_PACKAGE}.mse",
+    "MarginMSELoss": f"{_PACKAGE}.margin_mse",
+    "MatryoshkaLoss": f"{_PACKAGE}.matryoshka",
     "MultipleNegativesRankingLoss": f"{_PACKAGE}.multiple_negatives_ranking",
     "MultipleNegativesSymmetricRankingLoss": f"{_PACKAGE}.multiple_negatives_symmetric_ranking",
     "OnlineContrastiveLoss": f"{_PACKAGE}.online_contrastive",
@@ -35,11 +43,6 @@ _LAZY = {
 _NOT_YET = dict.fromkeys(
     (
         "AdaptiveLayerLoss",
-        "BatchAllTripletLoss",
-        "BatchHardSoftMarginTripletLoss",
-        "BatchHardTripletLoss",
-        "BatchHardTripletLossDistanceFunction",
-        "BatchSemiHardTripletLoss",
         "CachedGISTEmbedLoss",
         "CachedMultipleNegativesRankingLoss",
         "CachedMultipleNegativesSymmetricRankingLoss",
@@ -47,12 +50,9 @@ _NOT_YET = dict.fromkeys(
         "ContrastiveTensionLoss",
         "ContrastiveTensionLossInBatchNegatives",
         "DenoisingAutoEncoderLoss",
-        "DistillKLDivLoss",
         "GISTEmbedLoss",
         "GlobalOrthogonalRegularizationLoss",
-        "MarginMSELoss",
         "Matryoshka2dLoss",
-        "MatryoshkaLoss",
         "MegaBatchMarginLoss",
     ),
     "the training loss {name}",
@@ -62,10 +62,20 @@ __getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_ge
 
 if TYPE_CHECKING:
     from sentrs.sentence_transformer.losses.angle import AnglELoss
+    from sentrs.sentence_transformer.losses.batch_all_triplet import BatchAllTripletLoss
+    from sentrs.sentence_transformer.losses.batch_hard_soft_margin_triplet import BatchHardSoftMarginTripletLoss
+    from sentrs.sentence_transformer.losses.batch_hard_triplet import (
+        BatchHardTripletLoss,
+        BatchHardTripletLossDistanceFunction,
+    )
+    from sentrs.sentence_transformer.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
     from sentrs.sentence_transformer.losses.contrastive import ContrastiveLoss, SiameseDistanceMetric
     from sentrs.sentence_transformer.losses.cosent import CoSENTLoss
     from sentrs.sentence_transformer.losses.cosine_similarity import CosineSimilarityLoss
+    from sentrs.sentence_transformer.losses.distill_kl_div import DistillKLDivLoss
     from sentrs.sentence_transformer.losses.embed_distill import EmbedDistillLoss
+    from sentrs.sentence_transformer.losses.margin_mse import MarginMSELoss
+    from sentrs.sentence_transformer.losses.matryoshka import MatryoshkaLoss
     from sentrs.sentence_transformer.losses.mse import MSELoss
     from sentrs.sentence_transformer.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
     from sentrs.sentence_transformer.losses.multiple_negatives_symmetric_ranking import (
@@ -77,11 +87,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnglELoss",
+    "BatchAllTripletLoss",
+    "BatchHardSoftMarginTripletLoss",
+    "BatchHardTripletLoss",
+    "BatchHardTripletLossDistanceFunction",
+    "BatchSemiHardTripletLoss",
     "CoSENTLoss",
     "ContrastiveLoss",
     "CosineSimilarityLoss",
+    "DistillKLDivLoss",
     "EmbedDistillLoss",
     "MSELoss",
+    "MarginMSELoss",
+    "MatryoshkaLoss",
     "MultipleNegativesRankingLoss",
     "MultipleNegativesSymmetricRankingLoss",
     "OnlineContrastiveLoss",
