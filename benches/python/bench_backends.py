@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import benchutil
+
+
+def _with_torch_modules(build: Callable[[], Any]) -> Any:
+    """``build()`` with ``SENTRS_TORCH_FREE=0``: the model loads its torch modules around the exported file."""
+    previous = os.environ.get("SENTRS_TORCH_FREE")
+    os.environ["SENTRS_TORCH_FREE"] = "0"
+    try:
+        return build()
+    finally:
+        if previous is None:
+            del os.environ["SENTRS_TORCH_FREE"]
+        else:
+            os.environ["SENTRS_TORCH_FREE"] = previous
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -177,6 +191,10 @@ def main(argv: list[str] | None = None) -> None:
             "reference torch": lambda: ref_cls(folder, device="cpu"),
             "sentrs torch": lambda: our_cls(folder, device="cpu"),
             "sentrs onnx fp32": lambda: our_cls(folder, backend="onnx", device="cpu"),
+            # The same file with the torch modules around it (the path before the engine ran exported models).
+            "sentrs onnx fp32, torch modules": lambda: _with_torch_modules(
+                lambda: our_cls(folder, backend="onnx", device="cpu")
+            ),
             "sentrs onnx O3": lambda: our_cls(
                 folder, backend="onnx", device="cpu", model_kwargs={"file_name": "onnx/model_O3.onnx"}
             ),

@@ -210,7 +210,7 @@ fn scan_avx2(query: &[u64], block: &[u64], out: &mut [u32], best: &mut Nearest, 
 }
 
 /// Which popcount kernel this CPU runs.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Kernel {
     #[cfg(target_arch = "x86_64")]
     Avx512,
@@ -302,6 +302,92 @@ pub(super) fn scan_block(
                     nearest,
                     base,
                 );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kernel this CPU can run, the portable one first (so the fallback is checked on every machine).
+    fn runnable_kernels() -> Vec<Kernel> {
+        #[allow(unused_mut)]
+        let mut kernels = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("popcnt")
+            {
+                kernels.push(Kernel::Avx2);
+            }
+            if matches!(detect_kernel(), Kernel::Avx512) {
+                kernels.push(Kernel::Avx512);
+            }
+        }
+        kernels
+    }
+
+    /// Deterministic words; `pool > 0` draws them from that many values, which makes many equal distances.
+    fn words_from(seed: &mut u64, count: usize, pool: u64) -> Vec<u64> {
+        (0..count)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                if pool > 0 {
+                    (*seed % pool).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                } else {
+                    *seed
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_dispatch_level_matches_the_portable_kernel() {
+        let kernels = runnable_kernels();
+        let mut seed = 0x1234_5678_9ABC_DEF1_u64;
+        // Word counts inside and beyond the fixed-width AVX-512 kernels, queries not a multiple of a group.
+        for words in [1, 2, 5, 8, 16, 17, 24] {
+            for pool in [0, 3] {
+                let len = 301;
+                let n_queries: usize = 11;
+                let padded = n_queries.div_ceil(QUERY_PADDING) * QUERY_PADDING;
+                let mut queries = words_from(&mut seed, n_queries * words, pool);
+                queries.resize(padded * words, 0);
+                let block = words_from(&mut seed, len * words, pool);
+                let k = 7;
+                let results: Vec<Vec<Vec<(u32, usize)>>> = kernels
+                    .iter()
+                    .map(|&kernel| {
+                        let mut best: Vec<Nearest> = (0..padded)
+                            .map(|_| Nearest::new(k, (words * 64) as u32))
+                            .collect();
+                        let mut scratch = vec![0u32; len];
+                        scan_block(
+                            kernel,
+                            &queries,
+                            words,
+                            &block,
+                            len,
+                            &mut best,
+                            &mut scratch,
+                            40,
+                        );
+                        best.into_iter()
+                            .take(n_queries)
+                            .map(Nearest::into_sorted)
+                            .collect()
+                    })
+                    .collect();
+                for (kernel, got) in kernels.iter().zip(&results).skip(1) {
+                    assert_eq!(
+                        got, &results[0],
+                        "{kernel:?} differs from the portable kernel, {words} words"
+                    );
+                }
             }
         }
     }

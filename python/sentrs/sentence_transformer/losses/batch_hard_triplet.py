@@ -3,6 +3,7 @@ its closest negative, among the rows of a batch of labelled single texts."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,31 @@ class BatchHardTripletLossDistanceFunction:
     eucledian_distance = euclidean_distance  # the reference's old, misspelled name
 
 
-class BatchHardTripletLoss(nn.Module):
+class BatchTripletLossBase(nn.Module, ABC):
+    """What the batch-triplet losses share: the model under its reference attribute name, the distance function,
+    and a forward that embeds the first column and hands it to :meth:`compute_loss_from_embeddings`."""
+
+    def __init__(self, model: SentenceTransformer, distance_metric: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.sentence_embedder = model  # the reference's attribute name, which the parameter names carry
+        self.distance_metric = distance_metric
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The model being trained."""
+        return self.sentence_embedder
+
+    def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor) -> Tensor:
+        """The loss of a batch: ``sentence_features`` holds one column (only the first is embedded); ``labels`` one
+        class per row."""
+        return self.compute_loss_from_embeddings(embed_first_column(self.sentence_embedder, sentence_features), labels)
+
+    @abstractmethod
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        """The loss from the first column's embeddings, ``(batch_size, dim)`` (used by cached wrappers)."""
+
+
+class BatchHardTripletLoss(BatchTripletLossBase):
     """Batch-hard triplet loss: for every anchor, ``max(hardest_positive - hardest_negative + margin, 0)``, averaged.
 
     Every row is an anchor; its positives are the other rows with its label, its negatives the rows with another
@@ -95,20 +120,8 @@ class BatchHardTripletLoss(nn.Module):
         distance_metric: Callable[[Tensor], Tensor] = BatchHardTripletLossDistanceFunction.euclidean_distance,
         margin: float = 5,
     ) -> None:
-        super().__init__()
-        self.sentence_embedder = model  # the reference's attribute name, which the parameter names carry
+        super().__init__(model, distance_metric)
         self.triplet_margin = margin
-        self.distance_metric = distance_metric
-
-    @property
-    def model(self) -> SentenceTransformer:
-        """The model being trained."""
-        return self.sentence_embedder
-
-    def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor) -> Tensor:
-        """The loss of a batch: ``sentence_features`` holds one column (only the first is embedded); ``labels`` one
-        class per row."""
-        return self.compute_loss_from_embeddings(embed_first_column(self.sentence_embedder, sentence_features), labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """The loss from the first column's embeddings, ``(batch_size, dim)`` (used by cached wrappers)."""

@@ -3,17 +3,17 @@ the positive, among the rows of a labelled batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from sentrs.sentence_transformer.losses._inputs import check_one_label_per_row
 from sentrs.sentence_transformer.losses.batch_hard_triplet import (
     CITATION,
     BatchHardTripletLossDistanceFunction,
-    embed_first_column,
+    BatchTripletLossBase,
     metric_name,
 )
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["BatchSemiHardTripletLoss"]
 
 
-class BatchSemiHardTripletLoss(nn.Module):
+class BatchSemiHardTripletLoss(BatchTripletLossBase):
     """Batch semi-hard triplet loss: for every (anchor, positive) pair of distinct rows with one label,
     ``max(d(a, p) - d(a, n) + margin, 0)`` with ``n`` the closest negative farther than ``d(a, p)`` (or, when there is
     none, the farthest negative), averaged over the pairs.
@@ -68,20 +68,8 @@ class BatchSemiHardTripletLoss(nn.Module):
         distance_metric: Callable[[Tensor], Tensor] = BatchHardTripletLossDistanceFunction.euclidean_distance,
         margin: float = 5,
     ) -> None:
-        super().__init__()
-        self.sentence_embedder = model  # the reference's attribute name, which the parameter names carry
+        super().__init__(model, distance_metric)
         self.margin = margin
-        self.distance_metric = distance_metric
-
-    @property
-    def model(self) -> SentenceTransformer:
-        """The model being trained."""
-        return self.sentence_embedder
-
-    def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor) -> Tensor:
-        """The loss of a batch: ``sentence_features`` holds one column (only the first is embedded); ``labels`` one
-        class per row."""
-        return self.compute_loss_from_embeddings(embed_first_column(self.sentence_embedder, sentence_features), labels)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         """The loss from the first column's embeddings, ``(batch_size, dim)`` (used by cached wrappers)."""
