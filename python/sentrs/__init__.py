@@ -47,6 +47,9 @@ _LAZY = {
     "DefaultBatchSampler": "sentrs.base.sampler",
     "MultiDatasetDefaultBatchSampler": "sentrs.base.sampler",
     "LoggingHandler": "sentrs.util.logging",
+    "SentenceTransformerTrainer": "sentrs.sentence_transformer.trainer",
+    "SentenceTransformerTrainingArguments": "sentrs.sentence_transformer.training_args",
+    "SentenceTransformerModelCardData": "sentrs.sentence_transformer.model_card",
 }
 
 # The reference's top-level names that sentrs does not implement yet, by the feature they belong to.
@@ -67,9 +70,6 @@ _NOT_YET = {
             "CrossEncoderTrainingArguments",
             "InputExample",
             "ParallelSentencesDataset",
-            "SentenceTransformerModelCardData",
-            "SentenceTransformerTrainer",
-            "SentenceTransformerTrainingArguments",
             "SentencesDataset",
             "SparseEncoderModelCardData",
             "SparseEncoderTrainer",
@@ -100,6 +100,9 @@ if TYPE_CHECKING:
     from sentrs.sentence_transformer import losses as losses
     from sentrs.sentence_transformer import modules as models  # noqa: F401 - the lazy attribute sentrs.models
     from sentrs.sentence_transformer.model import SentenceTransformer
+    from sentrs.sentence_transformer.model_card import SentenceTransformerModelCardData
+    from sentrs.sentence_transformer.trainer import SentenceTransformerTrainer
+    from sentrs.sentence_transformer.training_args import SentenceTransformerTrainingArguments
     from sentrs.sparse_encoder.model import SparseEncoder
     from sentrs.util.hard_negatives import mine_hard_negatives
     from sentrs.util.logging import LoggingHandler
@@ -112,6 +115,9 @@ __all__ = [
     "LoggingHandler",
     "MultiDatasetDefaultBatchSampler",
     "SentenceTransformer",
+    "SentenceTransformerModelCardData",
+    "SentenceTransformerTrainer",
+    "SentenceTransformerTrainingArguments",
     "SimilarityFunction",
     "SparseEncoder",
     "__version__",

@@ -1,25 +1,22 @@
 """``SentenceTransformerTrainingArguments``: the training options for dense embedding models.
 
-The arguments come with the trainer, in a later issue; until then ``SentenceTransformerTrainingArguments`` raises
-:class:`~sentrs.exceptions.NotYetAvailableError`. The choices of its ``batch_sampler`` and
-``multi_dataset_batch_sampler`` options, :class:`BatchSamplers` and :class:`MultiDatasetBatchSamplers`, are here
-already (from :mod:`sentrs.base.sampler`, which imports torch on first use).
+The same fields as :class:`~sentrs.base.training_args.BaseTrainingArguments` (the transformers arguments plus
+``prompts``, ``batch_sampler``, ``multi_dataset_batch_sampler``, ``router_mapping``, ``learning_rate_mapping``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from sentrs._lazy import lazy_module_attrs
-from sentrs._unavailable import unavailable_getattr
+from sentrs.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
+from sentrs.base.training_args import BaseTrainingArguments
 
-__getattr__, __dir__ = lazy_module_attrs(
-    __name__,
-    dict.fromkeys(("BatchSamplers", "MultiDatasetBatchSamplers"), "sentrs.base.sampler"),
-    missing=unavailable_getattr(__name__, {"SentenceTransformerTrainingArguments": "training"}),
-)
+__all__ = ["BatchSamplers", "MultiDatasetBatchSamplers", "SentenceTransformerTrainingArguments"]
 
-if TYPE_CHECKING:
-    from sentrs.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
 
-__all__ = ["BatchSamplers", "MultiDatasetBatchSamplers"]
+@dataclass
+class SentenceTransformerTrainingArguments(BaseTrainingArguments):
+    """Training arguments for :class:`~sentrs.SentenceTransformerTrainer`; see
+    :class:`~sentrs.base.training_args.BaseTrainingArguments` for the sentrs fields and
+    :class:`transformers.TrainingArguments` for the rest (``output_dir``, ``num_train_epochs``,
+    ``per_device_train_batch_size``, ``learning_rate``, ``eval_strategy``, ``save_strategy``, ...)."""
