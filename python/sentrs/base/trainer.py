@@ -718,7 +718,10 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         os.makedirs(output_dir, exist_ok=True)
         logger.info("Saving model checkpoint to %s", output_dir)
-        self.model.save_pretrained(output_dir, safe_serialization=self.args.save_safetensors)
+        if hasattr(self.args, "save_safetensors"):  # transformers 5 always writes safetensors and dropped the flag
+            self.model.save_pretrained(output_dir, safe_serialization=self.args.save_safetensors)
+        else:
+            self.model.save_pretrained(output_dir)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))

@@ -19,6 +19,9 @@ __getattr__, __dir__ = lazy_module_attrs(
         "SentenceTransformerModelCardData": "sentrs.sentence_transformer.model_card",
         "SentenceTransformerTrainer": "sentrs.sentence_transformer.trainer",
         "SentenceTransformerTrainingArguments": "sentrs.sentence_transformer.training_args",
+        "evaluation": "sentrs.sentence_transformer.evaluation:-",
+        "losses": "sentrs.sentence_transformer.losses:-",
+        "modules": "sentrs.sentence_transformer.modules:-",
     },
 )
 
