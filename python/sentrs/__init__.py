@@ -50,6 +50,11 @@ _LAZY = {
     "SentenceTransformerTrainer": "sentrs.sentence_transformer.trainer",
     "SentenceTransformerTrainingArguments": "sentrs.sentence_transformer.training_args",
     "SentenceTransformerModelCardData": "sentrs.sentence_transformer.model_card",
+    "SparseEncoderModelCardData": "sentrs.sparse_encoder.model_card",
+    "CrossEncoderModelCardData": "sentrs.cross_encoder.model_card",
+    "InputExample": "sentrs.sentence_transformer.readers.input_example",
+    "ParallelSentencesDataset": "sentrs.sentence_transformer.datasets.parallel_sentences",
+    "SentencesDataset": "sentrs.sentence_transformer.datasets.sentences",
 }
 
 # The reference's top-level names that sentrs does not implement yet, by the feature they belong to.
@@ -65,13 +70,8 @@ _NOT_YET = {
     ),
     **dict.fromkeys(
         (
-            "CrossEncoderModelCardData",
             "CrossEncoderTrainer",
             "CrossEncoderTrainingArguments",
-            "InputExample",
-            "ParallelSentencesDataset",
-            "SentencesDataset",
-            "SparseEncoderModelCardData",
             "SparseEncoderTrainer",
             "SparseEncoderTrainingArguments",
             "resolve_ids",

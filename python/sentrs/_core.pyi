@@ -17,7 +17,10 @@ __all__ = [
     "community_detection",
     "dense_to_csr",
     "hamming_topk",
+    "intern_str_columns",
+    "intern_u64",
     "mine_pairs",
+    "no_duplicates_batches",
     "normalize",
     "num_threads",
     "plan_batches",
@@ -163,3 +166,8 @@ class SparseIndex:
 def topk_self_search(
     embeddings: npt.NDArray[np.float32], k: int, score_function: str = "cosine"
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def intern_str_columns(columns: list[list[str]]) -> tuple[npt.NDArray[np.uint32], int]: ...
+def intern_u64(hashes: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint32], int]: ...
+def no_duplicates_batches(
+    ids: npt.NDArray[np.uint32], num_values: int, order: npt.NDArray[np.int64], batch_size: int, drop_last: bool
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...

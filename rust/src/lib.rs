@@ -11,6 +11,7 @@ pub mod error;
 pub mod parallel;
 pub mod pooling;
 pub mod quantize;
+pub mod sampler;
 pub mod similarity;
 pub mod sparse;
 pub mod tokenize;

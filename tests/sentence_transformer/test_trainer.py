@@ -103,7 +103,11 @@ def _train(
 
 
 def _losses_module(lib: Any) -> Any:
-    return sentence_transformers.sentence_transformer.losses if lib is sentence_transformers else sentrs.sentence_transformer.losses
+    return (
+        sentence_transformers.sentence_transformer.losses
+        if lib is sentence_transformers
+        else sentrs.sentence_transformer.losses
+    )
 
 
 def _mnrl(lib: Any, model: Any) -> Any:
@@ -175,12 +179,22 @@ def test_multi_dataset_with_loss_and_prompts_per_dataset(make_tiny_st: Any, tmp_
     prompts = {"pairs": {"anchor": "query: "}, "scored": "text: "}
     for sampler in ("proportional", "round_robin"):
         ref = _train(
-            sentence_transformers, path, str(tmp_path / f"r{sampler}"), train_data(), losses,
-            prompts=prompts, multi_dataset_batch_sampler=sampler,
+            sentence_transformers,
+            path,
+            str(tmp_path / f"r{sampler}"),
+            train_data(),
+            losses,
+            prompts=prompts,
+            multi_dataset_batch_sampler=sampler,
         )
         ours = _train(
-            sentrs, path, str(tmp_path / f"o{sampler}"), train_data(), losses,
-            prompts=prompts, multi_dataset_batch_sampler=sampler,
+            sentrs,
+            path,
+            str(tmp_path / f"o{sampler}"),
+            train_data(),
+            losses,
+            prompts=prompts,
+            multi_dataset_batch_sampler=sampler,
         )
         _assert_same_run(ref, ours)
 
@@ -210,7 +224,9 @@ def test_minilm_mnrl_run_and_the_reference_loads_the_result(minilm_path: str, tm
 def _similarity_evaluator(lib: Any) -> Any:
     data = _scored(24)
     evaluation = (
-        sentence_transformers.sentence_transformer.evaluation if lib is sentence_transformers else sentrs.sentence_transformer.evaluation
+        sentence_transformers.sentence_transformer.evaluation
+        if lib is sentence_transformers
+        else sentrs.sentence_transformer.evaluation
     )
     return evaluation.EmbeddingSimilarityEvaluator(data["sentence1"], data["sentence2"], data["score"], name="dev")
 
@@ -227,7 +243,14 @@ def test_evaluation_metrics_and_best_checkpoint(make_tiny_st: Any, tmp_path: Any
         "num_train_epochs": 2,
     }
     ref = _train(
-        sentence_transformers, path, str(tmp_path / "r"), _scored(), _cosent, _similarity_evaluator, _scored(16), **common
+        sentence_transformers,
+        path,
+        str(tmp_path / "r"),
+        _scored(),
+        _cosent,
+        _similarity_evaluator,
+        _scored(16),
+        **common,
     )
     ours = _train(sentrs, path, str(tmp_path / "o"), _scored(), _cosent, _similarity_evaluator, _scored(16), **common)
     ref_evals = [e for e in ref[1].logs if "eval_loss" in e]
@@ -235,10 +258,15 @@ def test_evaluation_metrics_and_best_checkpoint(make_tiny_st: Any, tmp_path: Any
     assert len(our_evals) == len(ref_evals) > 1
     for r, o in zip(ref_evals, our_evals):
         metric_keys = sorted(k for k in r if k.startswith("eval_") and "runtime" not in k and "per_second" not in k)
-        assert sorted(k for k in o if k.startswith("eval_") and "runtime" not in k and "per_second" not in k) == metric_keys
+        assert (
+            sorted(k for k in o if k.startswith("eval_") and "runtime" not in k and "per_second" not in k)
+            == metric_keys
+        )
         for key in metric_keys:
             assert o[key] == pytest.approx(r[key], rel=1e-4, abs=1e-5), key
-    assert ours[2].state.best_model_checkpoint.rsplit("-", 1)[-1] == ref[2].state.best_model_checkpoint.rsplit("-", 1)[-1]
+    assert (
+        ours[2].state.best_model_checkpoint.rsplit("-", 1)[-1] == ref[2].state.best_model_checkpoint.rsplit("-", 1)[-1]
+    )
     _assert_same_run(ref, ours)
     # Checkpoints are model folders that the reference loads.
     checkpoint = ours[2].state.best_model_checkpoint
@@ -259,8 +287,17 @@ def test_resume_from_checkpoint_loses_no_steps(make_tiny_st: Any, tmp_path: Any)
                 control.should_training_stop = True
 
     args = sentrs.SentenceTransformerTrainingArguments(
-        output_dir=out, num_train_epochs=2, per_device_train_batch_size=16, logging_steps=1, seed=11,
-        report_to="none", save_strategy="steps", save_steps=1, learning_rate=3e-4, warmup_steps=0.1, use_cpu=True,
+        output_dir=out,
+        num_train_epochs=2,
+        per_device_train_batch_size=16,
+        logging_steps=1,
+        seed=11,
+        report_to="none",
+        save_strategy="steps",
+        save_steps=1,
+        learning_rate=3e-4,
+        warmup_steps=0.1,
+        use_cpu=True,
     )
     first = _Recorder()
     sentrs.SentenceTransformerTrainer(
@@ -282,7 +319,9 @@ def test_resume_from_checkpoint_loses_no_steps(make_tiny_st: Any, tmp_path: Any)
 
 def _trainer(path: str, tmp: Any, dataset: Any, loss: Any = None, **args: Any) -> Any:
     model = sentrs.SentenceTransformer(path, device="cpu")
-    training_args = sentrs.SentenceTransformerTrainingArguments(output_dir=str(tmp), report_to="none", use_cpu=True, **args)
+    training_args = sentrs.SentenceTransformerTrainingArguments(
+        output_dir=str(tmp), report_to="none", use_cpu=True, **args
+    )
     return model, sentrs.SentenceTransformerTrainer(
         model=model, args=training_args, train_dataset=dataset, loss=loss(model) if loss else None
     )
@@ -291,7 +330,9 @@ def _trainer(path: str, tmp: Any, dataset: Any, loss: Any = None, **args: Any) -
 def test_a_dataset_that_does_not_fit_the_loss_fails_before_training(make_tiny_st: Any, tmp_path: Any) -> None:
     path = make_tiny_st()
     one_column = datasets.Dataset.from_dict({"anchor": ["a b", "c d", "e f"]})
-    model, trainer = _trainer(path, tmp_path, one_column, sentrs.sentence_transformer.losses.MultipleNegativesRankingLoss)
+    model, trainer = _trainer(
+        path, tmp_path, one_column, sentrs.sentence_transformer.losses.MultipleNegativesRankingLoss
+    )
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match=r"columns \['anchor'\]\) does not fit MultipleNegativesRankingLoss"):
         trainer.train()
@@ -322,7 +363,9 @@ def test_bad_arguments_are_named(make_tiny_st: Any, tmp_path: Any) -> None:
     from transformers import TrainingArguments
 
     with pytest.raises(ValueError, match="`args` must be a sentrs.sentence_transformer.training_args"):
-        sentrs.SentenceTransformerTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path)), train_dataset=_pairs(8))
+        sentrs.SentenceTransformerTrainer(
+            model=model, args=TrainingArguments(output_dir=str(tmp_path)), train_dataset=_pairs(8)
+        )
     with pytest.raises(ValueError, match="neither an `eval_dataset` nor an `evaluator`"):
         sentrs.SentenceTransformerTrainer(
             model=model,
@@ -355,7 +398,19 @@ def test_training_args_round_trip_like_the_reference(tmp_path: Any) -> None:
     }
     ours = sentrs.SentenceTransformerTrainingArguments(**kwargs).to_dict()
     ref = sentence_transformers.SentenceTransformerTrainingArguments(**kwargs).to_dict()
-    for key in ("batch_sampler", "multi_dataset_batch_sampler", "prompts", "router_mapping", "learning_rate_mapping",
-                "prediction_loss_only", "warmup_steps"):
+    for key in (
+        "batch_sampler",
+        "multi_dataset_batch_sampler",
+        "prompts",
+        "router_mapping",
+        "learning_rate_mapping",
+        "prediction_loss_only",
+        "warmup_steps",
+    ):
         assert ours[key] == ref[key], key
-    assert sentrs.SentenceTransformerTrainingArguments(output_dir=str(tmp_path), batch_sampler=lambda d, **k: None).to_dict().get("batch_sampler") is None
+    assert (
+        sentrs.SentenceTransformerTrainingArguments(output_dir=str(tmp_path), batch_sampler=lambda d, **k: None)
+        .to_dict()
+        .get("batch_sampler")
+        is None
+    )

@@ -96,7 +96,9 @@ class BaseDataCollator:
             return prompts.get(column_name)
         return None
 
-    def _get_task_for_column(self, column_name: str, column_position: int, router_mapping: dict[str, str]) -> str | None:
+    def _get_task_for_column(
+        self, column_name: str, column_position: int, router_mapping: dict[str, str]
+    ) -> str | None:
         return router_mapping.get(column_name)
 
     def _get_max_length_for_task(self, task: str | None) -> int | None:

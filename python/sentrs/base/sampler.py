@@ -28,13 +28,14 @@ import os
 import pickle
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from functools import cache
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.utils.data import BatchSampler, ConcatDataset, SubsetRandomSampler
 
@@ -348,6 +349,7 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
         self.precompute_num_proc = precompute_num_proc
         self.precompute_batch_size = precompute_batch_size
         self._row_hashes: list[list[int]] | None = None
+        self._ids: tuple[npt.NDArray[np.uint32], int] | None = None
         if precompute_hashes:
             try:
                 import xxhash  # noqa: F401
@@ -378,32 +380,39 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
             self._row_hashes = list(hashed["__hashes"])
         return self._row_hashes
 
-    def _row_values(self) -> Callable[[int], frozenset[str] | frozenset[int]]:
-        """A function from a row index to the set of its compared values (cached for the iteration)."""
-        if self.precompute_hashes:
-            row_hashes = self._build_hashes()
-            return lambda row: frozenset(row_hashes[row])
-        columns = self._compared_columns()
-        cached: dict[int, frozenset[str]] = {}
+    def _value_ids(self) -> tuple[npt.NDArray[np.uint32], int]:
+        """Every row's compared values as dense ids, ``(rows, columns)``, interned once in the Rust core (they do
+        not depend on the epoch): the text keys of the values, or their precomputed hashes."""
+        if self._ids is None:
+            from sentrs import _core
 
-        def values(row: int) -> frozenset[str]:
-            found = cached.get(row)
-            if found is None:
-                record = self.dataset[row]
-                found = cached[row] = frozenset(_value_key(record[column]) for column in columns)
-            return found
-
-        return values
+            if self.precompute_hashes:
+                hashes = (
+                    np.asarray(self._build_hashes(), dtype=np.int64).reshape(len(self.dataset), -1).view(np.uint64)
+                )
+                self._ids = _core.intern_u64(hashes)
+            else:
+                raw = self.dataset.with_format(None)
+                columns = []
+                for name in self._compared_columns():
+                    values = raw[name]
+                    if not isinstance(values, list):
+                        values = list(values)
+                    if not all(type(v) is str for v in values):
+                        values = [_value_key(v) for v in values]
+                    columns.append(values)
+                self._ids = _core.intern_str_columns(columns)
+        return self._ids
 
     def __iter__(self) -> Iterator[list[int]]:
         _reseed(self.generator, self.seed, self.epoch)
         if len(self.dataset) == 0:
             return
-        row_values = self._row_values()
+        value_ids = self._value_ids()
         promised = len(self)
         produced = 0
         # The first pass is never cut short: with drop_last=False it may rightly give more (smaller) batches.
-        for batch in self._one_pass(row_values):
+        for batch in self._one_pass(value_ids):
             produced += 1
             yield batch
         if produced >= promised:
@@ -416,7 +425,7 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
                 f"{missing / promised:.1%} of this epoch's samples are repeats from earlier batches."
             )
             for _ in range(_EXTRA_PASSES):
-                for batch in self._one_pass(row_values):
+                for batch in self._one_pass(value_ids):
                     produced += 1
                     yield batch
                     if produced >= promised:
@@ -426,28 +435,20 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
             "too few distinct values for this batch size. Consider lowering it."
         )
 
-    def _one_pass(self, row_values: Callable[[int], Iterable[Any]]) -> Iterator[list[int]]:
-        """The batches of one shuffled pass over the rows, without reusing any row."""
+    def _one_pass(self, value_ids: tuple[npt.NDArray[np.uint32], int]) -> Iterator[list[int]]:
+        """The batches of one shuffled pass over the rows, without reusing any row (the pass runs in the Rust
+        core: a row joins the batch unless one of its values is there; rows that clash wait, in order, at the front
+        for the next batch)."""
+        from sentrs import _core
+
         num_rows = len(self.dataset)
         dtype = torch.int32 if num_rows <= np.iinfo(np.int32).max else torch.int64
-        waiting = deque(torch.randperm(num_rows, generator=self.generator, dtype=dtype).tolist())
-        while waiting:
-            batch: list[int] = []
-            seen: set[Any] = set()
-            skipped: list[int] = []
-            while waiting:
-                row = waiting.popleft()
-                values = row_values(row)
-                if not seen.isdisjoint(values):
-                    skipped.append(row)  # waits, in order, for a later batch
-                    continue
-                batch.append(row)
-                if len(batch) == self.batch_size:
-                    break
-                seen.update(values)
-            waiting.extendleft(reversed(skipped))
-            if len(batch) == self.batch_size or not self.drop_last:
-                yield batch
+        order = torch.randperm(num_rows, generator=self.generator, dtype=dtype).numpy().astype(np.int64)
+        ids, num_values = value_ids
+        rows, bounds = _core.no_duplicates_batches(ids, num_values, order, self.batch_size, self.drop_last)
+        row_list = rows.tolist()
+        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            yield row_list[start:end]
 
     def __len__(self) -> int:
         """The number of batches promised to the DataLoader: from the dataset size alone, as the exact count would

@@ -67,8 +67,7 @@ def _require_training_libraries(model_class: str) -> None:
     missing = [name for name in ("datasets", "accelerate") if not _importable(name)]
     if missing:
         raise RuntimeError(
-            f"Training a {model_class} needs the {' and '.join(missing)} package(s): "
-            "pip install 'sentrs[train]'"
+            f"Training a {model_class} needs the {' and '.join(missing)} package(s): pip install 'sentrs[train]'"
         )
 
 
@@ -91,7 +90,7 @@ class _ZeroGradAtBoundaries(TrainerCallback):
             optimizer.zero_grad(set_to_none=True)
 
 
-class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
+class BaseTrainer(Trainer, ABC):
     """The shared trainer; use :class:`~sentrs.SentenceTransformerTrainer` and its siblings.
 
     Args:
@@ -109,6 +108,12 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
             losses return no predictions; use an evaluator).
     """
 
+    # transformers types these for PreTrainedModel; here they are the sentrs model, args and collator.
+    model: Any
+    model_wrapped: Any
+    args: Any
+    data_collator: Any
+    processing_class: Any
     model_class: type[Any]
     model_card_data_class: type[Any] | None = None
     model_card_callback_class: type[Any] | None = None
@@ -121,7 +126,11 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         args: BaseTrainingArguments | None = None,
         train_dataset: Any = None,
         eval_dataset: Any = None,
-        loss: nn.Module | dict[str, nn.Module] | Callable[[Any], nn.Module] | dict[str, Callable[[Any], nn.Module]] | None = None,
+        loss: nn.Module
+        | dict[str, nn.Module]
+        | Callable[[Any], nn.Module]
+        | dict[str, Callable[[Any], nn.Module]]
+        | None = None,
         evaluator: SentenceEvaluator | list[SentenceEvaluator] | None = None,
         data_collator: BaseDataCollator | None = None,
         processing_class: Any = None,
@@ -151,8 +160,10 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
             model = self.call_model_init()
         else:
             if model_init is not None:
-                logger.warning("Both `model` and `model_init` given: `model_init` replaces the model when training starts.")
-            self.model_init = model_init
+                logger.warning(
+                    "Both `model` and `model_init` given: `model_init` replaces the model when training starts."
+                )
+            self.model_init = model_init  # type: ignore[assignment]
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a {self.model_class.__name__}; got {type(model).__name__}")
         if getattr(model, "runs_in_engine", False):
@@ -246,7 +257,9 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
 
         if evaluator is not None and not isinstance(evaluator, SentenceEvaluator):
             if not isinstance(evaluator, (list, tuple)) or not all(callable(e) for e in evaluator):
-                raise TypeError(f"`evaluator` must be an evaluator or a list of evaluators; got {type(evaluator).__name__}")
+                raise TypeError(
+                    f"`evaluator` must be an evaluator or a list of evaluators; got {type(evaluator).__name__}"
+                )
             evaluator = SequentialEvaluator(list(evaluator))
         self.evaluator = evaluator
 
@@ -261,7 +274,9 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
 
     # -- set-up -----------------------------------------------------------------------------------------------
 
-    def get_data_collator(self, model: Any, args: BaseTrainingArguments, processing_class: Any = None) -> BaseDataCollator:
+    def get_data_collator(
+        self, model: Any, args: BaseTrainingArguments, processing_class: Any = None
+    ) -> BaseDataCollator:
         """The family's collator over ``model.preprocess``; a model with a Router needs ``args.router_mapping``."""
         from sentrs.base.modules.router import Router
 
@@ -272,7 +287,7 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
             )
         return self.data_collator_class(
             preprocess_fn=model.preprocess,
-            router_mapping=args.router_mapping,
+            router_mapping=args.router_mapping,  # type: ignore[arg-type]
             prompts=args.prompts,
             max_length=getattr(args, "max_length", None),
         )
@@ -423,14 +438,16 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
 
         if self.train_dataset is None:
             return
-        parts = self.train_dataset.items() if isinstance(self.train_dataset, DatasetDict) else [(None, self.train_dataset)]
+        parts = (
+            self.train_dataset.items() if isinstance(self.train_dataset, DatasetDict) else [(None, self.train_dataset)]
+        )
         was_training = self.model.training
         self.model.eval()
         try:
             for name, dataset in parts:
                 if not isinstance(dataset, Dataset) or len(dataset) == 0:
                     continue
-                loss_fn: Any = self.loss[name] if isinstance(self.loss, dict) else self.loss
+                loss_fn: Any = self.loss[str(name)] if isinstance(self.loss, dict) else self.loss
                 sample = [dataset[i] for i in range(min(rows, len(dataset)))]
                 columns = [c for c in sample[0] if c != "dataset_name"]
                 where = f"train dataset {name!r}" if name else "train dataset"
@@ -493,7 +510,12 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         if self.is_world_process_zero():
             output_path = os.path.join(self.args.output_dir, "eval")
             os.makedirs(output_path, exist_ok=True)
-            metrics = self.evaluator(self.model, output_path=output_path, epoch=self.state.epoch, steps=self.state.global_step)
+            metrics = self.evaluator(
+                self.model,
+                output_path=output_path,
+                epoch=self.state.epoch,  # type: ignore[arg-type]
+                steps=self.state.global_step,
+            )
             if not isinstance(metrics, dict):
                 metrics = {"evaluator": metrics}
         if self.args.world_size > 1:
@@ -503,7 +525,7 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         for key in list(metrics):
             if not key.startswith(f"{metric_key_prefix}_"):
                 metrics[f"{metric_key_prefix}_{key}"] = metrics.pop(key)
-        output.metrics.update(metrics)
+        output.metrics.update(metrics)  # type: ignore[union-attr]
         return output
 
     # -- data loaders ----------------------------------------------------------------------------------------
@@ -531,7 +553,7 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         if not isinstance(choice, BatchSamplers) and (
             (inspect.isclass(choice) and issubclass(choice, DefaultBatchSampler)) or callable(choice)
         ):
-            return choice(dataset, **kwargs)  # type: ignore[no-any-return]
+            return choice(dataset, **kwargs)
         if isinstance(dataset, IterableDataset):
             if choice != BatchSamplers.BATCH_SAMPLER:
                 logger.warning("An IterableDataset is read in order: `batch_sampler` %r is not used.", str(choice))
@@ -557,7 +579,7 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         if not isinstance(choice, MultiDatasetBatchSamplers) and (
             (inspect.isclass(choice) and issubclass(choice, MultiDatasetDefaultBatchSampler)) or callable(choice)
         ):
-            return choice(dataset, **kwargs)  # type: ignore[no-any-return]
+            return choice(dataset, **kwargs)
         if choice == MultiDatasetBatchSamplers.ROUND_ROBIN:
             return RoundRobinBatchSampler(dataset=dataset, **kwargs)
         return ProportionalBatchSampler(dataset=dataset, **kwargs)
@@ -581,7 +603,9 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
             if self.args.batch_sampler != BatchSamplers.BATCH_SAMPLER:
                 logger.warning("An IterableDataset is read in order: `batch_sampler` is not used.")
         elif isinstance(dataset, IterableDatasetDict):
-            raise ValueError(f"`{dataset_kind}_dataset` is an IterableDatasetDict, which is not supported; use a DatasetDict")
+            raise ValueError(
+                f"`{dataset_kind}_dataset` is an IterableDatasetDict, which is not supported; use a DatasetDict"
+            )
         elif isinstance(dataset, DatasetDict):
             if any(isinstance(d, IterableDataset) for d in dataset.values()):
                 raise ValueError(
@@ -598,7 +622,7 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
                 )
                 for d in dataset.values()
             ]
-            concat = ConcatDataset(list(dataset.values()))
+            concat: ConcatDataset[Any] = ConcatDataset(list(dataset.values()))
             params["batch_sampler"] = self.get_multi_dataset_batch_sampler(
                 dataset=concat,
                 batch_samplers=samplers,  # type: ignore[arg-type]
@@ -617,7 +641,8 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
             )
         else:
             raise ValueError(
-                f"`{dataset_kind}_dataset` must be a Dataset, DatasetDict or IterableDataset; got {type(dataset).__name__}"
+                f"`{dataset_kind}_dataset` must be a Dataset, DatasetDict or IterableDataset; "
+                f"got {type(dataset).__name__}"
             )
         return DataLoader(dataset, **params)
 
@@ -625,14 +650,16 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         if self.train_dataset is None:
             raise ValueError(f"Training needs a `train_dataset` given to {type(self).__name__}")
         self.accelerator.even_batches = False
-        loader = self.accelerator.prepare(self._build_dataloader(self.train_dataset, self.args.train_batch_size, "train"))
+        loader = self.accelerator.prepare(
+            self._build_dataloader(self.train_dataset, self.args.train_batch_size, "train")
+        )
         self._train_dataloader = loader
-        return loader  # type: ignore[no-any-return]
+        return loader
 
     def get_eval_dataloader(self, eval_dataset: Any = None) -> DataLoader[Any]:
         if eval_dataset is None and self.eval_dataset is None:
             if self.evaluator is not None:
-                return DataLoader([])
+                return DataLoader([])  # type: ignore[arg-type]
             raise ValueError(f"Evaluation needs an `eval_dataset` or an `evaluator` given to {type(self).__name__}")
         key = eval_dataset if isinstance(eval_dataset, str) else "eval"
         cacheable = isinstance(eval_dataset, str) or eval_dataset is None or eval_dataset is self.eval_dataset
@@ -647,11 +674,11 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         loader = self.accelerator.prepare(self._build_dataloader(eval_dataset, self.args.eval_batch_size, "eval"))
         if cacheable and self.args.dataloader_persistent_workers:
             self._eval_dataloaders[key] = loader
-        return loader  # type: ignore[no-any-return]
+        return loader
 
     def get_test_dataloader(self, test_dataset: Any) -> DataLoader[Any]:
         self.accelerator.even_batches = True
-        return self.accelerator.prepare(self._build_dataloader(test_dataset, self.args.eval_batch_size, "test"))  # type: ignore[no-any-return]
+        return self.accelerator.prepare(self._build_dataloader(test_dataset, self.args.eval_batch_size, "test"))
 
     # -- datasets: dataset_name routing ----------------------------------------------------------------------
 
@@ -688,7 +715,9 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         if dataset_name is None:
             return dataset
         if isinstance(dataset, Dataset):
-            dataset.set_transform(partial(self.add_dataset_name_transform, dataset_name=dataset_name, **dataset._format_kwargs))
+            dataset.set_transform(
+                partial(self.add_dataset_name_transform, dataset_name=dataset_name, **dataset._format_kwargs)
+            )
             return dataset
         if isinstance(dataset, IterableDataset):
             features = dataset.features
@@ -785,7 +814,7 @@ class BaseTrainer(Trainer, ABC):  # type: ignore[misc]
         """The optimizer over the loss's parameters (the model's and the loss's own), with weight decay groups as
         transformers makes them and an extra group per ``learning_rate_mapping`` pattern."""
         loss_model = nn.Sequential(OrderedDict(self.loss)) if isinstance(self.loss, dict) else self.loss
-        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, loss_model)
+        optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, loss_model)  # type: ignore[arg-type]
         decay = set(self.get_decay_parameter_names(loss_model))
         named = [(n, p) for n, p in loss_model.named_parameters() if p.requires_grad]
         if not {"params", "model", "optimizer_dict"} & set(optimizer_kwargs):

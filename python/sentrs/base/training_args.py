@@ -36,7 +36,9 @@ def _parse_json_dict(name: str, value: Any, what: str) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"`{name}` must be a dict mapping {what} (a JSON string of one also works); got {value!r}") from exc
+            raise ValueError(
+                f"`{name}` must be a dict mapping {what} (a JSON string of one also works); got {value!r}"
+            ) from exc
     if not isinstance(value, dict):
         raise ValueError(f"`{name}` must be a dict mapping {what}; got {type(value).__name__}: {value!r}")
     return value
@@ -51,10 +53,15 @@ def _enum_or_custom(name: str, value: Any, enum: type[Any], base: type[Any]) -> 
             return enum(value)
         except ValueError:
             choices = ", ".join(repr(m.value) for m in enum)
-            raise ValueError(f"`{name}` must be one of {choices}, a {base.__name__} subclass or a callable; got {value!r}") from None
+            raise ValueError(
+                f"`{name}` must be one of {choices}, a {base.__name__} subclass or a callable; got {value!r}"
+            ) from None
     if callable(value):
         return value
-    raise ValueError(f"`{name}` must be one of {[m.value for m in enum]}, a {base.__name__} subclass or a callable; got {type(value).__name__}")
+    raise ValueError(
+        f"`{name}` must be one of {[m.value for m in enum]}, a {base.__name__} subclass or a callable; "
+        f"got {type(value).__name__}"
+    )
 
 
 @dataclass
@@ -85,7 +92,7 @@ class BaseTrainingArguments(_HFTrainingArguments):
         "router_mapping",
     ]
 
-    prompts: Union[str, None, dict[str, str], dict[str, dict[str, str]]] = field(  # noqa: UP007
+    prompts: Union[str, dict[str, str], dict[str, dict[str, str]], None] = field(  # noqa: UP007
         default=None,
         metadata={"help": "Prompts: one string, per column, per dataset, or per dataset and column."},
     )
@@ -95,11 +102,11 @@ class BaseTrainingArguments(_HFTrainingArguments):
     multi_dataset_batch_sampler: Union[  # noqa: UP007
         MultiDatasetBatchSamplers, str, MultiDatasetDefaultBatchSampler, Callable[..., MultiDatasetDefaultBatchSampler]
     ] = field(default=MultiDatasetBatchSamplers.PROPORTIONAL, metadata={"help": "The multi-dataset batch sampler."})
-    router_mapping: Union[str, None, dict[str, str], dict[str, dict[str, str]]] = field(  # noqa: UP007
+    router_mapping: Union[str, dict[str, str], dict[str, dict[str, str]], None] = field(  # noqa: UP007
         default_factory=dict,
         metadata={"help": "Column -> Router route, or dataset -> (column -> route)."},
     )
-    learning_rate_mapping: Union[str, None, dict[str, float]] = field(  # noqa: UP007
+    learning_rate_mapping: Union[str, dict[str, float], None] = field(  # noqa: UP007
         default_factory=dict,
         metadata={"help": "Parameter-name regex -> learning rate."},
     )
@@ -149,7 +156,9 @@ class BaseTrainingArguments(_HFTrainingArguments):
         self.ddp_broadcast_buffers = False
         if self.parallel_mode == ParallelMode.DISTRIBUTED and not self.dataloader_drop_last:
             if self.output_dir != "unused":
-                logger.warning("Under DDP an uneven last batch can hang the ranks: setting `dataloader_drop_last=True`.")
+                logger.warning(
+                    "Under DDP an uneven last batch can hang the ranks: setting `dataloader_drop_last=True`."
+                )
             self.dataloader_drop_last = True
 
     def to_dict(self) -> dict[str, Any]:

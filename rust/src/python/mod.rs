@@ -9,6 +9,7 @@ mod batching;
 mod cluster;
 mod pooling;
 mod quantize;
+mod sampler;
 mod similarity;
 mod sparse;
 mod tokenizer;
@@ -247,5 +248,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cluster::register(m)?;
     sparse::register(m)?;
     quantize::register(m)?;
+    sampler::register(m)?;
     Ok(())
 }
