@@ -166,6 +166,25 @@ def test_no_duplicates(n: int, vocabulary: int, batch_size: int, drop_last: bool
             assert sum(map(len, values)) == len(set().union(*values))
 
 
+def test_no_duplicates_on_many_rows_with_a_shuffled_selection_and_nulls() -> None:
+    """The Rust pass reads the text columns from Arrow: an index mapping (select/shuffle) and null values must give
+    the reference's batches too."""
+    rng = random.Random(7)
+    rows = 3000
+    texts = [f"t{rng.randrange(150)}" for _ in range(rows)]
+    others: list[str | None] = [None if i % 97 == 0 else f"t{rng.randrange(150)}" for i in range(rows)]
+    base = datasets.Dataset.from_dict({"anchor": texts, "positive": others, "score": list(range(rows))})
+    dataset = base.shuffle(seed=1).select(range(0, rows, 2))
+
+    def build(module: Any) -> Any:
+        return module.NoDuplicatesBatchSampler(
+            dataset, 16, True, valid_label_columns=["score"], generator=_gen(), seed=2
+        )
+
+    runs = _same_batches(build)
+    assert len(runs[0][1]) > 10
+
+
 def test_no_duplicates_global_rng_and_label_column_compared_when_not_declared() -> None:
     dataset = _pairs(30, 30, seed=3)
     # No valid_label_columns: the label column takes part in the comparison, so at most 4 rows fit a batch.

@@ -395,11 +395,16 @@ class NoDuplicatesBatchSampler(DefaultBatchSampler):
                 raw = self.dataset.with_format(None)
                 columns = []
                 for name in self._compared_columns():
-                    values = raw[name]
-                    if not isinstance(values, list):
-                        values = list(values)
-                    if not all(type(v) is str for v in values):
-                        values = [_value_key(v) for v in values]
+                    feature = raw.features.get(name)
+                    if getattr(feature, "dtype", None) in ("string", "large_string"):
+                        # Text straight from the Arrow column (in row order, with any selection or shuffle applied);
+                        # nulls compare by their key, as on the row path.
+                        column = raw.with_format("arrow")[name]
+                        values = column.to_pylist()
+                        if column.null_count:
+                            values = [v if type(v) is str else _value_key(v) for v in values]
+                    else:
+                        values = [_value_key(v) for v in raw[name]]
                     columns.append(values)
                 self._ids = _core.intern_str_columns(columns)
         return self._ids
