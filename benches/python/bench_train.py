@@ -180,7 +180,8 @@ def section_sampler(opts: argparse.Namespace) -> None:
     )
     print(benchutil.format_table(["library", "time", "rows/s", "batches"], rows))
     print(
-        f"speed-up: {benchutil.speedup(timings['sentence-transformers'], timings['sentrs'])}; identical batches: {same}"
+        f"speed-up: {benchutil.speedup(timings['sentence-transformers'], timings['sentrs'])}; "
+        f"identical batches: {same}"
     )
 
 
