@@ -23,83 +23,11 @@ REF = "sentence_transformers"
 # list shrinks as features land.
 NOT_YET: dict[str, str] = {
     # training: trainers, their arguments, collators, samplers, losses, datasets and readers
-    "sentrs.base.data_collator": "training",
     "sentrs.base.losses": "training",
     "sentrs.base.losses.*": "training",
-    "sentrs.base.trainer": "training",
-    "sentrs.base.training_args": "training",
-    "sentrs.*.data_collator": "training",
     "sentrs.data_collator": "training",
-    "sentrs.*.fit_mixin": "training",
-    "sentrs.cross_encoder.losses.*": "training",
-    "sentrs.sparse_encoder.losses.*": "training",
-    # the dense losses not implemented yet: their modules, and their old one-class-per-file paths
-    **{
-        f"sentrs.sentence_transformer.losses.{module}": "training"
-        for module in (
-            "adaptive_layer",
-            "cached_gist_embed",
-            "cached_multiple_negatives_ranking",
-            "cached_multiple_negatives_symmetric_ranking",
-            "contrastive_tension",
-            "denoising_auto_encoder",
-            "gist_embed",
-            "global_orthogonal_regularization",
-            "matryoshka_2d",
-            "mega_batch_margin",
-        )
-    },
-    **{
-        f"sentrs.losses.{name}": "training"
-        for name in (
-            "AdaptiveLayerLoss",
-            "CachedGISTEmbedLoss",
-            "CachedMultipleNegativesRankingLoss",
-            "CachedMultipleNegativesSymmetricRankingLoss",
-            "ContrastiveTensionLoss",
-            "DenoisingAutoEncoderLoss",
-            "GISTEmbedLoss",
-            "Matryoshka2dLoss",
-            "MegaBatchMarginLoss",
-        )
-    },
-    "sentrs.datasets": "training",
-    "sentrs.datasets.*": "training",
-    "sentrs.readers": "training",
-    "sentrs.readers.*": "training",
-    "sentrs.sentence_transformer.datasets": "training",
-    "sentrs.sentence_transformer.datasets.*": "training",
-    "sentrs.sentence_transformer.readers": "training",
-    "sentrs.sentence_transformer.readers.*": "training",
-    "sentrs.sparse_encoder.callbacks": "training",
-    "sentrs.sparse_encoder.callbacks.*": "training",
+    "sentrs.cross_encoder.fit_mixin": "training",
     "sentrs.util.dataset": "training",
-    # evaluators not implemented yet: their modules, and their old one-class-per-file paths
-    "sentrs.cross_encoder.evaluation.*": "evaluation",
-    "sentrs.sparse_encoder.evaluation.*": "evaluation",
-    **{
-        f"sentrs.sentence_transformer.evaluation.{module}": "evaluation"
-        for module in (
-            "information_retrieval",
-            "label_accuracy",
-            "mse_from_dataframe",
-            "nano_beir",
-            "paraphrase_mining",
-            "reranking",
-            "translation",
-        )
-    },
-    **{
-        f"sentrs.evaluation.{name}": "evaluation"
-        for name in (
-            "InformationRetrievalEvaluator",
-            "LabelAccuracyEvaluator",
-            "NanoBEIREvaluator",
-            "ParaphraseMiningEvaluator",
-            "RerankingEvaluator",
-            "TranslationEvaluator",
-        )
-    },
     # model-card templates of the old training API
     "sentrs.sentence_transformer.deprecated_model_card_templates": "training",
     # late-interaction models (MaxSim scoring and search in Rust)
@@ -306,25 +234,21 @@ def test_reference_names_exist_or_fail_clearly() -> None:
 
 
 def test_not_yet_available_names_fail_clearly() -> None:
-    import sentrs.evaluation
     import sentrs.losses
 
     import sentrs
+    import sentrs.base
     import sentrs.util
     from sentrs.exceptions import NotYetAvailableError
 
-    with pytest.raises(
-        ImportError, match=r"sentrs\.sentence_transformer\.losses\.CachedMultipleNegativesRankingLoss is not"
-    ):
-        from sentrs.losses import CachedMultipleNegativesRankingLoss  # noqa: F401
-    with pytest.raises(NotYetAvailableError, match="evaluators"):
-        sentrs.evaluation.InformationRetrievalEvaluator  # noqa: B018
+    with pytest.raises(NotYetAvailableError, match="PEFT adapters"):
+        sentrs.base.PeftAdapterMixin  # noqa: B018
     with pytest.raises(NotYetAvailableError, match="the BoW module"):
         from sentrs.models import BoW  # noqa: F401
     with pytest.raises(NotYetAvailableError, match="multi-vector"):
         sentrs.MultiVectorEncoder  # noqa: B018
     with pytest.raises(NotYetAvailableError, match="training"):
-        from sentrs.sentence_transformer import SentenceTransformerTrainer  # noqa: F401
+        sentrs.util.resolve_ids  # noqa: B018
     with pytest.raises(NotYetAvailableError, match="multi-vector"):
         sentrs.util.maxsim  # noqa: B018
     # Private names and names the reference does not have either are plain AttributeErrors.

@@ -48,6 +48,10 @@ _LAZY = {
     "MultiDatasetDefaultBatchSampler": "sentrs.base.sampler",
     "LoggingHandler": "sentrs.util.logging",
     "SentenceTransformerTrainer": "sentrs.sentence_transformer.trainer",
+    "CrossEncoderTrainer": "sentrs.cross_encoder.trainer",
+    "CrossEncoderTrainingArguments": "sentrs.cross_encoder.training_args",
+    "SparseEncoderTrainer": "sentrs.sparse_encoder.trainer",
+    "SparseEncoderTrainingArguments": "sentrs.sparse_encoder.training_args",
     "SentenceTransformerTrainingArguments": "sentrs.sentence_transformer.training_args",
     "SentenceTransformerModelCardData": "sentrs.sentence_transformer.model_card",
     "SparseEncoderModelCardData": "sentrs.sparse_encoder.model_card",
@@ -69,13 +73,7 @@ _NOT_YET = {
         "multi-vector models",
     ),
     **dict.fromkeys(
-        (
-            "CrossEncoderTrainer",
-            "CrossEncoderTrainingArguments",
-            "SparseEncoderTrainer",
-            "SparseEncoderTrainingArguments",
-            "resolve_ids",
-        ),
+        ("resolve_ids",),
         "training",
     ),
 }
@@ -94,16 +92,25 @@ if TYPE_CHECKING:
     )
     from sentrs.base.sampler import DefaultBatchSampler, MultiDatasetDefaultBatchSampler
     from sentrs.cross_encoder.model import CrossEncoder
+    from sentrs.cross_encoder.model_card import CrossEncoderModelCardData
+    from sentrs.cross_encoder.trainer import CrossEncoderTrainer
+    from sentrs.cross_encoder.training_args import CrossEncoderTrainingArguments
 
     # The old paths sentrs.evaluation, sentrs.losses and sentrs.models (deprecated, as in the reference).
     from sentrs.sentence_transformer import evaluation as evaluation
     from sentrs.sentence_transformer import losses as losses
     from sentrs.sentence_transformer import modules as models  # noqa: F401 - the lazy attribute sentrs.models
+    from sentrs.sentence_transformer.datasets.parallel_sentences import ParallelSentencesDataset
+    from sentrs.sentence_transformer.datasets.sentences import SentencesDataset
     from sentrs.sentence_transformer.model import SentenceTransformer
     from sentrs.sentence_transformer.model_card import SentenceTransformerModelCardData
+    from sentrs.sentence_transformer.readers.input_example import InputExample
     from sentrs.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentrs.sentence_transformer.training_args import SentenceTransformerTrainingArguments
     from sentrs.sparse_encoder.model import SparseEncoder
+    from sentrs.sparse_encoder.model_card import SparseEncoderModelCardData
+    from sentrs.sparse_encoder.trainer import SparseEncoderTrainer
+    from sentrs.sparse_encoder.training_args import SparseEncoderTrainingArguments
     from sentrs.util.hard_negatives import mine_hard_negatives
     from sentrs.util.logging import LoggingHandler
     from sentrs.util.quantization import quantize_embeddings
@@ -111,15 +118,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CrossEncoder",
+    "CrossEncoderModelCardData",
+    "CrossEncoderTrainer",
+    "CrossEncoderTrainingArguments",
     "DefaultBatchSampler",
+    "InputExample",
     "LoggingHandler",
     "MultiDatasetDefaultBatchSampler",
+    "ParallelSentencesDataset",
     "SentenceTransformer",
     "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
+    "SentencesDataset",
     "SimilarityFunction",
     "SparseEncoder",
+    "SparseEncoderModelCardData",
+    "SparseEncoderTrainer",
+    "SparseEncoderTrainingArguments",
     "__version__",
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",

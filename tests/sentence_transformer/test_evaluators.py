@@ -191,11 +191,11 @@ def test_triplet_uses_query_and_document_prompts(make_tiny_st: Callable[..., str
 
 
 def test_metrics_pass_to_model_card_data(our_minilm: Any) -> None:
-    """With model-card data, the evaluator hands it the prefixed metrics; without it (sentrs' default), nothing."""
+    """The evaluator hands the model's model-card data the prefixed metrics; a model without any, nothing."""
     first, second, scores = _pairs(10)
     evaluator = EmbeddingSimilarityEvaluator(first, second, scores, name="x")
-    assert our_minilm.model_card_data is None
-    evaluator(our_minilm)
+    metrics = evaluator(our_minilm)
+    assert our_minilm.model_card_data.eval_results_dict[evaluator] == metrics
 
     received: list[tuple[Any, ...]] = []
 

@@ -134,6 +134,16 @@ def test_mnrl_run_logs_the_reference_loss_at_every_step(make_tiny_st: Any, tmp_p
     _assert_same_run(ref, ours)
 
 
+def test_mnrl_with_hard_negatives_keeps_the_reference_dropout_stream(make_tiny_st: Any, tmp_path: Any) -> None:
+    """Three text columns: each gets its own forward pass in training, as in the reference, so dropout draws the
+    same masks and the logged losses agree."""
+    data = _pairs().add_column("negative", [f"nothing about {WORDS[(i * 11) % 26]}" for i in range(64)])
+    path = make_tiny_st()
+    ref = _train(sentence_transformers, path, str(tmp_path / "r"), data, _mnrl)
+    ours = _train(sentrs, path, str(tmp_path / "o"), data, _mnrl)
+    _assert_same_run(ref, ours)
+
+
 def test_cosent_run_with_labels_and_default_loss(make_tiny_st: Any, tmp_path: Any) -> None:
     path = make_tiny_st()
     ref = _train(sentence_transformers, path, str(tmp_path / "r"), _scored(), _cosent)

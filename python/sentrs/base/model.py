@@ -12,12 +12,14 @@ Either way inference goes through :mod:`sentrs.base.engine` (tokenize once, plan
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import logging
 import os
 import shutil
 import tempfile
+import traceback
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -74,6 +76,18 @@ class ModelOptions(TypedDict, total=False):
     backend: Literal["torch", "onnx", "openvino"]
 
 
+class ClassOnAccess:
+    """A class attribute naming a class as ``"module:Name"``, imported the first time it is read (so that the model
+    classes import without their model card module)."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        module, _, name = self.ref.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
 def with_model_options(cls: type[BaseModel]) -> type[BaseModel]:
     """Gives ``cls.__init__`` the full signature (``inspect.signature``, ``help``): its own parameters with
     :class:`ModelOptions` spelled out, as keyword-only parameters with :class:`BaseModel`'s defaults, before the
@@ -123,6 +137,8 @@ class BaseModel(_ModelBase):
 
     model_type: ClassVar[str] = ""
     default_huggingface_organization: ClassVar[str | None] = None
+    #: The model card data a model gets when the constructor is given none.
+    model_card_data_class: ClassVar[Any] = ClassOnAccess("sentrs.base.model_card:BaseModelCardData")
     _default_prompts: ClassVar[dict[str, str | None]] = {}
 
     def __init__(
@@ -160,7 +176,11 @@ class BaseModel(_ModelBase):
         self.prompts: dict[str, str] = {}
         self.default_prompt_name = default_prompt_name
         self.trust_remote_code = trust_remote_code
+        if model_card_data is None:
+            model_card_data = self.model_card_data_class(local_files_only=local_files_only)
         self.model_card_data = model_card_data
+        # The README of the loaded folder, saved again as it is unless the model is trained (see _create_model_card).
+        self._model_card_text: str | None = None
         self.backend = backend
         self._model_config: dict[str, Any] = {}
         self.model_name_or_path = model_name_or_path
@@ -198,6 +218,7 @@ class BaseModel(_ModelBase):
             )
             self._model_dir = model_dir
             saved_config = self._read_model_config(model_dir)
+            self._read_model_card(model_name_or_path, model_dir, saved_config, revision, local_files_only)
             use_engine = (
                 backend != "torch"
                 and engine_allowed()
@@ -234,6 +255,34 @@ class BaseModel(_ModelBase):
         self._parse_model_config(self._model_config)
         if self._engine is None:
             self.to(device if device is not None else default_device())
+        self.model_card_data.register_model(self)
+
+    def _read_model_card(
+        self,
+        model_name_or_path: str | os.PathLike[str],
+        model_dir: str,
+        saved_config: dict[str, Any],
+        revision: str | None,
+        local_files_only: bool,
+    ) -> None:
+        """Keeps the README of a folder of this model type, and records a Hub model as the base model (from the
+        snapshot it resolved to, without asking the Hub)."""
+        from sentrs.base.model_card import hub_snapshot
+
+        same_type = saved_config.get("model_type", "SentenceTransformer") == self.model_type
+        readme = os.path.join(model_dir, "README.md")
+        if same_type and os.path.isfile(os.path.join(model_dir, "modules.json")) and os.path.isfile(readme):
+            try:
+                with open(readme, encoding="utf-8") as f:
+                    self._model_card_text = f.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                logger.warning("Could not read %s (%s); the saved model gets a new model card", readme, exc)
+        local = os.path.isdir(os.path.expanduser(os.fspath(model_name_or_path)))
+        snapshot = None if local else hub_snapshot(model_dir)
+        if snapshot is not None and not local_files_only:
+            repo_id, commit = snapshot
+            if self.model_card_data.set_base_model(repo_id, revision=commit) and revision not in (None, "main"):
+                self.model_card_data.base_model_revision = revision
 
     def _load_folder_modules(
         self, model_dir: str, saved_config: dict[str, Any], trust_remote_code: bool, hub_kwargs: dict[str, Any]
@@ -665,6 +714,7 @@ class BaseModel(_ModelBase):
         twin.default_prompt_name = self.default_prompt_name
         twin.max_seq_length = self.max_seq_length
         twin.model_card_data = self.model_card_data
+        twin._model_card_text = self._model_card_text
         self._sync_twin(twin)
         return twin
 
@@ -767,9 +817,50 @@ class BaseModel(_ModelBase):
         with open(os.path.join(path, "modules.json"), "w", encoding="utf-8") as f:
             json.dump(entries, f, indent=2)
         if create_model_card:
-            from sentrs.base.model_card import write_model_card
+            self._create_model_card(path, model_name, train_datasets)
 
-            write_model_card(self, path, model_name=model_name, train_datasets=train_datasets)
+    def _create_model_card(
+        self, path: str, model_name: str | None = None, train_datasets: list[str] | None = None
+    ) -> None:
+        """Writes ``README.md`` into ``path``: the loaded folder's own README when the model was not trained since
+        (its placeholder model id replaced by ``model_card_data.model_id``), else a card generated from
+        ``model_card_data``. A failure to generate is logged and leaves the folder without a README.
+
+        Args:
+            path: the folder being saved.
+            model_name: the Hub id the model is saved for (it becomes ``model_card_data.model_id`` when that is
+                unset and ``model_name`` is not a local path).
+            train_datasets: Hub dataset ids to list in the card's metadata.
+        """
+        from sentrs.base.model_card import generate_model_card
+
+        card = self.model_card_data
+        if model_name and not os.path.exists(model_name) and not card.model_id:
+            card.model_id = model_name
+        for dataset_id in train_datasets or []:
+            if dataset_id not in card.datasets:
+                card.datasets.append(dataset_id)
+        card.save_dir = path
+        if self._model_card_text and "generated_from_trainer" not in card.tags:
+            text = self._model_card_text
+            placeholder = getattr(card, "_snippet_default_model_id", "sentence_transformers_model_id")
+            if card.model_id:
+                call = f"model = {type(self).__name__}("
+                text = text.replace(f'{call}"{placeholder}"', f'{call}"{card.model_id}"')
+        else:
+            described = card.model
+            card.model = self  # on the engine path this is the torch twin that saves: its modules are shown
+            try:
+                text = generate_model_card(self)
+            except Exception:
+                logger.error(
+                    "Error while generating the model card; saving without README.md:\n%s", traceback.format_exc()
+                )
+                return
+            finally:
+                card.model = described
+        with open(os.path.join(path, "README.md"), "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 def _run_modules(

@@ -350,7 +350,6 @@ class BaseTrainer(Trainer, ABC):
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
         """``loss(features, labels)`` for the batch's dataset; a dict of loss terms is summed (and each logged)."""
         dataset_name = inputs.pop("dataset_name", None)
-        features, labels = self.collect_features(inputs)
         loss_fn: Any = self.loss
         if isinstance(loss_fn, dict):
             if dataset_name is None:
@@ -358,13 +357,18 @@ class BaseTrainer(Trainer, ABC):
             loss_fn = loss_fn[dataset_name]
         if model is self.model_wrapped and hasattr(loss_fn, "model") and loss_fn.model is not model:
             loss_fn = self.override_model_in_loss(loss_fn, model)
-        loss = loss_fn(features, labels)
+        loss = self.call_loss(loss_fn, inputs)
         if isinstance(loss, dict):
             self.track_loss_components(loss)
             loss = torch.stack(list(loss.values())).sum()
         if return_outputs:
             return loss, {}
         return loss
+
+    def call_loss(self, loss_fn: nn.Module, inputs: dict[str, Any]) -> Any:
+        """``loss_fn(features, labels)`` on a collated batch (its dataset name already removed)."""
+        features, labels = self.collect_features(inputs)
+        return loss_fn(features, labels)
 
     def track_loss_components(self, loss: dict[str, torch.Tensor]) -> None:
         """Adds each term of a dict loss to the running sums that :meth:`log` averages."""
@@ -455,9 +459,8 @@ class BaseTrainer(Trainer, ABC):
                     batch = self.data_collator(sample)
                     batch.pop("dataset_name", None)
                     batch = self._prepare_inputs(batch)
-                    features, labels = self.collect_features(batch)
                     with torch.no_grad():
-                        loss_fn(features, labels)
+                        self.call_loss(loss_fn, batch)
                 except (ValueError, TypeError, IndexError, KeyError, RuntimeError, AttributeError) as exc:
                     raise ValueError(
                         f"The {where} (columns {columns}) does not fit {type(loss_fn).__name__}: {exc}"

@@ -20,7 +20,7 @@ from sentrs.base.inputs import (
     prepare_pair_inputs,
     rank_results,
 )
-from sentrs.base.model import BaseModel, ModelOptions, with_model_options
+from sentrs.base.model import BaseModel, ClassOnAccess, ModelOptions, with_model_options
 from sentrs.base.registry import fullname, import_from_string
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class CrossEncoder(BaseModel):
     """
 
     model_type: ClassVar[str] = "CrossEncoder"
+    model_card_data_class: ClassVar[Any] = ClassOnAccess("sentrs.cross_encoder.model_card:CrossEncoderModelCardData")
     default_huggingface_organization: ClassVar[str | None] = "cross-encoder"
     _default_prompts: ClassVar[dict[str, str | None]] = {}
     _engine_task: ClassVar[str | None] = "sequence-classification"

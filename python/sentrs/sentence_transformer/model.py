@@ -19,9 +19,10 @@ from sentrs.base.inputs import (
     prepare_text_inputs,
 )
 from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
-from sentrs.base.model import BaseModel, ModelOptions, QueryDocumentMixin, with_model_options
+from sentrs.base.model import BaseModel, ClassOnAccess, ModelOptions, QueryDocumentMixin, with_model_options
 from sentrs.base.quantization import quantize_embeddings
 from sentrs.base.similarity_config import SimilarityMixin
+from sentrs.sentence_transformer.fit_mixin import FitMixin
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 @with_model_options
-class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel):
+class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMixin):
     """Maps sentences to dense vectors; a drop-in for ``sentence_transformers.SentenceTransformer``.
 
     Args:
@@ -58,6 +59,9 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel):
     """
 
     model_type: ClassVar[str] = "SentenceTransformer"
+    model_card_data_class: ClassVar[Any] = ClassOnAccess(
+        "sentrs.sentence_transformer.model_card:SentenceTransformerModelCardData"
+    )
     default_huggingface_organization: ClassVar[str | None] = "sentence-transformers"
     _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
     _engine_task: ClassVar[str | None] = "feature-extraction"

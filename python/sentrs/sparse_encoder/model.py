@@ -19,7 +19,7 @@ from sentrs.base.inputs import (
     pop_sentences_alias,
     prepare_text_inputs,
 )
-from sentrs.base.model import BaseModel, ModelOptions, QueryDocumentMixin, with_model_options
+from sentrs.base.model import BaseModel, ClassOnAccess, ModelOptions, QueryDocumentMixin, with_model_options
 from sentrs.base.similarity_config import SimilarityMixin
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class SparseEncoder(QueryDocumentMixin, SimilarityMixin, BaseModel):
     """
 
     model_type: ClassVar[str] = "SparseEncoder"
+    model_card_data_class: ClassVar[Any] = ClassOnAccess("sentrs.sparse_encoder.model_card:SparseEncoderModelCardData")
     default_huggingface_organization: ClassVar[str | None] = "sparse-encoder"
     _default_prompts: ClassVar[dict[str, str | None]] = {"query": None, "document": None}
     _engine_task: ClassVar[str | None] = "fill-mask"

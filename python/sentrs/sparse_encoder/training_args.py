@@ -1,10 +1,22 @@
-"""``SparseEncoderTrainingArguments``: the training options for sparse embedding models.
+"""``SparseEncoderTrainingArguments``: the training options for sparse (SPLADE-style) models.
 
-Training lands in a later issue; until then the names here raise :class:`~sentrs.exceptions.NotYetAvailableError`.
+The same fields as :class:`~sentrs.base.training_args.BaseTrainingArguments`. For inference-free models (a Router
+whose query route is a ``SparseStaticEmbedding``), set ``router_mapping`` (column -> "query"/"document") and
+usually a larger learning rate for the static embedding, e.g. ``learning_rate_mapping={r"SparseStaticEmbedding\\.*":
+1e-3}``.
 """
 
 from __future__ import annotations
 
-from sentrs._unavailable import unavailable_getattr
+from dataclasses import dataclass
 
-__getattr__ = unavailable_getattr(__name__, "training")
+from sentrs.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
+from sentrs.base.training_args import BaseTrainingArguments
+
+__all__ = ["BatchSamplers", "MultiDatasetBatchSamplers", "SparseEncoderTrainingArguments"]
+
+
+@dataclass
+class SparseEncoderTrainingArguments(BaseTrainingArguments):
+    """Training arguments for :class:`~sentrs.SparseEncoderTrainer`; see
+    :class:`~sentrs.base.training_args.BaseTrainingArguments`."""

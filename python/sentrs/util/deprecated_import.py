@@ -57,9 +57,11 @@ DEPRECATED_MODULE_PATHS: dict[str, str] = {
 """Old module path -> the module now at its place."""
 
 DEPRECATED_PACKAGE_PATHS: dict[str, str] = {
+    "sentrs.datasets": "sentrs.sentence_transformer.datasets",
     "sentrs.evaluation": "sentrs.sentence_transformer.evaluation",
     "sentrs.losses": "sentrs.sentence_transformer.losses",
     "sentrs.models": "sentrs.sentence_transformer.modules",
+    "sentrs.readers": "sentrs.sentence_transformer.readers",
     "sentrs.sparse_encoder.models": "sentrs.sparse_encoder.modules",
 }
 """Old package path -> the package now at its place; modules below it move along."""

@@ -1,11 +1,12 @@
 """Evaluators for dense embedding models, as in the reference's ``sentence_transformer.evaluation``:
-``BinaryClassificationEvaluator``, ``EmbeddingSimilarityEvaluator``, ``MSEEvaluator``, ``TripletEvaluator``,
-``SequentialEvaluator`` (runs several in turn), and the base class ``BaseEvaluator`` (also named
-``SentenceEvaluator``). The old path ``sentrs.evaluation`` is this package (see :mod:`sentrs.util.deprecated_import`).
+``BinaryClassificationEvaluator``, ``EmbeddingSimilarityEvaluator``, ``InformationRetrievalEvaluator``,
+``LabelAccuracyEvaluator``, ``MSEEvaluator``, ``MSEEvaluatorFromDataFrame``, ``NanoBEIREvaluator`` (downloads its
+data from the Hugging Face Hub), ``ParaphraseMiningEvaluator``, ``RerankingEvaluator``, ``TranslationEvaluator``,
+``TripletEvaluator``, ``SequentialEvaluator`` (runs several in turn), and the base class ``BaseEvaluator`` (also
+named ``SentenceEvaluator``). The old path ``sentrs.evaluation`` is this package (see
+:mod:`sentrs.util.deprecated_import`).
 
-``SimilarityFunction`` is here, as in the reference. Names load on first use. The reference's other evaluators
-(``InformationRetrievalEvaluator``, ``NanoBEIREvaluator``, ...) raise
-:class:`~sentrs.exceptions.NotYetAvailableError` until they land.
+``SimilarityFunction`` is here, as in the reference. Names load on first use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentrs._lazy import lazy_module_attrs
-from sentrs._unavailable import unavailable_getattr
 
 _PACKAGE = "sentrs.sentence_transformer.evaluation"
 
@@ -21,28 +21,21 @@ _LAZY = {
     "BaseEvaluator": "sentrs.base.evaluation.evaluator",
     "BinaryClassificationEvaluator": f"{_PACKAGE}.binary_classification",
     "EmbeddingSimilarityEvaluator": f"{_PACKAGE}.embedding_similarity",
+    "InformationRetrievalEvaluator": f"{_PACKAGE}.information_retrieval",
+    "LabelAccuracyEvaluator": f"{_PACKAGE}.label_accuracy",
     "MSEEvaluator": f"{_PACKAGE}.mse",
+    "MSEEvaluatorFromDataFrame": f"{_PACKAGE}.mse_from_dataframe",
+    "NanoBEIREvaluator": f"{_PACKAGE}.nano_beir",
+    "ParaphraseMiningEvaluator": f"{_PACKAGE}.paraphrase_mining",
+    "RerankingEvaluator": f"{_PACKAGE}.reranking",
     "SentenceEvaluator": "sentrs.base.evaluation.evaluator",
     "SequentialEvaluator": "sentrs.base.evaluation.sequential",
     "SimilarityFunction": "sentrs.base.similarity",
+    "TranslationEvaluator": f"{_PACKAGE}.translation",
     "TripletEvaluator": f"{_PACKAGE}.triplet",
 }
 
-# The reference's evaluators that sentrs does not implement yet.
-_NOT_YET = dict.fromkeys(
-    (
-        "InformationRetrievalEvaluator",
-        "LabelAccuracyEvaluator",
-        "MSEEvaluatorFromDataFrame",
-        "NanoBEIREvaluator",
-        "ParaphraseMiningEvaluator",
-        "RerankingEvaluator",
-        "TranslationEvaluator",
-    ),
-    "the {name} among the evaluators",
-)
-
-__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_getattr(__name__, _NOT_YET))
+__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY)
 
 if TYPE_CHECKING:
     from sentrs.base.evaluation.evaluator import BaseEvaluator, SentenceEvaluator
@@ -50,16 +43,30 @@ if TYPE_CHECKING:
     from sentrs.base.similarity import SimilarityFunction
     from sentrs.sentence_transformer.evaluation.binary_classification import BinaryClassificationEvaluator
     from sentrs.sentence_transformer.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
+    from sentrs.sentence_transformer.evaluation.information_retrieval import InformationRetrievalEvaluator
+    from sentrs.sentence_transformer.evaluation.label_accuracy import LabelAccuracyEvaluator
     from sentrs.sentence_transformer.evaluation.mse import MSEEvaluator
+    from sentrs.sentence_transformer.evaluation.mse_from_dataframe import MSEEvaluatorFromDataFrame
+    from sentrs.sentence_transformer.evaluation.nano_beir import NanoBEIREvaluator
+    from sentrs.sentence_transformer.evaluation.paraphrase_mining import ParaphraseMiningEvaluator
+    from sentrs.sentence_transformer.evaluation.reranking import RerankingEvaluator
+    from sentrs.sentence_transformer.evaluation.translation import TranslationEvaluator
     from sentrs.sentence_transformer.evaluation.triplet import TripletEvaluator
 
 __all__ = [
     "BaseEvaluator",
     "BinaryClassificationEvaluator",
     "EmbeddingSimilarityEvaluator",
+    "InformationRetrievalEvaluator",
+    "LabelAccuracyEvaluator",
     "MSEEvaluator",
+    "MSEEvaluatorFromDataFrame",
+    "NanoBEIREvaluator",
+    "ParaphraseMiningEvaluator",
+    "RerankingEvaluator",
     "SentenceEvaluator",
     "SequentialEvaluator",
     "SimilarityFunction",
+    "TranslationEvaluator",
     "TripletEvaluator",
 ]

@@ -156,7 +156,7 @@ class BinaryClassificationEvaluator(BaseEvaluator):
         output: dict[str, dict[str, float]] = {}
         for fn in self.similarity_fn_names:
             display, greater_is_better = _FN_DISPLAY[fn]
-            scores = ops.similarity_pairwise(embeddings1, embeddings2, fn)
+            scores = self._pairwise_scores(embeddings1, embeddings2, fn)
             if not greater_is_better:
                 scores = -scores  # the kernel returns negated distances; thresholds are on the distances
             accuracy, accuracy_threshold = self.find_best_acc_and_threshold(scores, labels, greater_is_better)
@@ -185,6 +185,10 @@ class BinaryClassificationEvaluator(BaseEvaluator):
         return output
 
     compute_metrices = compute_metrics  # the reference's old misspelt name
+
+    def _pairwise_scores(self, embeddings1: Any, embeddings2: Any, similarity_fn_name: str) -> np.ndarray:
+        """``(n,)`` float32 similarity of each pair of rows (the sparse evaluators score their own rows)."""
+        return ops.similarity_pairwise(embeddings1, embeddings2, similarity_fn_name)
 
     def embed_inputs(self, model: SentenceTransformer, sentences: Any, **kwargs: Any) -> np.ndarray:
         """``model.encode`` with this evaluator's batch size and truncation, as a numpy array."""

@@ -130,7 +130,7 @@ class EmbeddingSimilarityEvaluator(BaseEvaluator):
         labels = np.asarray(self.scores, dtype=np.float64)
         metrics: dict[str, Any] = {}
         for fn_name in self.similarity_fn_names:
-            predicted = ops.similarity_pairwise(embeddings1, embeddings2, fn_name).astype(np.float64)
+            predicted = self._pairwise_scores(embeddings1, embeddings2, fn_name).astype(np.float64)
             pearson, spearman = pearson_correlation(labels, predicted), spearman_correlation(labels, predicted)
             metrics[f"pearson_{fn_name}"] = pearson
             metrics[f"spearman_{fn_name}"] = spearman
@@ -169,6 +169,10 @@ class EmbeddingSimilarityEvaluator(BaseEvaluator):
             first = np.unpackbits(first.astype(np.uint8), axis=1)
             second = np.unpackbits(second.astype(np.uint8), axis=1)
         return first.astype(np.float32), second.astype(np.float32)
+
+    def _pairwise_scores(self, embeddings1: Any, embeddings2: Any, similarity_fn_name: str) -> np.ndarray:
+        """``(n,)`` float32 similarity of each pair of rows (the sparse evaluators score their own rows)."""
+        return ops.similarity_pairwise(embeddings1, embeddings2, similarity_fn_name)
 
     def embed_inputs(self, model: SentenceTransformer, sentences: str | Sequence[str], **kwargs: Any) -> np.ndarray:
         """``model.encode`` with this evaluator's batch size, precision and truncation, as numpy."""

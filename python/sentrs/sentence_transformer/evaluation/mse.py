@@ -79,7 +79,7 @@ class MSEEvaluator(BaseEvaluator):
                 f"got {self.source_embeddings.shape} and {target_embeddings.shape}"
             )
         # float32 throughout, as the reference: the mean of the squared differences, then times 100.
-        mse = float(np.mean((self.source_embeddings - target_embeddings) ** 2) * np.float32(100))
+        mse = self._mean_squared_error(self.source_embeddings, target_embeddings)
         logger.info(
             "MSE evaluation (lower = better) on the %s dataset%s:",
             self.name,
@@ -91,6 +91,10 @@ class MSEEvaluator(BaseEvaluator):
         metrics = self.prefix_name_to_metrics({"negative_mse": -mse}, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
+
+    def _mean_squared_error(self, source: Any, target: Any) -> float:
+        """``100 * mean((source - target) ** 2)`` (the sparse evaluator computes it over its own rows)."""
+        return float(np.mean((source - target) ** 2) * np.float32(100))
 
     def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> np.ndarray:
         """``model.encode`` with this evaluator's batch size and truncation, as a numpy array."""

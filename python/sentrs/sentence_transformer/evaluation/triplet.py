@@ -147,8 +147,8 @@ class TripletEvaluator(BaseEvaluator):
 
         metrics: dict[str, float] = {}
         for fn_name in self.similarity_fn_names:
-            positive_scores = ops.similarity_pairwise(anchors, positives, fn_name)
-            negative_scores = ops.similarity_pairwise(anchors, negatives, fn_name)
+            positive_scores = self._pairwise_scores(anchors, positives, fn_name)
+            negative_scores = self._pairwise_scores(anchors, negatives, fn_name)
             # float32 throughout, as the reference's tensors: the margin is added in float32 and the mean is
             # count / n rounded to float32.
             correct = positive_scores > negative_scores + np.float32(self.margin[fn_name])
@@ -170,6 +170,10 @@ class TripletEvaluator(BaseEvaluator):
         metrics = self.prefix_name_to_metrics(metrics, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
+
+    def _pairwise_scores(self, embeddings1: Any, embeddings2: Any, similarity_fn_name: str) -> np.ndarray:
+        """``(n,)`` float32 similarity of each pair of rows (the sparse evaluators score their own rows)."""
+        return ops.similarity_pairwise(embeddings1, embeddings2, similarity_fn_name)
 
     def embed_inputs(
         self,

@@ -10,14 +10,30 @@ gradients) are those of separate passes, up to float rounding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["check_one_label_per_row", "embed_columns"]
+__all__ = ["check_one_label_per_row", "column_merging_disabled", "embed_columns"]
+
+_MERGING_OFF: ContextVar[bool] = ContextVar("sentrs_column_merging_off", default=False)
+
+
+@contextmanager
+def column_merging_disabled() -> Iterator[None]:
+    """Within the block every column gets its own forward pass (for wrapper losses that call their inner loss
+    several times on the same feature dicts, e.g. AdaptiveLayerLoss: the reference embeds columns separately
+    there, so dropout draws its masks in the same order)."""
+    token = _MERGING_OFF.set(True)
+    try:
+        yield
+    finally:
+        _MERGING_OFF.reset(token)
 
 
 def embed_columns(model: nn.Module, sentence_features: Iterable[dict[str, Any]]) -> list[Tensor]:
@@ -27,7 +43,7 @@ def embed_columns(model: nn.Module, sentence_features: Iterable[dict[str, Any]])
         return []
     embeddings = [model(columns[0])["sentence_embedding"]]
     candidates = columns[1:]
-    merged = _merge_columns(candidates) if len(candidates) > 1 else None
+    merged = _merge_columns(candidates) if len(candidates) > 1 and not _MERGING_OFF.get() else None
     if merged is None:
         embeddings.extend(model(features)["sentence_embedding"] for features in candidates)
         return embeddings

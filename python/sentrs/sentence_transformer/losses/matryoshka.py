@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sentrs.sentence_transformer.losses._gradcache import truncating_calculate_loss, uses_gradient_cache
+
 if TYPE_CHECKING:
     from sentrs.sentence_transformer.model import SentenceTransformer
 
@@ -87,6 +89,12 @@ class MatryoshkaLoss(nn.Module):
     Labels of the embedding dimension (teacher embeddings, ``(batch_size, dim)`` or ``(batch_size, n, dim)``) are
     truncated along with the embeddings.
 
+    A cached loss (``Cached*``, or ``MegaBatchMarginLoss`` in its mini-batched version) embeds again during the
+    backward pass, out of reach of a replaced ``forward``; for it, this loss wraps the cached loss's
+    ``calculate_loss`` instead (the wrapped loss object is changed in place), so its loss is the weighted sum over
+    the truncated dimensions and its gradient caching stays that of the full embeddings. Labels are not truncated
+    then.
+
     Example:
         ::
 
@@ -136,10 +144,18 @@ class MatryoshkaLoss(nn.Module):
         self.matryoshka_dims: tuple[int, ...] = tuple(dim for dim, _ in pairs)
         self.matryoshka_weights: tuple[float, ...] | tuple[int, ...] = tuple(weight for _, weight in pairs)
         self.n_dims_per_step = n_dims_per_step
+        self.uses_gradient_cache = uses_gradient_cache(loss)
+        if self.uses_gradient_cache:
+            cached: Any = loss
+            cached.calculate_loss = truncating_calculate_loss(
+                cached.calculate_loss, self.matryoshka_dims, self.matryoshka_weights, n_dims_per_step, shrink
+            )
 
     def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor | None) -> Tensor:
         """The weighted sum of the wrapped loss over the (drawn) dimensions; ``sentence_features`` and ``labels`` are
         what the wrapped loss takes."""
+        if self.uses_gradient_cache:
+            return self.loss(sentence_features, labels)
         features = list(sentence_features)
         indices = list(range(len(self.matryoshka_dims)))
         if 0 < self.n_dims_per_step < len(indices):
