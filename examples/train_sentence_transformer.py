@@ -137,9 +137,7 @@ def main() -> None:
         seed=42,
         use_cpu=True,
     )
-    trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=Dataset.from_dict(train), loss=loss
-    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_dict(train), loss=loss)
     start = time.perf_counter()
     trainer.train()
     print(f"trained in {time.perf_counter() - start:.1f} s")

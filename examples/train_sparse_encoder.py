@@ -28,7 +28,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from train_sentence_transformer import build_data  # noqa: E402
+from train_sentence_transformer import build_data
 
 
 def splade_path() -> str:

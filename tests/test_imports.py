@@ -26,7 +26,6 @@ NOT_YET: dict[str, str] = {
     "sentrs.base.losses": "training",
     "sentrs.base.losses.*": "training",
     "sentrs.data_collator": "training",
-    "sentrs.cross_encoder.fit_mixin": "training",
     "sentrs.util.dataset": "training",
     # model-card templates of the old training API
     "sentrs.sentence_transformer.deprecated_model_card_templates": "training",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from sentrs.base.engine.steps import HostPipeline
+    from sentrs.base.evaluation import BaseEvaluator
 
     _ModelBase = nn.Sequential
 else:
@@ -786,6 +787,18 @@ class BaseModel(_ModelBase):
     def save_pretrained(self, path: str, **kwargs: Any) -> None:
         """Alias of :meth:`save`."""
         self.save(path, **kwargs)
+
+    def evaluate(self, evaluator: BaseEvaluator, output_path: str | None = None) -> dict[str, float] | float:
+        """Runs ``evaluator`` on this model and returns its result (usually a dict of metrics).
+
+        Args:
+            evaluator: the evaluator.
+            output_path: a folder (created if missing) where the evaluator may write its results.
+        """
+        if output_path is not None:
+            os.makedirs(output_path, exist_ok=True)
+        result: dict[str, float] | float = evaluator(self, output_path)
+        return result
 
     def _write_folder(
         self,

@@ -22,6 +22,7 @@ from sentrs.base.inputs import (
 )
 from sentrs.base.model import BaseModel, ClassOnAccess, ModelOptions, with_model_options
 from sentrs.base.registry import fullname, import_from_string
+from sentrs.cross_encoder.fit_mixin import FitMixin
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 
 @with_model_options
-class CrossEncoder(BaseModel):
+class CrossEncoder(BaseModel, FitMixin):
     """Scores (query, document) pairs with a sequence-classification transformer; a drop-in for
     ``sentence_transformers.CrossEncoder``.
 

@@ -16,10 +16,17 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sentrs._lazy import lazy_module_attrs
+from sentrs.base._legacy_fit import (
+    DEFAULT_BATCH_SIZE,
+    default_checkpoint_dir,
+    get_scheduler,
+    grouped_parameters,
+    primary_score,
+    read_examples,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -40,38 +47,8 @@ logger = logging.getLogger(__name__)
 # The trainer callbacks fit() adds import transformers: they load on first use, under the reference's names.
 __getattr__, __dir__ = lazy_module_attrs(
     __name__,
-    dict.fromkeys(
-        ("EvaluatorCallback", "OriginalCallback", "SaveModelCallback"), "sentrs.sentence_transformer._fit_callbacks"
-    ),
+    dict.fromkeys(("EvaluatorCallback", "OriginalCallback", "SaveModelCallback"), "sentrs.base._fit_callbacks"),
 )
-
-# Parameters whose name contains one of these get no weight decay (as in the old training loop).
-_NO_DECAY = ("bias", "LayerNorm.bias", "LayerNorm.weight")
-_DEFAULT_BATCH_SIZE = 8
-
-
-def _keep_examples(batch: list[Any]) -> list[Any]:
-    """A collate function that leaves a batch of examples as it is."""
-    return batch
-
-
-def _grouped_parameters(
-    named_parameters: Iterable[tuple[str, nn.Parameter]], weight_decay: float
-) -> list[dict[str, Any]]:
-    """Two optimizer groups: parameters with ``weight_decay``, and those named like a bias or LayerNorm without."""
-    named = list(named_parameters)
-    return [
-        {"params": [p for n, p in named if not any(nd in n for nd in _NO_DECAY)], "weight_decay": weight_decay},
-        {"params": [p for n, p in named if any(nd in n for nd in _NO_DECAY)], "weight_decay": 0.0},
-    ]
-
-
-def _default_checkpoint_dir() -> str:
-    """``checkpoints/model``, or ``checkpoints/model_<i>`` for the first one that is missing or empty."""
-    candidate, index = "checkpoints/model", 1
-    while Path(candidate).exists() and any(Path(candidate).iterdir()):
-        candidate, index = f"checkpoints/model_{index}", index + 1
-    return candidate
 
 
 def _latest_trainer_checkpoint(checkpoint_path: str) -> str | None:
@@ -91,21 +68,6 @@ def _latest_trainer_checkpoint(checkpoint_path: str) -> str | None:
     latest = os.path.join(checkpoint_path, f"checkpoint-{max(steps)}")
     logger.info(f"Resuming from latest checkpoint: {latest}")
     return latest
-
-
-def _primary_score(evaluator: Any, result: Any) -> float:
-    """The single score of an evaluation: the result itself, or the primary metric of a dict of metrics."""
-    if not isinstance(result, dict):
-        return float(result)
-    key = getattr(evaluator, "primary_metric", None)
-    if key in result:
-        return float(result[key])
-    for name, value in result.items():
-        if key and name.endswith(key):
-            return float(value)
-    raise ValueError(
-        f"{type(evaluator).__name__} returned no primary metric {key!r} to rank models by; got {sorted(result)}"
-    )
 
 
 class FitMixin:
@@ -188,8 +150,8 @@ class FitMixin:
         from datasets import DatasetDict
         from torch import nn
 
+        from sentrs.base._fit_callbacks import EvaluatorCallback, OriginalCallback, SaveModelCallback
         from sentrs.base.sampler import MultiDatasetBatchSamplers
-        from sentrs.sentence_transformer._fit_callbacks import EvaluatorCallback, OriginalCallback, SaveModelCallback
         from sentrs.sentence_transformer.trainer import SentenceTransformerTrainer
         from sentrs.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
@@ -214,7 +176,7 @@ class FitMixin:
                 steps_per_epoch = None
 
         args = SentenceTransformerTrainingArguments(
-            output_dir=checkpoint_path or _default_checkpoint_dir(),
+            output_dir=checkpoint_path or default_checkpoint_dir(),
             batch_sampler=batch_sampler,
             multi_dataset_batch_sampler=MultiDatasetBatchSamplers.ROUND_ROBIN,
             per_device_train_batch_size=batch_size,
@@ -238,7 +200,7 @@ class FitMixin:
 
         parameters = nn.ModuleDict({"model": cast("nn.Module", model), **losses}).named_parameters()
         optimizer = (optimizer_class or torch.optim.AdamW)(
-            _grouped_parameters(parameters, weight_decay), **optimizer_params
+            grouped_parameters(parameters, weight_decay), **optimizer_params
         )
         lr_scheduler = self._get_scheduler(
             optimizer, scheduler=scheduler, warmup_steps=warmup_steps, t_total=total_steps
@@ -275,47 +237,14 @@ class FitMixin:
     def _read_objectives(loaders: Sequence[Any]) -> tuple[dict[str, Dataset], int, BatchSamplers]:
         """Reads every DataLoader of examples into a dataset named ``_dataset_<i>``; also returns the batch size and
         the batch sampler the loaders call for (the last loader that says one wins)."""
-        from datasets import Dataset
-
         from sentrs.base.sampler import BatchSamplers
-        from sentrs.sentence_transformer.datasets.no_duplicates_dataloader import NoDuplicatesDataLoader
-        from sentrs.sentence_transformer.datasets.sentence_label import SentenceLabelDataset
 
-        batch_size = _DEFAULT_BATCH_SIZE
+        batch_size = DEFAULT_BATCH_SIZE
         batch_sampler = BatchSamplers.BATCH_SAMPLER
         datasets: dict[str, Dataset] = {}
         for idx, loader in enumerate(loaders, start=1):
-            loader.collate_fn = _keep_examples
-            if isinstance(loader, NoDuplicatesDataLoader):
-                batch_sampler = BatchSamplers.NO_DUPLICATES
-            elif isinstance(getattr(loader, "dataset", None), SentenceLabelDataset):
-                batch_sampler = BatchSamplers.GROUP_BY_LABEL
-
-            loader_batch_size = getattr(loader, "batch_size", batch_size)
-            if loader_batch_size is None:  # torch's DataLoader given a batch_sampler
-                loader_batch_size = getattr(loader.batch_sampler, "batch_size", None) or batch_size
-                logger.warning(
-                    f"The DataLoader of training objective {idx} has a custom `batch_sampler`, whose grouping of "
-                    "examples into batches fit() does not keep. Use SentenceTransformerTrainer, or old_fit() for "
-                    "scripts written for sentence-transformers v2."
-                )
-            batch_size = loader_batch_size
-
-            texts: list[list[str]] = []
-            labels: list[Any] = []
-            for batch in loader:
-                for example in batch:
-                    texts.append(example.texts)
-                    labels.append(example.label)
-            if not texts:
-                raise ValueError(f"the DataLoader of training objective {idx} yielded no examples")
-            dataset = Dataset.from_dict({f"sentence_{col}": list(column) for col, column in enumerate(zip(*texts))})
-            try:
-                all_default = set(labels) == {0}
-            except TypeError:  # unhashable labels (e.g. embeddings): keep them
-                all_default = False
-            if not all_default:
-                dataset = dataset.add_column("label", labels)
+            dataset, batch_size, loader_sampler = read_examples(loader, idx, "SentenceTransformerTrainer")
+            batch_sampler = loader_sampler or batch_sampler
             datasets[f"_dataset_{idx}"] = dataset
         return datasets, batch_size, batch_sampler
 
@@ -327,24 +256,7 @@ class FitMixin:
         Raises:
             ValueError: an unknown name.
         """
-        import transformers
-
-        name = scheduler.lower()
-        if name == "constantlr":
-            return transformers.get_constant_schedule(optimizer)
-        if name == "warmupconstant":
-            return transformers.get_constant_schedule_with_warmup(optimizer, num_warmup_steps=warmup_steps)
-        with_decay: dict[str, Callable[..., LambdaLR]] = {
-            "warmuplinear": transformers.get_linear_schedule_with_warmup,
-            "warmupcosine": transformers.get_cosine_schedule_with_warmup,
-            "warmupcosinewithhardrestarts": transformers.get_cosine_with_hard_restarts_schedule_with_warmup,
-        }
-        if name not in with_decay:
-            raise ValueError(
-                f"Unknown scheduler {scheduler!r}; choose constantlr, warmupconstant, warmuplinear, warmupcosine or "
-                "warmupcosinewithhardrestarts"
-            )
-        return with_decay[name](optimizer, num_warmup_steps=warmup_steps, num_training_steps=t_total)
+        return get_scheduler(optimizer, scheduler, warmup_steps, t_total)
 
     def smart_batching_collate(self, batch: list[InputExample]) -> tuple[list[dict[str, Tensor]], Tensor]:
         """Collates a batch of examples for the old training loop: one features dict per text column
@@ -432,7 +344,7 @@ class FitMixin:
 
         optimizers = [
             (optimizer_class or torch.optim.AdamW)(
-                _grouped_parameters(loss_model.named_parameters(), weight_decay), **optimizer_params
+                grouped_parameters(loss_model.named_parameters(), weight_decay), **optimizer_params
             )
             for loss_model in loss_models
         ]
@@ -516,7 +428,7 @@ class FitMixin:
             os.makedirs(eval_path, exist_ok=True)
         if evaluator is None:
             return
-        score = _primary_score(evaluator, evaluator(self, output_path=eval_path, epoch=epoch, steps=steps))
+        score = primary_score(evaluator, evaluator(self, output_path=eval_path, epoch=epoch, steps=steps))
         if callback is not None:
             callback(score, epoch, steps)
         if score > self.best_score:

@@ -1,6 +1,6 @@
 """Data helpers of the old ``model.fit`` training API, as the reference's ``sentence_transformer.datasets``:
-``DenoisingAutoEncoderDataset`` so far. The reference's others raise
-:class:`~sentrs.exceptions.NotYetAvailableError`.
+``DenoisingAutoEncoderDataset``, ``NoDuplicatesDataLoader``, ``ParallelSentencesDataset``, ``SentenceLabelDataset``
+and ``SentencesDataset``.
 
 Names load on first use, so importing this package imports no torch.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sentrs._lazy import lazy_module_attrs
-from sentrs._unavailable import unavailable_getattr
 
 _PACKAGE = "sentrs.sentence_transformer.datasets"
 
@@ -22,12 +21,7 @@ _LAZY = {
     "SentencesDataset": f"{_PACKAGE}.sentences",
 }
 
-_NOT_YET = dict.fromkeys(
-    ("NoDuplicatesDataLoader", "ParallelSentencesDataset", "SentenceLabelDataset", "SentencesDataset"),
-    "training",
-)
-
-__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_getattr(__name__, _NOT_YET))
+__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY)
 
 if TYPE_CHECKING:
     from sentrs.sentence_transformer.datasets.denoising_auto_encoder import DenoisingAutoEncoderDataset
@@ -36,5 +30,10 @@ if TYPE_CHECKING:
     from sentrs.sentence_transformer.datasets.sentence_label import SentenceLabelDataset
     from sentrs.sentence_transformer.datasets.sentences import SentencesDataset
 
-__all__ = ["DenoisingAutoEncoderDataset"]
-__all__ += ["NoDuplicatesDataLoader", "ParallelSentencesDataset", "SentenceLabelDataset", "SentencesDataset"]
+__all__ = [
+    "DenoisingAutoEncoderDataset",
+    "NoDuplicatesDataLoader",
+    "ParallelSentencesDataset",
+    "SentenceLabelDataset",
+    "SentencesDataset",
+]

@@ -1,9 +1,13 @@
-"""The trainer callbacks :meth:`SentenceTransformer.fit <sentrs.sentence_transformer.fit_mixin.FitMixin.fit>` adds
-to keep the behaviour of the old training loop: evaluate after every epoch, call the user's ``callback(score, epoch,
-steps)``, and save the model to ``output_path``.
+"""The trainer callbacks the old ``fit`` APIs add to keep the behaviour of the old training loops: evaluate after
+every epoch, call the user's ``callback(score, epoch, steps)``, and save the model to ``output_path``.
 
-They import transformers, so they live apart from :mod:`sentrs.sentence_transformer.fit_mixin` (which the model
-class imports) and load from there on first use, under the reference's names.
+:meth:`SentenceTransformer.fit <sentrs.sentence_transformer.fit_mixin.FitMixin.fit>` saves with
+:class:`SaveModelCallback` (the best model, or the final one without an evaluator);
+:meth:`CrossEncoder.fit <sentrs.cross_encoder.fit_mixin.FitMixin.fit>` with :class:`SaveBestModelCallback` (only the
+best model by the evaluator, as the reference's cross-encoder ``SaveModelCallback``).
+
+They import transformers, so they live apart from the fit mixins (which the model classes import) and load from
+there on first use, under the reference's names.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-__all__ = ["EvaluatorCallback", "OriginalCallback", "SaveModelCallback"]
+__all__ = ["EvaluatorCallback", "OriginalCallback", "SaveBestModelCallback", "SaveModelCallback"]
 
 
 def _primary_key(evaluator: Any) -> str:
@@ -22,10 +26,9 @@ def _primary_key(evaluator: Any) -> str:
     return getattr(evaluator, "primary_metric", None) or "evaluator"
 
 
-class SaveModelCallback(TrainerCallback):
-    """Saves the model to ``output_dir``: with an evaluator and ``save_best_model``, whenever an evaluation beats the
-    best primary metric so far (in the direction of ``evaluator.greater_is_better``); without an evaluator, once
-    when training ends.
+class SaveBestModelCallback(TrainerCallback):
+    """Saves the model to ``output_dir`` whenever an evaluation beats the best primary metric so far (in the direction
+    of ``evaluator.greater_is_better``), with an evaluator and ``save_best_model``; never without an evaluator.
 
     Args:
         output_dir: the folder to save to.
@@ -64,6 +67,16 @@ class SaveModelCallback(TrainerCallback):
             if name.endswith(key) and self.is_better(value):
                 self.best_metric = value
                 model.save(self.output_dir)
+
+
+class SaveModelCallback(SaveBestModelCallback):
+    """:class:`SaveBestModelCallback` that, without an evaluator, also saves the final model when training ends.
+
+    Args:
+        output_dir: the folder to save to.
+        evaluator: the evaluator whose primary metric ranks the models, or None.
+        save_best_model: save on improvement (only meaningful with an evaluator).
+    """
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model: Any = None, **kwargs: Any
