@@ -175,3 +175,23 @@ def test_push_to_hub_offline_gives_the_hub_error(make_tiny_st: Callable[..., str
         model.push_to_hub("someone/tiny", token="hf_not_a_token")
     with pytest.raises(ValueError, match="repo_id"):
         model.push_to_hub("")
+
+
+def test_save_to_hub_is_the_deprecated_push(make_tiny_st: Callable[..., str], monkeypatch: Any) -> None:
+    """save_to_hub keeps the reference's signature and its `organization` rules, then pushes (offline: the hub's
+    error)."""
+    import inspect
+
+    import huggingface_hub
+    import sentence_transformers
+
+    import sentrs
+
+    ours = inspect.signature(sentrs.SentenceTransformer.save_to_hub).parameters
+    assert list(ours) == list(inspect.signature(sentence_transformers.SentenceTransformer.save_to_hub).parameters)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    model = sentrs.SentenceTransformer(make_tiny_st(), device="cpu")
+    with pytest.raises(ValueError, match="does not match the organization"):
+        model.save_to_hub("org-a/tiny", organization="org-b")
+    with pytest.raises(Exception, match="(?i)offline"):
+        model.save_to_hub("tiny", organization="someone", token="hf_not_a_token")

@@ -34,6 +34,7 @@ from sentrs.base.inputs import is_single_text_input, split_pairs
 from sentrs.base.prompts import QueryDocumentMixin, check_default_prompt_name, merge_prompts, resolve_prompt
 from sentrs.base.registry import load_module
 from sentrs.base.torch_layer import TorchLayer, attach_torch, register_torch_free, torch_attached
+from sentrs.util.decorators import save_to_hub_args_decorator
 
 if TYPE_CHECKING:
     import torch
@@ -727,6 +728,45 @@ class BaseModel(_ModelBase):
 
     def _sync_twin(self, twin: Any) -> None:
         """Copies type-specific settings onto the torch twin (subclasses extend)."""
+
+    @save_to_hub_args_decorator
+    def save_to_hub(
+        self,
+        repo_id: str,
+        organization: str | None = None,
+        token: str | None = None,
+        private: bool | None = None,
+        safe_serialization: bool = True,
+        commit_message: str = "Add new model.",
+        local_model_path: str | None = None,
+        exist_ok: bool = False,
+        replace_model_card: bool = False,
+        train_datasets: list[str] | None = None,
+    ) -> str:
+        """Deprecated: :meth:`push_to_hub` with the old ``organization`` argument (``repo_id="org/name"`` now)."""
+        logger.warning("`save_to_hub` is deprecated; use `push_to_hub` instead.")
+        if organization:
+            if "/" not in repo_id:
+                logger.warning('`organization=` is deprecated: pass repo_id="%s/%s" instead.', organization, repo_id)
+                repo_id = f"{organization}/{repo_id}"
+            elif repo_id.split("/")[0] != organization:
+                raise ValueError(
+                    f"`organization` {organization!r} does not match the organization in `repo_id` {repo_id!r}; "
+                    "`organization` is deprecated: pass only repo_id='org/name'"
+                )
+            else:
+                logger.warning('`organization=` is deprecated: pass repo_id="%s" alone.', repo_id)
+        return self.push_to_hub(
+            repo_id=repo_id,
+            token=token,
+            private=private,
+            safe_serialization=safe_serialization,
+            commit_message=commit_message,
+            local_model_path=local_model_path,
+            exist_ok=exist_ok,
+            replace_model_card=replace_model_card,
+            train_datasets=train_datasets,
+        )
 
     def push_to_hub(
         self,
