@@ -17,6 +17,10 @@ gloss of its synset; one tenth of the synsets is held out. Here the bundled bi-e
     python examples/train_cross_encoder.py
     python examples/train_cross_encoder.py --train-pairs 500 --eval-queries 200   # quicker
 
+Status: with the defaults (6,000 positives, 3 mined negatives each, one epoch, about 10 minutes on 2 vCPUs) the
+reranker reaches NDCG@10 0.2099 on the held-out task, below the bi-encoder's own 0.2371: it is still learning (the
+loss falls from 2.08 to about 1.6) and needs more data or epochs than this run.
+
 The model is saved to --output-dir; examples/demo.py can use it for retrieve-and-rerank (--reranker).
 """
 
@@ -35,14 +39,14 @@ from train_sentence_transformer import build_data
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-pairs", type=int, default=1000)
-    parser.add_argument("--negatives", type=int, default=4)
+    parser.add_argument("--train-pairs", type=int, default=6000)
+    parser.add_argument("--negatives", type=int, default=3)
     parser.add_argument("--eval-queries", type=int, default=500)
     parser.add_argument("--eval-docs", type=int, default=5000)
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--loss", choices=("mnrl", "bce"), default="mnrl")
     parser.add_argument("--output-dir", default="output/minilm-wordnet-reranker")
     opts = parser.parse_args()
