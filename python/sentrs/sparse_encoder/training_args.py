@@ -2,8 +2,8 @@
 
 The same fields as :class:`~sentrs.base.training_args.BaseTrainingArguments`. For inference-free models (a Router
 whose query route is a ``SparseStaticEmbedding``), set ``router_mapping`` (column -> "query"/"document") and
-usually a larger learning rate for the static embedding, e.g. ``learning_rate_mapping={r"SparseStaticEmbedding\\.*":
-1e-3}``.
+usually a larger learning rate for the static embedding. Parameter names follow the routes
+(``0.sub_modules.query.0.weight``), so the mapping is e.g. ``learning_rate_mapping={r"sub_modules\\.query\\.": 1e-3}``.
 """
 
 from __future__ import annotations
