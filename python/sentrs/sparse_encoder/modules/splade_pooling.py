@@ -87,7 +87,8 @@ class SpladePooling(Module):
             pooled = torch.zeros((batch, vocab), dtype=logits.dtype, device=logits.device)
         step = seq if not self.chunk_size or self.chunk_size <= 0 else self.chunk_size
         for start in range(0, seq, step):
-            x = torch.log1p(torch.relu(logits[:, start : start + step] * mask[:, start : start + step]))
+            # The masked product is a fresh tensor, so relu in place saves one vocabulary-sized buffer per chunk.
+            x = torch.log1p((logits[:, start : start + step] * mask[:, start : start + step]).relu_())
             if self.activation_function == "log1p_relu":
                 x = torch.log1p(x)
             if self.pooling_strategy == "max":
