@@ -211,8 +211,9 @@ impl BatchTokenizer {
                 Some(p) => (texts[i].as_str(), p[i].as_str()).into(),
                 None => texts[i].as_str().into(),
             };
+            // Without offsets (only ids and type ids are kept): no byte-to-char map per text.
             self.inner
-                .encode(input, add_special_tokens)
+                .encode_fast(input, add_special_tokens)
                 .map_err(|e| CoreError::Tokenizer(format!("could not tokenize text {i}: {e}")))
         };
         let encodings: Vec<CoreResult<Encoding>> =

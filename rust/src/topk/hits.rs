@@ -69,6 +69,9 @@ pub(super) fn rank_key(score: f32) -> f32 {
     }
 }
 
+/// Scores compared against a full heap's bar at a time.
+const SCAN_LANES: usize = 32;
+
 /// Running best-`k` hits for a set of query rows, fed one block of scores at a time.
 ///
 /// This is the selection half of a search: the caller computes score blocks (with any GEMM) and pushes them;
@@ -137,20 +140,56 @@ impl TopKState {
             } else {
                 f32::NEG_INFINITY
             };
-            for (j, &raw) in row.iter().enumerate() {
-                let value = match &col_scale {
-                    Some(scale) => raw * scale[j],
-                    None => raw,
-                };
+            let mut visit = |j: usize, value: f32, bar: &mut f32| {
                 let score = rank_key(value);
-                if score < bar {
-                    continue;
+                if score < *bar {
+                    return;
                 }
                 let index = col_offset + j;
                 if exclude_self && index == query {
-                    continue;
+                    return;
                 }
-                bar = offer(heap, k, Hit { score, index });
+                *bar = offer(heap, k, Hit { score, index });
+            };
+            let mut scaled = [0f32; SCAN_LANES];
+            let mut j0 = 0;
+            while j0 < m {
+                let j1 = (j0 + SCAN_LANES).min(m);
+                let width = j1 - j0;
+                match (&col_scale, row.as_slice()) {
+                    (Some(scale), Some(values)) => {
+                        for ((out, &raw), &factor) in scaled[..width]
+                            .iter_mut()
+                            .zip(&values[j0..j1])
+                            .zip(scale.slice(ndarray::s![j0..j1]).iter())
+                        {
+                            *out = raw * factor;
+                        }
+                    }
+                    (Some(scale), None) => {
+                        for (t, out) in scaled[..width].iter_mut().enumerate() {
+                            *out = row[j0 + t] * scale[j0 + t];
+                        }
+                    }
+                    (None, Some(values)) => scaled[..width].copy_from_slice(&values[j0..j1]),
+                    (None, None) => {
+                        for (t, out) in scaled[..width].iter_mut().enumerate() {
+                            *out = row[j0 + t];
+                        }
+                    }
+                }
+                // A full heap's bar is finite: a lane of scores that all fall below it (NaN included, which ranks
+                // last) is skipped with one vectorised comparison.
+                let skip = bar > f32::NEG_INFINITY
+                    && !scaled[..width]
+                        .iter()
+                        .fold(false, |any, &v| any | (v >= bar));
+                if !skip {
+                    for (t, &value) in scaled[..width].iter().enumerate() {
+                        visit(j0 + t, value, &mut bar);
+                    }
+                }
+                j0 = j1;
             }
         };
         if parallel::parallel_enabled() && n > 1 && n * m > 1 << 14 {

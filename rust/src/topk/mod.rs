@@ -73,7 +73,7 @@ pub fn topk_search(
     };
     let macs = nq.saturating_mul(nc).saturating_mul(queries.ncols());
     if !exclude_self && !force_fp32 && macs >= BF16_MIN_MACS && bf16::supported() {
-        return topk_bf16_rescored(queries.view(), corpus, k, score, corpus_block, cancel);
+        return topk_bf16_probed(queries.view(), corpus, k, score, corpus_block, cancel);
     }
     topk_fp32(
         queries.view(),
@@ -125,6 +125,47 @@ fn topk_fp32(
     Ok(state.finish())
 }
 
+/// Queries searched first through the bf16 pass, to learn whether it pays off on this data.
+const BF16_PROBE: usize = 256;
+
+/// The bf16-rescored search, unless a probe shows it does not pay off: on tightly clustered embeddings (scores
+/// that differ by less than the bf16 error near the k-th hit) most queries cannot be proven exact from their bf16
+/// candidates and are searched again in fp32, which costs more than fp32 alone. The first [`BF16_PROBE`] queries
+/// go through the bf16 pass; if more than a quarter of them needed the fp32 search, the rest go straight to fp32.
+/// Either way the result is exact.
+fn topk_bf16_probed(
+    queries: ArrayView2<f32>,
+    corpus: ArrayView2<f32>,
+    k: usize,
+    score: TopKScore,
+    corpus_block: usize,
+    cancel: &Cancel,
+) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    let nq = queries.nrows();
+    if nq < 2 * BF16_PROBE {
+        return topk_bf16_rescored(queries, corpus, k, score, corpus_block, cancel);
+    }
+    let (probe_ids, probe_scores, unproven) = bf16_pass(
+        queries.slice(s![..BF16_PROBE, ..]),
+        corpus,
+        k,
+        score,
+        corpus_block,
+        cancel,
+    )?;
+    let rest = queries.slice(s![BF16_PROBE.., ..]);
+    let (rest_ids, rest_scores) = if unproven * 4 > BF16_PROBE {
+        topk_fp32(rest, corpus, k, score, corpus_block, false, cancel)?
+    } else {
+        topk_bf16_rescored(rest, corpus, k, score, corpus_block, cancel)?
+    };
+    let ids = ndarray::concatenate(ndarray::Axis(0), &[probe_ids.view(), rest_ids.view()])
+        .map_err(|e| invalid(format!("top-k results of different widths: {e}")))?;
+    let scores = ndarray::concatenate(ndarray::Axis(0), &[probe_scores.view(), rest_scores.view()])
+        .map_err(|e| invalid(format!("top-k results of different widths: {e}")))?;
+    Ok((ids, scores))
+}
+
 /// Exact top-k through a bf16 candidate pass: the best `k + BF16_EXTRA` rows per query by bf16 scores, rescored
 /// in fp32. A bf16 score is within `err = (2^-8 + d 2^-23) |q| |c|` of the fp32 one, so when the last kept
 /// candidate scores below the k-th by more than `2 err`, every row left out scores below the true k-th in fp32 and
@@ -137,6 +178,18 @@ fn topk_bf16_rescored(
     corpus_block: usize,
     cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    bf16_pass(queries, corpus, k, score, corpus_block, cancel).map(|(ids, scores, _)| (ids, scores))
+}
+
+/// [`topk_bf16_rescored`], also returning how many queries had to be searched again in fp32.
+fn bf16_pass(
+    queries: ArrayView2<f32>,
+    corpus: ArrayView2<f32>,
+    k: usize,
+    score: TopKScore,
+    corpus_block: usize,
+    cancel: &Cancel,
+) -> CoreResult<(Array2<i64>, Array2<f32>, usize)> {
     let (nq, nc, d) = (queries.nrows(), corpus.nrows(), queries.ncols());
     let kept = (k + BF16_EXTRA).min(nc);
     let mut approx = TopKState::new(nq, kept);
@@ -236,7 +289,8 @@ fn topk_bf16_rescored(
             scores.row_mut(i).assign(&sub_scores.row(r));
         }
     }
-    Ok((ids, scores))
+    let n_unproven = unproven.len();
+    Ok((ids, scores, n_unproven))
 }
 
 /// Rows per block of [`topk_self_search`].
@@ -409,6 +463,34 @@ mod tests {
         .unwrap();
         let fp32 = topk_fp32(q.view(), c.view(), 5, TopKScore::Dot, 4096, false, &cancel).unwrap();
         assert_eq!(forced, fp32);
+    }
+
+    #[test]
+    fn clustered_embeddings_fall_back_to_fp32_with_the_same_result() {
+        // Every row near one direction: scores within the bf16 error of each other, so the probe sends the
+        // remaining queries to fp32. The answer must be the fp32 one either way.
+        let (nq, nc, d) = (2 * BF16_PROBE + 37, 2048, 64);
+        let wobble = |i: usize, j: usize, m: usize| ((i * m + j * 7) % 101) as f32 / 101.0 - 0.5;
+        let q = Array2::from_shape_fn((nq, d), |(i, j)| 1.0 + 0.01 * wobble(i, j, 31));
+        let c = Array2::from_shape_fn((nc, d), |(i, j)| 1.0 + 0.01 * wobble(i, j, 13));
+        let cancel = Cancel::new();
+        for score in [TopKScore::Cosine, TopKScore::Dot] {
+            let (ids, scores) =
+                topk_search(q.view(), c.view(), 10, score, 512, false, false, &cancel).unwrap();
+            let mut qn = q.clone();
+            if score == TopKScore::Cosine {
+                normalize_rows(&mut qn);
+            }
+            let (want_ids, want_scores) =
+                topk_fp32(qn.view(), c.view(), 10, score, 512, false, &cancel).unwrap();
+            assert_eq!(ids.dim(), want_ids.dim());
+            for i in 0..nq {
+                for r in 0..10 {
+                    let (a, b) = (scores[[i, r]], want_scores[[i, r]]);
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+                }
+            }
+        }
     }
 
     #[test]

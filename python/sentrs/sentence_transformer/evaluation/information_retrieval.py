@@ -53,7 +53,7 @@ _KNOWN_FUNCTIONS: dict[Any, str] = {
 # The Rust top-k kernel takes these; the other named functions are scored as a matrix per chunk.
 _TOPK_KERNELS = ("cosine", "dot")
 # At most this many corpus rows per block inside the top-k kernel (its cache-friendly default).
-_KERNEL_BLOCK = 8192
+_KERNEL_BLOCK = 4096
 
 
 class InformationRetrievalEvaluator(BaseEvaluator):
