@@ -150,7 +150,8 @@ pub fn splade_pool(
                 for &t in &attended {
                     acc.zip_mut_with(&tokens.row(t), |a, &x| *a = a.max(x));
                 }
-                acc.mapv_inplace(activate);
+                // Most entries never turn positive and stay 0 without calling log1p.
+                acc.mapv_inplace(|x| if x > 0.0 { activate(x) } else { 0.0 });
             }
             // Non-positive logits contribute log1p(0) = 0: only positive ones pay for log1p.
             SpladeStrategy::Sum => {

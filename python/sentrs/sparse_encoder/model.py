@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -259,7 +260,10 @@ class SparseEncoder(QueryDocumentMixin, SimilarityMixin, BaseModel):
         **kwargs: Any,
     ) -> Tensor:
         """All embeddings as one coalesced ``(n, width)`` sparse COO tensor on the CPU, in input order."""
+        import torch
+
         from sentrs.base.tensors import host_float32
+        from sentrs.sparse_encoder._fused_head import FusedSpladeHead
         from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
 
         with self._inference_context():
@@ -276,20 +280,33 @@ class SparseEncoder(QueryDocumentMixin, SimilarityMixin, BaseModel):
             width = 0
             if max_active_dims is not None:
                 kwargs["max_active_dims"] = max_active_dims
-            for rows, out in self._batched_forward(
-                inputs, prompt, batch_size, show_progress_bar, device, stop_before=splade, **kwargs
-            ):
-                csr = splade.pool_to_csr(out, max_active_dims) if splade is not None else None
-                if csr is None:
-                    if splade is not None:
-                        out = splade(out)
-                    dense = out["sentence_embedding"].detach().float()
-                    host = host_float32(dense)
-                    csr = ops.dense_to_csr(host if host is not None else dense.cpu().numpy(), max_active_dims)
-                    width = int(dense.shape[-1])
-                else:
-                    width = int(out["token_embeddings"].shape[-1])
-                parts.append((rows, csr))
+            on_cpu = (self.device.type if device is None else torch.device(device).type) == "cpu"
+            fused = FusedSpladeHead.for_modules(modules) if on_cpu and not torch.is_grad_enabled() else None
+            with fused.capturing() if fused is not None else contextlib.nullcontext():
+                for rows, out in self._batched_forward(
+                    inputs, prompt, batch_size, show_progress_bar, device, stop_before=splade, **kwargs
+                ):
+                    csr = fused.pool_to_csr(out, max_active_dims) if fused is not None else None
+                    if csr is not None:
+                        assert fused is not None
+                        width = fused.decoder.out_features
+                        parts.append((rows, csr))
+                        continue
+                    if fused is not None:
+                        # The model did not return the decoder's output as it is: this batch runs unfused.
+                        with fused.released():
+                            out = modules[0](out)
+                    csr = splade.pool_to_csr(out, max_active_dims) if splade is not None else None
+                    if csr is None:
+                        if splade is not None:
+                            out = splade(out)
+                        dense = out["sentence_embedding"].detach().float()
+                        host = host_float32(dense)
+                        csr = ops.dense_to_csr(host if host is not None else dense.cpu().numpy(), max_active_dims)
+                        width = int(dense.shape[-1])
+                    else:
+                        width = int(out["token_embeddings"].shape[-1])
+                    parts.append((rows, csr))
             return _stack_rows(parts, len(inputs), width)
 
     # ------------------------------------------------------------------ similarity and inspection
