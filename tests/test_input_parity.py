@@ -138,13 +138,11 @@ TEXT_CASES: dict[str, Callable[[], Any]] = {
     "text dict holding an int": lambda: {"text": 1},
 }
 
-# The reference tokenizes a batch mixing single texts and pairs row by row; sentrs' tokenizer takes one layout per
-# call, so it refuses such a batch with a clear error.
+# The reference tokenizes a batch mixing single texts and pairs row by row; so does sentrs' Rust tokenizer.
 MIXED_CASES = {
     "text then pair": lambda: ["a", ("b", "c")],
     "pair then text": lambda: [("a", "b"), "c"],
 }
-_MIXED_XFAIL = pytest.mark.xfail(reason="sentrs cannot tokenize texts and pairs in one batch", raises=AssertionError)
 
 # Inputs of CrossEncoder.predict.
 PAIR_CASES: dict[str, Callable[[], Any]] = {
@@ -210,6 +208,20 @@ def test_single_pair_rule(ces: tuple[Any, Any], case: str) -> None:
     assert inputs.is_single_pair_input(make()) == ref.is_singular_input(make())
 
 
+def test_split_pairs_keeps_each_rows_layout() -> None:
+    assert inputs.split_pairs(["a", "b"]) == (["a", "b"], None)
+    assert inputs.split_pairs([("a", "b"), "c", ["d", "e"]]) == (["a", "c", "d"], ["b", None, "e"])
+    assert inputs.split_pairs([]) == ([], None)
+
+
+def test_mixed_batch_rows_equal_their_own_encodings(our_minilm: Any) -> None:
+    mixed = our_minilm.encode(["a man", ("food", "a man"), "food"])
+    alone = np.stack(
+        [our_minilm.encode("a man"), our_minilm.encode([("food", "a man")])[0], our_minilm.encode("food")]
+    )
+    np.testing.assert_allclose(mixed, alone, atol=1e-6)
+
+
 def test_datasets_column_is_a_batch(ref_minilm: Any, ces: tuple[Any, Any]) -> None:
     datasets = pytest.importorskip("datasets")
     column = datasets.Dataset.from_dict({"text": ["a", "b"]})["text"]
@@ -240,7 +252,7 @@ def test_item_check_matches_reference_modality(item: Any) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    [*TEXT_CASES, *(pytest.param(name, marks=_MIXED_XFAIL) for name in MIXED_CASES)],
+    [*TEXT_CASES, *MIXED_CASES],
 )
 def test_sentence_transformer_encode(ref_minilm: Any, our_minilm: Any, case: str) -> None:
     make = TEXT_CASES.get(case) or MIXED_CASES[case]
@@ -249,7 +261,7 @@ def test_sentence_transformer_encode(ref_minilm: Any, our_minilm: Any, case: str
 
 @pytest.mark.parametrize(
     "case",
-    [*TEXT_CASES, *(pytest.param(name, marks=_MIXED_XFAIL) for name in MIXED_CASES)],
+    [*TEXT_CASES, *MIXED_CASES],
 )
 def test_sparse_encoder_encode(sparse: tuple[Any, Any], case: str) -> None:
     ref, ours = sparse
@@ -257,7 +269,7 @@ def test_sparse_encoder_encode(sparse: tuple[Any, Any], case: str) -> None:
     assert_same_outcome(lambda: ref.encode(make()), lambda: ours.encode(make()))
 
 
-@pytest.mark.parametrize("case", [*PAIR_CASES, pytest.param("pair then text", marks=_MIXED_XFAIL)])
+@pytest.mark.parametrize("case", [*PAIR_CASES, "pair then text"])
 def test_cross_encoder_predict(ces: tuple[Any, Any], case: str) -> None:
     ref, ours = ces
     make = PAIR_CASES.get(case) or (lambda: [("a", "b"), "c"])
@@ -367,10 +379,7 @@ def test_input_type_error_is_both_classes() -> None:
         (lambda: inputs.normalize_inputs([("a", 1)]), r"inputs\[0\]\[1\] must be a str, got int"),
         (lambda: inputs.normalize_inputs([b"a"]), r"inputs\[0\] must be a str, got bytes.*decode"),
         (lambda: inputs.normalize_inputs("text"), "inputs must be a str, or a list, tuple or numpy array"),
-        (lambda: inputs.split_pairs(["a", ("b", "c")]), r"inputs\[1\] must be a str, got tuple .*cannot mix"),
-        (lambda: inputs.split_pairs([("a", "b"), "c"]), r"inputs\[1\] must be a pair \(text, text\) like inputs\[0\]"),
         (lambda: inputs.prepare_pair_inputs(("a", "b", "c")), "got a tuple of 3 items .*pair of two texts"),
-        (lambda: inputs.prepare_pair_inputs([("a", "b"), "c"]), "not a mix"),
         (lambda: inputs.check_pair({"text": "a"}, 2), r"inputs\[2\] must be a str, got dict; pass the text itself"),
         (lambda: inputs.pop_sentences_alias(None, {}), "got None"),
         (lambda: inputs.check_predict_args(None, None, 32, None, None, {}), "got None"),

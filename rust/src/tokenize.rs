@@ -192,11 +192,12 @@ impl BatchTokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// Encodes texts (and optional second texts of pairs), in parallel, truncated but unpadded.
+    /// Encodes texts (and optional second texts of pairs), in parallel, truncated but unpadded. A row whose
+    /// second text is `None` is encoded as a single text (a batch may mix texts and pairs).
     pub fn encode(
         &self,
         texts: &[String],
-        pairs: Option<&[String]>,
+        pairs: Option<&[Option<String>]>,
         add_special_tokens: bool,
     ) -> CoreResult<EncodedBatch> {
         if let Some(p) = pairs {
@@ -207,8 +208,8 @@ impl BatchTokenizer {
             )?;
         }
         let encode_one = |i: usize| -> CoreResult<Encoding> {
-            let input: EncodeInput = match pairs {
-                Some(p) => (texts[i].as_str(), p[i].as_str()).into(),
+            let input: EncodeInput = match pairs.and_then(|p| p[i].as_deref()) {
+                Some(second) => (texts[i].as_str(), second).into(),
                 None => texts[i].as_str().into(),
             };
             // Without offsets (only ids and type ids are kept): no byte-to-char map per text.
@@ -423,7 +424,7 @@ mod tests {
         let enc = t
             .encode(
                 &strings(&["a man eats food"]),
-                Some(&strings(&["a man"])),
+                Some(&[Some("a man".to_string())]),
                 true,
             )
             .unwrap();
@@ -433,10 +434,35 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_mixes_texts_and_pairs_row_by_row() {
+        let t = tok(None);
+        let mixed = t
+            .encode(
+                &strings(&["a man", "food"]),
+                Some(&[None, Some("a man".to_string())]),
+                true,
+            )
+            .unwrap();
+        let text = t.encode(&strings(&["a man"]), None, true).unwrap();
+        let pair = t
+            .encode(
+                &strings(&["food"]),
+                Some(&[Some("a man".to_string())]),
+                true,
+            )
+            .unwrap();
+        assert_eq!(mixed.ids, vec![text.ids[0].clone(), pair.ids[0].clone()]);
+        assert_eq!(
+            mixed.type_ids,
+            vec![text.type_ids[0].clone(), pair.type_ids[0].clone()]
+        );
+    }
+
+    #[test]
     fn pair_length_mismatch_is_an_error() {
         let t = tok(None);
         let err = t
-            .encode(&strings(&["a", "b"]), Some(&strings(&["a"])), true)
+            .encode(&strings(&["a", "b"]), Some(&[Some("a".to_string())]), true)
             .unwrap_err();
         assert!(err.to_string().contains("same length"));
     }

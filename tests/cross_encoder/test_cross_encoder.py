@@ -177,7 +177,6 @@ def test_num_labels_and_max_length_arguments(minilm_path: str) -> None:
         ([("only one",)], "pair of two texts"),
         ([("a", "b", "c")], "pair of two texts"),
         ([(1, "b")], "Unsupported input type"),
-        ([("a", "b"), "c"], "not a mix"),
         ([None], "pair of two texts"),  # one "pair" holding a single None
         ([[None, "x"], ["a", "b"]], "Unsupported input type"),
     ],

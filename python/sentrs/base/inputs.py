@@ -155,17 +155,6 @@ def _text_item(item: Any, where: int | str, expected: str = _EXPECTED_ITEM, read
     )
 
 
-def _mixed_batch_error(index: int, item: Any, first_is_pair: bool) -> InputTypeError:
-    got = type(item).__name__
-    if first_is_pair:
-        head = f"inputs[{index}] must be a pair (text, text) like inputs[0], got {got}"
-    else:
-        head = f"inputs[{index}] must be a str, got {got} (a pair) while inputs[0] is a single text"
-    return InputTypeError(
-        f"{head}; sentrs cannot mix single texts and (text, text) pairs in one batch, encode them in separate calls"
-    )
-
-
 # ------------------------------------------------------------------ embedding models
 def pop_sentences_alias(inputs: Any, kwargs: dict[str, Any]) -> Any:
     """Accepts the reference's deprecated ``sentences=`` keyword for ``inputs``."""
@@ -208,32 +197,25 @@ def prepare_text_inputs(inputs: Any) -> tuple[list[TextInput], bool]:
     return normalize_inputs(inputs), False
 
 
-def split_pairs(inputs: list[Any]) -> tuple[list[str], list[str] | None]:
-    """Splits a batch into first texts and (for a batch of pairs) second texts, checking every input.
+def split_pairs(inputs: list[Any]) -> tuple[list[str], list[str | None] | None]:
+    """Splits a batch into first texts and second texts, checking every input.
 
-    All inputs must be single texts or all pairs: the tokenizer takes one layout per call.
+    ``pairs`` is None when no input is a pair; otherwise it has one entry per input, None for the single texts
+    (the reference tokenizes a batch that mixes texts and pairs row by row, and so does the Rust tokenizer).
     """
-    if not inputs:
-        return [], None
-    first = _text_item(inputs[0], 0)
-    if isinstance(first, str):
-        texts = [first]
-        for i in range(1, len(inputs)):
-            item = inputs[i]
-            if type(item) is not str:
-                item = _text_item(item, i)
-                if not isinstance(item, str):
-                    raise _mixed_batch_error(i, inputs[i], first_is_pair=False)
+    texts: list[str] = []
+    pairs: list[str | None] = []
+    any_pair = False
+    for i, raw in enumerate(inputs):
+        item = raw if type(raw) is str else _text_item(raw, i)
+        if isinstance(item, str):
             texts.append(item)
-        return texts, None
-    texts, pairs = [first[0]], [first[1]]
-    for i in range(1, len(inputs)):
-        pair = _text_item(inputs[i], i)
-        if isinstance(pair, str):
-            raise _mixed_batch_error(i, inputs[i], first_is_pair=True)
-        texts.append(pair[0])
-        pairs.append(pair[1])
-    return texts, pairs
+            pairs.append(None)
+        else:
+            texts.append(item[0])
+            pairs.append(item[1])
+            any_pair = True
+    return texts, (pairs if any_pair else None)
 
 
 # ------------------------------------------------------------------ cross-encoders
@@ -246,7 +228,7 @@ def check_pair(item: Any, index: int) -> TextInput:
 
 def prepare_pair_inputs(inputs: Any) -> tuple[list[TextInput], bool]:
     """The inputs of ``CrossEncoder.predict`` as ``(batch, single)``: the checked pairs (or texts) as a list, and
-    whether ``inputs`` was one pair rather than a batch. A batch must be all pairs or all single texts."""
+    whether ``inputs`` was one pair rather than a batch."""
     single = is_single_pair_input(inputs)
     if isinstance(inputs, np.ndarray):
         inputs = inputs.tolist()
@@ -254,16 +236,8 @@ def prepare_pair_inputs(inputs: Any) -> tuple[list[TextInput], bool]:
         return [_text_item(inputs, "inputs", _EXPECTED_PAIR_INPUTS)], True
     if not isinstance(inputs, list):
         inputs = list(inputs)
-    batch = [_text_item(item, i) for i, item in enumerate(inputs)]
-    if batch:
-        first_is_pair = isinstance(batch[0], tuple)
-        for i, item in enumerate(batch):
-            if isinstance(item, tuple) != first_is_pair:
-                raise InputTypeError(
-                    "inputs must be all (query, document) pairs or all single texts, not a mix: inputs[0] is "
-                    f"{'a pair' if first_is_pair else 'a single text'} and inputs[{i}] is not"
-                )
-    return batch, False
+    # A batch may mix pairs and single texts: each row is tokenized as what it is, as in the reference.
+    return [_text_item(item, i) for i, item in enumerate(inputs)], False
 
 
 def check_predict_args(

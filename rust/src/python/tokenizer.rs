@@ -124,13 +124,14 @@ impl PyTokenizer {
         self.inner.vocab_size()
     }
 
-    /// Encodes texts (and optional second texts of pairs) in parallel, truncated, unpadded.
+    /// Encodes texts (and optional second texts of pairs; None in a row: a single text) in parallel, truncated,
+    /// unpadded.
     #[pyo3(signature = (texts, pairs=None, *, add_special_tokens=true))]
     fn encode(
         &self,
         py: Python<'_>,
         texts: Vec<String>,
-        pairs: Option<Vec<String>>,
+        pairs: Option<Vec<Option<String>>>,
         add_special_tokens: bool,
     ) -> PyResult<PyEncoding> {
         let tok = Arc::clone(&self.inner);

@@ -349,7 +349,7 @@ class HostPipeline:
         return int(getattr(self.transformer.model, "streams", 1))
 
     def tokenize(
-        self, texts: list[str], pairs: list[str] | None, prompt: str | None, max_length: int | None = None
+        self, texts: list[str], pairs: list[str | None] | None, prompt: str | None, max_length: int | None = None
     ) -> ops.Encoding:
         """Tokenizes every input once (the prompt prepended to each text)."""
         if prompt:

@@ -149,7 +149,9 @@ class FolderTokenizer:
             padding_side=self.padding_side,
         )
 
-    def encode(self, texts: list[str], pairs: list[str] | None = None, max_length: int | None = None) -> ops.Encoding:
+    def encode(
+        self, texts: list[str], pairs: list[str | None] | None = None, max_length: int | None = None
+    ) -> ops.Encoding:
         """Tokenizes every text (or pair) once, unpadded."""
         return self.rust(max_length).encode(texts, pairs, add_special_tokens=self.add_special_tokens)
 
