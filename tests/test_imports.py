@@ -26,9 +26,6 @@ NOT_YET: dict[str, str] = {
     "sentrs.base.losses": "training",
     "sentrs.base.losses.*": "training",
     "sentrs.data_collator": "training",
-    "sentrs.util.dataset": "training",
-    # model-card templates of the old training API
-    "sentrs.sentence_transformer.deprecated_model_card_templates": "training",
     # late-interaction models (MaxSim scoring and search in Rust)
     "sentrs.multi_vector_encoder": "multi-vector",
     "sentrs.multi_vector_encoder.*": "multi-vector",
@@ -246,10 +243,10 @@ def test_not_yet_available_names_fail_clearly() -> None:
         from sentrs.models import BoW  # noqa: F401
     with pytest.raises(NotYetAvailableError, match="multi-vector"):
         sentrs.MultiVectorEncoder  # noqa: B018
-    with pytest.raises(NotYetAvailableError, match="training"):
-        sentrs.util.resolve_ids  # noqa: B018
+    with pytest.raises(NotYetAvailableError, match="training of multi-vector models"):
+        sentrs.util.all_gather_padded  # noqa: B018
     with pytest.raises(NotYetAvailableError, match="multi-vector"):
-        sentrs.util.maxsim  # noqa: B018
+        sentrs.util.stack_padded_token_embeddings  # noqa: B018
     # Private names and names the reference does not have either are plain AttributeErrors.
     assert not hasattr(sentrs.losses, "_private")
     assert not hasattr(sentrs.models, "NoSuchModule")

@@ -51,20 +51,6 @@ import benchutil
 SECTIONS = ("trainer", "ce_trainer", "se_trainer", "sampler", "cached", "ir", "sparse_ir")
 
 
-def cpu_feature_line() -> str:
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "avx_vnni")
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        return "cpu features: unknown"
-    return "cpu features: " + (" ".join(f for f in wanted if f in flags) or "none of " + ",".join(wanted))
-
-
 def _pairs(n: int) -> tuple[list[str], list[str]]:
     """(example sentence, gloss) pairs from WordNet: the first ``n`` synsets that have an example."""
     anchors: list[str] = []
@@ -518,7 +504,7 @@ def main() -> None:
     benchutil.import_libraries(opts.threads)
     for line in benchutil.machine_lines():
         print(line)
-    print(cpu_feature_line())
+    print(benchutil.cpu_feature_line())
     print(f"max rss of this process so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     for section in sections:
         globals()[f"section_{section}"](opts)

@@ -141,6 +141,21 @@ def machine_lines() -> list[str]:
     return lines
 
 
+def cpu_feature_line() -> str:
+    """The CPU features the kernels dispatch on, as one line (from ``/proc/cpuinfo``)."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "avx_vnni")
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        return "cpu features: unknown"
+    return "cpu features: " + (" ".join(f for f in wanted if f in flags) or "none of " + ",".join(wanted))
+
+
 def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
     """Best wall time in seconds of ``repeats`` calls of ``fn``, after ``warmup`` untimed calls."""
     for _ in range(warmup):

@@ -26,6 +26,7 @@ _LAZY = {
     "SparseEncoder": "sentrs.sparse_encoder.model",
     "SimilarityFunction": "sentrs.util.similarity",
     "mine_hard_negatives": "sentrs.util.hard_negatives",
+    "resolve_ids": "sentrs.util.dataset",
     "quantize_embeddings": "sentrs.util.quantization",
     "export_dynamic_quantized_onnx_model": "sentrs.backend.export",
     "export_optimized_onnx_model": "sentrs.backend.export",
@@ -62,21 +63,15 @@ _LAZY = {
 }
 
 # The reference's top-level names that sentrs does not implement yet, by the feature they belong to.
-_NOT_YET = {
-    **dict.fromkeys(
-        (
-            "MultiVectorEncoder",
-            "MultiVectorEncoderModelCardData",
-            "MultiVectorEncoderTrainer",
-            "MultiVectorEncoderTrainingArguments",
-        ),
-        "multi-vector models",
+_NOT_YET = dict.fromkeys(
+    (
+        "MultiVectorEncoder",
+        "MultiVectorEncoderModelCardData",
+        "MultiVectorEncoderTrainer",
+        "MultiVectorEncoderTrainingArguments",
     ),
-    **dict.fromkeys(
-        ("resolve_ids",),
-        "training",
-    ),
-}
+    "multi-vector models",
+)
 
 __getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_getattr(__name__, _NOT_YET))
 
@@ -111,6 +106,7 @@ if TYPE_CHECKING:
     from sentrs.sparse_encoder.model_card import SparseEncoderModelCardData
     from sentrs.sparse_encoder.trainer import SparseEncoderTrainer
     from sentrs.sparse_encoder.training_args import SparseEncoderTrainingArguments
+    from sentrs.util.dataset import resolve_ids
     from sentrs.util.hard_negatives import mine_hard_negatives
     from sentrs.util.logging import LoggingHandler
     from sentrs.util.quantization import quantize_embeddings
@@ -142,5 +138,6 @@ __all__ = [
     "export_static_quantized_openvino_model",
     "mine_hard_negatives",
     "quantize_embeddings",
+    "resolve_ids",
     "util",
 ]

@@ -19,6 +19,8 @@ __all__ = [
     "hamming_topk",
     "intern_str_columns",
     "intern_u64",
+    "maxsim",
+    "maxsim_pairwise",
     "mine_pairs",
     "no_duplicates_batches",
     "normalize",
@@ -96,6 +98,22 @@ def similarity_matrix(
 ) -> npt.NDArray[np.float32]: ...
 def similarity_pairwise(
     a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], similarity_fn_name: str
+) -> npt.NDArray[np.float32]: ...
+def maxsim(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    query_weights: npt.NDArray[np.float32] | None = None,
+    empty_score: float = ...,
+) -> npt.NDArray[np.float32]: ...
+def maxsim_pairwise(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    query_weights: npt.NDArray[np.float32] | None = None,
+    empty_score: float = ...,
 ) -> npt.NDArray[np.float32]: ...
 def topk_search(
     queries: npt.NDArray[np.float32],

@@ -66,6 +66,29 @@ pub fn matmul_nt(a: ArrayView2<f32>, b: ArrayView2<f32>) -> CoreResult<Array2<f3
     } else {
         1
     };
+    matmul_nt_into(a, b, out.view_mut(), threads);
+    Ok(out)
+}
+
+/// `a @ b.T` written into `out` (`(a rows, b rows)`, contiguous), on `threads` threads of the core's pool (1: the
+/// calling thread, for callers that are already parallel). Dimensions must already be checked.
+pub(crate) fn matmul_nt_into(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    mut out: ndarray::ArrayViewMut2<f32>,
+    threads: usize,
+) {
+    let (n, d) = a.dim();
+    let m = b.nrows();
+    debug_assert_eq!(out.dim(), (n, m));
+    debug_assert!(out.is_standard_layout());
+    if n == 0 || m == 0 {
+        return;
+    }
+    if d == 0 {
+        out.fill(0.0);
+        return;
+    }
     let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
     let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
     // Raw pointers are not Send; their addresses cross into the pool and become pointers again there.
@@ -114,7 +137,6 @@ pub fn matmul_nt(a: ArrayView2<f32>, b: ArrayView2<f32>) -> CoreResult<Array2<f3
     } else {
         run();
     }
-    Ok(out)
 }
 
 fn for_each_row(out: &mut Array2<f32>, f: impl Fn(usize, ArrayViewMut1<f32>) + Sync) {

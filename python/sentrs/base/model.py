@@ -22,7 +22,7 @@ import tempfile
 import traceback
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
@@ -142,6 +142,9 @@ class BaseModel(_ModelBase):
     #: The model card data a model gets when the constructor is given none.
     model_card_data_class: ClassVar[Any] = ClassOnAccess("sentrs.base.model_card:BaseModelCardData")
     _default_prompts: ClassVar[dict[str, str | None]] = {}
+    #: Set on rank 0 by :func:`sentrs.util.distributed.distributed_evaluation` while an evaluator runs in a
+    #: ``torch.distributed`` job: ``encode`` then shares its inference with the job's other processes.
+    _distributed_inference: Callable[..., Any] | None = None
 
     def __init__(
         self,

@@ -216,8 +216,7 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
 
-        result = self._inference(
-            batch,
+        inference_kwargs: dict[str, Any] = dict(
             prompt=resolved_prompt,
             batch_size=batch_size,
             show_progress_bar=bool(show_progress_bar),
@@ -225,9 +224,13 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
             keep_on_host=convert_to_numpy,
             normalize_embeddings=normalize_embeddings,
             truncate_dim=truncate_dim,
-            device=device,
             **kwargs,
         )
+        if self._distributed_inference is not None and device is None:
+            # Inside distributed_evaluation on rank 0: every process of the job embeds a shard.
+            result = self._distributed_inference(batch, **inference_kwargs)
+        else:
+            result = self._inference(batch, device=device, **inference_kwargs)
 
         if output_value != "sentence_embedding":
             return result[0] if single else result

@@ -2,7 +2,8 @@
 
 Host (CPU, float32, no autograd) data is computed by the Rust core; everything else stays in torch. Names load
 on first use, so importing this package imports no torch. The reference's names sentrs lacks (the multi-vector
-``maxsim`` family, the training helpers) raise :class:`~sentrs.exceptions.NotYetAvailableError`.
+padded-token helpers and ``all_gather_padded``, module classes from custom code, ``ORIGINAL_TRANSFORMER_MODELS``) raise
+:class:`~sentrs.exceptions.NotYetAvailableError`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from sentrs._lazy import lazy_module_attrs
 from sentrs._unavailable import unavailable_getattr
 
 _LAZY = {
+    "resolve_ids": "sentrs.util.dataset",
     "save_to_hub_args_decorator": "sentrs.util.decorators",
+    "all_gather": "sentrs.util.distributed",
+    "all_gather_with_grad": "sentrs.util.distributed",
     "get_rank": "sentrs.util.distributed",
     "get_world_size": "sentrs.util.distributed",
     "check_package_availability": "sentrs.util.environment",
@@ -32,6 +36,7 @@ _LAZY = {
     "LoggingHandler": "sentrs.util.logging",
     "install_logger": "sentrs.util.logging",
     "append_to_last_row": "sentrs.util.misc",
+    "check_teacher_targets": "sentrs.util.misc",
     "disable_datasets_caching": "sentrs.util.misc",
     "disable_logging": "sentrs.util.misc",
     "fullname": "sentrs.util.misc",
@@ -48,6 +53,10 @@ _LAZY = {
     "semantic_search": "sentrs.util.retrieval",
     "SimilarityFunction": "sentrs.util.similarity",
     "cos_sim": "sentrs.util.similarity",
+    "maxsim": "sentrs.util.similarity",
+    "maxsim_pairwise": "sentrs.util.similarity",
+    "mean_maxsim": "sentrs.util.similarity",
+    "mean_maxsim_pairwise": "sentrs.util.similarity",
     "dot_score": "sentrs.util.similarity",
     "euclidean_sim": "sentrs.util.similarity",
     "manhattan_sim": "sentrs.util.similarity",
@@ -74,18 +83,12 @@ _NOT_YET = {
     **dict.fromkeys(
         (
             "cat_padded_token_embeddings",
-            "maxsim",
-            "maxsim_pairwise",
-            "mean_maxsim",
-            "mean_maxsim_pairwise",
             "repad_flattened_features",
             "stack_padded_token_embeddings",
         ),
         "multi-vector models",
     ),
-    **dict.fromkeys(
-        ("all_gather", "all_gather_padded", "all_gather_with_grad", "check_teacher_targets", "resolve_ids"), "training"
-    ),
+    "all_gather_padded": "training of multi-vector models",
     "import_module_class": "module classes from custom code",
     "ORIGINAL_TRANSFORMER_MODELS": "the reference's list of model names without an organisation (sentrs matches "
     "name families, see sentrs.base.hub)",
@@ -94,8 +97,9 @@ _NOT_YET = {
 __getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_getattr(__name__, _NOT_YET))
 
 if TYPE_CHECKING:
+    from sentrs.util.dataset import resolve_ids
     from sentrs.util.decorators import save_to_hub_args_decorator
-    from sentrs.util.distributed import get_rank, get_world_size
+    from sentrs.util.distributed import all_gather, all_gather_with_grad, get_rank, get_world_size
     from sentrs.util.environment import (
         check_package_availability,
         check_version_requirements,
@@ -116,6 +120,7 @@ if TYPE_CHECKING:
     from sentrs.util.logging import LoggingHandler, install_logger
     from sentrs.util.misc import (
         append_to_last_row,
+        check_teacher_targets,
         disable_datasets_caching,
         disable_logging,
         fullname,
@@ -141,6 +146,10 @@ if TYPE_CHECKING:
         dot_score,
         euclidean_sim,
         manhattan_sim,
+        maxsim,
+        maxsim_pairwise,
+        mean_maxsim,
+        mean_maxsim_pairwise,
         pairwise_angle_sim,
         pairwise_cos_sim,
         pairwise_dot_score,
@@ -169,9 +178,12 @@ __all__ = [
     "_convert_to_batch_tensor",
     "_convert_to_tensor",
     "_move_tensors_to_cpu",
+    "all_gather",
+    "all_gather_with_grad",
     "append_to_last_row",
     "batch_to_device",
     "check_package_availability",
+    "check_teacher_targets",
     "check_version_requirements",
     "community_detection",
     "compute_count_vector",
@@ -197,6 +209,10 @@ __all__ = [
     "load_dir_path",
     "load_file_path",
     "manhattan_sim",
+    "maxsim",
+    "maxsim_pairwise",
+    "mean_maxsim",
+    "mean_maxsim_pairwise",
     "mine_hard_negatives",
     "normalize_embeddings",
     "pairwise_angle_sim",
@@ -208,6 +224,7 @@ __all__ = [
     "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
+    "resolve_ids",
     "save_to_hub_args_decorator",
     "select_max_active_dims",
     "semantic_search",

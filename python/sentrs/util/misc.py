@@ -7,13 +7,17 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentrs._unavailable import unavailable_getattr
 from sentrs.base.registry import fullname, import_from_string
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 __all__ = [
     "append_to_last_row",
+    "check_teacher_targets",
     "disable_datasets_caching",
     "disable_logging",
     "fullname",
@@ -26,10 +30,11 @@ __getattr__ = unavailable_getattr(
     {
         "ORIGINAL_TRANSFORMER_MODELS": "the reference's list of model names without an organisation (sentrs "
         "matches name families, see sentrs.base.hub)",
-        "check_teacher_targets": "training",
         "import_module_class": "module classes from custom code",
     },
 )
+
+logger = logging.getLogger(__name__)
 
 
 def similarity_fct_name(similarity_fct: Callable[..., Any]) -> str:
@@ -56,6 +61,44 @@ def similarity_fct_name(similarity_fct: Callable[..., Any]) -> str:
     if config is not None:
         return _with_arguments(name, config(), always=True)
     return str(name)
+
+
+def check_teacher_targets(
+    teacher_probabilities: Tensor, teacher_logits: Tensor, teacher_temperature: float, loss_name: str
+) -> None:
+    """Checks the teacher target of a distillation loss (the losses call it on their first batch only).
+
+    NaN teacher scores fail: they would make the loss and every gradient NaN. A softmax target with exact zeros
+    (the temperature is too low for the spread of the scores, so those candidates get no gradient) logs a warning
+    with the temperature that avoids it. Infinite scores are taken as candidates masked out on purpose and pass.
+    Reading the tensors synchronises an accelerator, hence once per loss.
+
+    Args:
+        teacher_probabilities: ``(batch_size, n)`` the softmaxed teacher target the loss uses.
+        teacher_logits: ``(batch_size, n)`` the raw teacher scores.
+        teacher_temperature: the temperature already applied to ``teacher_logits``.
+        loss_name: the loss's class name, which opens the messages.
+
+    Raises:
+        ValueError: the teacher scores contain NaN.
+    """
+    scores = teacher_logits.detach().float()
+    if scores.isnan().any():
+        raise ValueError(
+            f"{loss_name}: the teacher scores contain NaN, so the loss and every gradient would be "
+            "NaN after the first backward. Check the column holding your teacher scores."
+        )
+    if scores.isinf().any():
+        return
+    zeros = int((teacher_probabilities == 0).sum())
+    if zeros:
+        spread = (scores.max(dim=-1).values - scores.min(dim=-1).values).max().item()
+        logger.warning(
+            f"{loss_name}: teacher_temperature={teacher_temperature} underflows {zeros} of "
+            f"{teacher_probabilities.numel()} teacher scores to exactly zero, so those candidates carry no gradient. "
+            f"The widest candidate row spans {spread:.1f}, and a float32 softmax underflows once a row's spread "
+            f"divided by the temperature exceeds about 100. Raise teacher_temperature above {spread / 100:.3g}."
+        )
 
 
 def _with_arguments(name: str, arguments: dict[str, Any], always: bool = False) -> str:

@@ -1,14 +1,10 @@
-"""The reference's similarity functions and ``SimilarityFunction`` (implemented in :mod:`sentrs.base.similarity`)."""
+"""The reference's similarity functions and ``SimilarityFunction`` (implemented in :mod:`sentrs.base.similarity`),
+and the MaxSim family (:mod:`sentrs.base.maxsim`)."""
 
 from __future__ import annotations
 
-from sentrs._unavailable import unavailable_getattr
 from sentrs.base import similarity as _implementation
+from sentrs.base.maxsim import maxsim, maxsim_pairwise, mean_maxsim, mean_maxsim_pairwise
 from sentrs.base.similarity import *  # noqa: F403 - the public names, listed once in sentrs.base.similarity
 
-__all__ = list(_implementation.__all__)
-
-__getattr__ = unavailable_getattr(
-    __name__,
-    dict.fromkeys(("maxsim", "maxsim_pairwise", "mean_maxsim", "mean_maxsim_pairwise"), "multi-vector models"),
-)
+__all__ = [*_implementation.__all__, "maxsim", "maxsim_pairwise", "mean_maxsim", "mean_maxsim_pairwise"]

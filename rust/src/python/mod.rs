@@ -7,6 +7,7 @@
 
 mod batching;
 mod cluster;
+mod maxsim;
 mod pooling;
 mod quantize;
 mod sampler;
@@ -244,6 +245,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     batching::register(m)?;
     pooling::register(m)?;
     similarity::register(m)?;
+    maxsim::register(m)?;
     topk::register(m)?;
     cluster::register(m)?;
     sparse::register(m)?;

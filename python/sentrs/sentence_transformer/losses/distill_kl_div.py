@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -12,14 +11,12 @@ from torch import Tensor, nn
 
 from sentrs.base.similarity import pairwise_dot_score
 from sentrs.sentence_transformer.losses._inputs import embed_columns
-from sentrs.util.misc import similarity_fct_name
+from sentrs.util.misc import check_teacher_targets, similarity_fct_name
 
 if TYPE_CHECKING:
     from sentrs.sentence_transformer.model import SentenceTransformer
 
 __all__ = ["DistillKLDivLoss"]
-
-logger = logging.getLogger(__name__)
 
 
 class DistillKLDivLoss(nn.Module):
@@ -121,7 +118,7 @@ class DistillKLDivLoss(nn.Module):
         teacher_probs = torch.softmax(labels.detach() / self.teacher_temperature, dim=1)
         if not self._checked_teacher_scale:
             self._checked_teacher_scale = True
-            _check_teacher_targets(teacher_probs, labels, self.teacher_temperature, name)
+            check_teacher_targets(teacher_probs, labels, self.teacher_temperature, name)
         return self.loss_fct(student_log_probs, teacher_probs) * self.student_temperature**2
 
     def get_config_dict(self) -> dict[str, Any]:
@@ -140,30 +137,6 @@ class DistillKLDivLoss(nn.Module):
     def citation(self) -> str:
         """BibTeX of the paper that introduced the loss."""
         return CITATION
-
-
-def _check_teacher_targets(probabilities: Tensor, scores: Tensor, temperature: float, loss_name: str) -> None:
-    """Fail on NaN teacher scores, and warn when the teacher softmax underflows to exact zeros (checked once).
-
-    Infinite scores are taken as candidates masked out on purpose, and pass.
-    """
-    scores = scores.detach().float()
-    if scores.isnan().any():
-        raise ValueError(
-            f"{loss_name}: the teacher scores contain NaN, so the loss and every gradient would be "
-            "NaN after the first backward. Check the column holding your teacher scores."
-        )
-    if scores.isinf().any():
-        return
-    zeros = int((probabilities == 0).sum())
-    if zeros:
-        spread = (scores.max(dim=-1).values - scores.min(dim=-1).values).max().item()
-        logger.warning(
-            f"{loss_name}: teacher_temperature={temperature} underflows {zeros} of {probabilities.numel()} teacher "
-            f"scores to exactly zero, so those candidates carry no gradient. The widest candidate row spans "
-            f"{spread:.1f}, and a float32 softmax underflows once a row's spread divided by the temperature exceeds "
-            f"about 100. Raise teacher_temperature above {spread / 100:.3g}."
-        )
 
 
 CITATION = """
