@@ -205,6 +205,26 @@ def test_multiple_negatives_ranking_gather_outside_a_distributed_job(folder: str
     )
 
 
+def test_multiple_negatives_ranking_gather_in_a_process_group(folder: str, tmp_path: Any) -> None:
+    """Inside a (one-process, gloo) ``torch.distributed`` group the batch goes through sentrs' autograd gather; the
+    reference's goes through ``torch.distributed.nn.all_gather`` (deprecated in recent torch, hence its warning)."""
+    import torch.distributed as dist
+
+    ref_cls, our_cls = _ref_losses().MultipleNegativesRankingLoss, _our_losses().MultipleNegativesRankingLoss
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        with pytest.warns(FutureWarning, match="all_gather is deprecated"):
+            _compare(
+                folder,
+                lambda m: ref_cls(m, gather_across_devices=True),
+                lambda m: our_cls(m, gather_across_devices=True),
+                3,
+                None,
+            )
+    finally:
+        dist.destroy_process_group()
+
+
 def test_cosent_with_dot_product(folder: str) -> None:
     import sentence_transformers.util as ref_util
 

@@ -250,9 +250,10 @@ def _gather_with_grad(tensor: Tensor) -> Tensor:
                 "gather_across_devices=True outside of a torch.distributed job: using this process's batch only."
             )
         return tensor
-    import torch.distributed.nn
+    from sentrs.util.distributed import all_gather_with_grad
 
-    return torch.cat(torch.distributed.nn.all_gather(tensor), dim=0)
+    # Our autograd gather: torch.distributed.nn.all_gather is deprecated in recent torch.
+    return all_gather_with_grad(tensor)
 
 
 CITATION_GTE = """
