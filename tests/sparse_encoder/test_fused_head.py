@@ -113,6 +113,15 @@ def test_pooling_variants(
     _close(fused, ref.encode(TEXTS, batch_size=8))
 
 
+def test_the_probe_runs_in_eval_mode(tiny_mlm_dir: str, tmp_path: Path) -> None:
+    """A model left in training mode (as during training, when an evaluator encodes) still gets the fusion."""
+    folder = _reference_model(tiny_mlm_dir, tmp_path, "max", "relu")
+    model = sentrs.SparseEncoder(folder, device="cpu")
+    model.train()
+    assert FusedSpladeHead.for_modules(model._inference_modules()) is not None
+    assert model[0].training
+
+
 def _postprocessing(model: Any) -> None:
     """Makes the model's HF forward scale the decoder's output (as a softcap or temperature would)."""
     hf = model[0].model

@@ -109,6 +109,9 @@ class FusedSpladeHead:
         features: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         if "token_type_ids" in self.transformer._input_names:
             features["token_type_ids"] = torch.zeros_like(ids)
+        # In eval mode, as encoding runs it: dropout in a model left in training mode would fail the comparison.
+        was_training = self.transformer.training
+        self.transformer.eval()
         try:
             with torch.inference_mode():
                 expected = self.transformer.forward(dict(features))["token_embeddings"]
@@ -120,6 +123,8 @@ class FusedSpladeHead:
                 return bool(torch.equal(self.decoder(captured), expected))
         except Exception:
             return False
+        finally:
+            self.transformer.train(was_training)
 
     def pool_to_csr(self, features: dict[str, Any], max_active_dims: int | None) -> ops.CsrArrays | None:
         """CSR rows of one batch run inside :meth:`capturing`, or None when its output was not the captured
