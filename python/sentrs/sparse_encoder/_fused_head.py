@@ -27,7 +27,7 @@ from torch import nn
 
 from sentrs import ops
 from sentrs.base.modules.transformer import Transformer
-from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
+from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling, concat_csr
 
 __all__ = ["FusedSpladeHead"]
 
@@ -143,9 +143,7 @@ class FusedSpladeHead:
         weight_t = self.decoder.weight.t()
         bias = self.decoder.bias
         hidden = hidden.detach().float().contiguous()
-        indptr = [np.zeros(1, dtype=np.int64)]
-        indices: list[np.ndarray] = []
-        values: list[np.ndarray] = []
+        parts = []
         for start in range(0, batch, rows_per_block):
             end = min(start + rows_per_block, batch)
             block = hidden[start:end].reshape(-1, width)
@@ -154,20 +152,15 @@ class FusedSpladeHead:
                 torch.addmm(bias, block, weight_t, out=out)
             else:
                 torch.mm(block, weight_t, out=out)
-            row_ptr, row_indices, row_values = ops.splade_pool(
-                out.numpy().reshape(end - start, seq, vocab),
-                mask[start:end],
-                self.splade.pooling_strategy,
-                self.splade.activation_function,
-                max_active_dims,
+            parts.append(
+                ops.splade_pool(
+                    out.numpy().reshape(end - start, seq, vocab),
+                    mask[start:end],
+                    self.splade.pooling_strategy,
+                    self.splade.activation_function,
+                    max_active_dims,
+                )
             )
-            indptr.append(row_ptr[1:] + indptr[-1][-1])
-            indices.append(row_indices)
-            values.append(row_values)
         if self.splade.embedding_dimension is None:
             self.splade.embedding_dimension = vocab
-        return (
-            np.concatenate(indptr),
-            np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
-            np.concatenate(values) if values else np.zeros(0, dtype=np.float32),
-        )
+        return concat_csr(parts)

@@ -159,10 +159,12 @@ fn topk_bf16_probed(
     } else {
         topk_bf16_rescored(rest, corpus, k, score, corpus_block, cancel)?
     };
+    let width_error =
+        |e: ndarray::ShapeError| invalid(format!("top-k results of different widths: {e}"));
     let ids = ndarray::concatenate(ndarray::Axis(0), &[probe_ids.view(), rest_ids.view()])
-        .map_err(|e| invalid(format!("top-k results of different widths: {e}")))?;
+        .map_err(width_error)?;
     let scores = ndarray::concatenate(ndarray::Axis(0), &[probe_scores.view(), rest_scores.view()])
-        .map_err(|e| invalid(format!("top-k results of different widths: {e}")))?;
+        .map_err(width_error)?;
     Ok((ids, scores))
 }
 

@@ -123,17 +123,24 @@ class SpladePooling(Module):
             return None
         if self.embedding_dimension is None:
             self.embedding_dimension = int(flat.shape[-1])
-        indptr, indices, values = [np.zeros(1, dtype=np.int64)], [], []
+        parts = []
         for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             ones = np.ones((1, end - start), dtype=np.int64)
-            row_ptr, row_indices, row_values = ops.splade_pool(
-                host[None, start:end], ones, self.pooling_strategy, self.activation_function, max_active_dims
+            parts.append(
+                ops.splade_pool(
+                    host[None, start:end], ones, self.pooling_strategy, self.activation_function, max_active_dims
+                )
             )
-            indptr.append(row_ptr[1:] + indptr[-1][-1])
-            indices.append(row_indices)
-            values.append(row_values)
-        return (
-            np.concatenate(indptr),
-            np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
-            np.concatenate(values) if values else np.zeros(0, dtype=np.float32),
-        )
+        return concat_csr(parts)
+
+
+def concat_csr(parts: list[ops.CsrArrays]) -> ops.CsrArrays:
+    """CSR blocks of consecutive rows, stacked into one ``(indptr, indices, values)``."""
+    indptr = [np.zeros(1, dtype=np.int64)]
+    for row_ptr, _, _ in parts:
+        indptr.append(row_ptr[1:] + indptr[-1][-1])
+    return (
+        np.concatenate(indptr),
+        np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64),
+        np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, dtype=np.float32),
+    )
