@@ -24,6 +24,8 @@ _LAZY = {
     "CrossEncoder": "sentrs.cross_encoder.model",
     "SentenceTransformer": "sentrs.sentence_transformer.model",
     "SparseEncoder": "sentrs.sparse_encoder.model",
+    "MultiVectorEncoder": "sentrs.multi_vector_encoder.model",
+    "MultiVectorEncoderModelCardData": "sentrs.multi_vector_encoder.model_card",
     "SimilarityFunction": "sentrs.util.similarity",
     "mine_hard_negatives": "sentrs.util.hard_negatives",
     "resolve_ids": "sentrs.util.dataset",
@@ -65,8 +67,6 @@ _LAZY = {
 # The reference's top-level names that sentrs does not implement yet, by the feature they belong to.
 _NOT_YET = dict.fromkeys(
     (
-        "MultiVectorEncoder",
-        "MultiVectorEncoderModelCardData",
         "MultiVectorEncoderTrainer",
         "MultiVectorEncoderTrainingArguments",
     ),
@@ -90,6 +90,8 @@ if TYPE_CHECKING:
     from sentrs.cross_encoder.model_card import CrossEncoderModelCardData
     from sentrs.cross_encoder.trainer import CrossEncoderTrainer
     from sentrs.cross_encoder.training_args import CrossEncoderTrainingArguments
+    from sentrs.multi_vector_encoder.model import MultiVectorEncoder
+    from sentrs.multi_vector_encoder.model_card import MultiVectorEncoderModelCardData
 
     # The old paths sentrs.evaluation, sentrs.losses and sentrs.models (deprecated, as in the reference).
     from sentrs.sentence_transformer import evaluation as evaluation
@@ -121,6 +123,8 @@ __all__ = [
     "InputExample",
     "LoggingHandler",
     "MultiDatasetDefaultBatchSampler",
+    "MultiVectorEncoder",
+    "MultiVectorEncoderModelCardData",
     "ParallelSentencesDataset",
     "SentenceTransformer",
     "SentenceTransformerModelCardData",

@@ -633,7 +633,7 @@ class BaseModel(_ModelBase):
         forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
 
         def run(rows: npt.NDArray[np.int64]) -> dict[str, Any]:
-            features = first.features_from_encoding(encoding, rows)
+            features = first.features_from_encoding(encoding, rows, task=kwargs.get("task"))
             if prompt_length is not None:
                 features["prompt_length"] = prompt_length
             features["modality"] = "text"

@@ -19,6 +19,7 @@ __all__ = [
     "BaseModelCardCallback",
     "CrossEncoderModelCardCallback",
     "ModelCardCallback",
+    "MultiVectorEncoderModelCardCallback",
     "SentenceTransformerModelCardCallback",
     "SparseEncoderModelCardCallback",
 ]
@@ -163,6 +164,10 @@ class CrossEncoderModelCardCallback(BaseModelCardCallback):
 
 class SparseEncoderModelCardCallback(BaseModelCardCallback):
     """The model-card callback of ``SparseEncoderTrainer``."""
+
+
+class MultiVectorEncoderModelCardCallback(BaseModelCardCallback):
+    """The model-card callback of ``MultiVectorEncoderTrainer``."""
 
 
 class ModelCardCallback(SentenceTransformerModelCardCallback):

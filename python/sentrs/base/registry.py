@@ -25,7 +25,12 @@ _BUILTIN: dict[str, str] = {
     "MLMTransformer": "sentrs.sparse_encoder.modules.mlm_transformer:MLMTransformer",
     "SparseStaticEmbedding": "sentrs.sparse_encoder.modules.sparse_static_embedding:SparseStaticEmbedding",
     "SparseAutoEncoder": "sentrs.sparse_encoder.modules.sparse_auto_encoder:SparseAutoEncoder",
+    "MultiVectorMask": "sentrs.multi_vector_encoder.modules.multi_vector_mask:MultiVectorMask",
+    "HierarchicalTokenPooling": "sentrs.multi_vector_encoder.modules.token_pooling:HierarchicalTokenPooling",
 }
+
+# Module classes of other libraries whose folders the reference loads as one of its own (it rewrites the path).
+_FOREIGN_ALIASES: dict[str, str] = {"pylate.models.Dense.Dense": "Dense"}
 
 _BY_NAME: dict[str, type[Module]] = {}
 
@@ -59,9 +64,10 @@ def module_class_for_type(type_ref: str) -> type[Module]:
     """
     if not isinstance(type_ref, str) or not type_ref:
         raise ModuleTypeError(f"modules.json entry 'type' must be a non-empty str, got {type_ref!r}")
+    type_ref = _FOREIGN_ALIASES.get(type_ref, type_ref)
     root = type_ref.split(".", 1)[0]
     class_name = type_ref.rsplit(".", 1)[-1]
-    if root not in ("sentence_transformers", "sentrs"):
+    if root not in ("sentence_transformers", "sentrs") and type_ref not in _BUILTIN:
         raise ModuleTypeError(
             f"module type {type_ref!r} is custom code from the model repository; sentrs does not run custom "
             "module code. Supported module types: " + ", ".join(supported_module_names())

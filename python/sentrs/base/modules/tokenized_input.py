@@ -93,11 +93,24 @@ class TokenizedTextInput(InputModule):
             self._rust_key = key
         return self._rust_tokenizer
 
+    def call_max_length(self, **kwargs: Any) -> int | None:
+        """The truncation length of one call, as the reference ranks the settings: ``max_length`` in the call's or the
+        module's ``processing_kwargs["text"]``, then a ``max_length`` keyword (the trainer's), then the task's length
+        (:meth:`task_max_length`); None leaves the module's ``max_seq_length``."""
+        processing = kwargs.get("processing_kwargs") or {}
+        call_text = processing.get("text", {}) if isinstance(processing, dict) else {}
+        for value in (call_text.get("max_length"), self._text_kwargs().get("max_length"), kwargs.get("max_length")):
+            if value is not None:
+                return int(value)
+        return self.task_max_length(kwargs.get("task"))
+
+    def task_max_length(self, task: str | None) -> int | None:
+        """A per-task truncation length (the Transformer's ``query_length`` / ``document_length``)."""
+        return None
+
     def encode_texts(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> ops.Encoding:
         """Tokenizes every input once (unpadded); inputs are strings or ``(text, text_pair)`` pairs."""
-        processing = kwargs.get("processing_kwargs") or {}
-        text_kwargs = processing.get("text", {}) if isinstance(processing, dict) else {}
-        tok = self.rust_tokenizer(max_length=text_kwargs.get("max_length"))
+        tok = self.rust_tokenizer(max_length=self.call_max_length(**kwargs))
         texts, pairs = split_pairs(inputs)
         if prompt:
             texts = [prompt + t for t in texts]
@@ -113,8 +126,11 @@ class TokenizedTextInput(InputModule):
             self._prompt_lengths[prompt] = length
         return self._prompt_lengths[prompt]
 
-    def features_from_encoding(self, encoding: ops.Encoding, rows: Any = None) -> dict[str, Any]:
-        """Pads ``rows`` of an encoding into a features dict of CPU int64 tensors (zero-copy from numpy)."""
+    def features_from_encoding(
+        self, encoding: ops.Encoding, rows: Any = None, task: str | None = None
+    ) -> dict[str, Any]:
+        """Pads ``rows`` of an encoding into a features dict of CPU int64 tensors (zero-copy from numpy); ``task`` is
+        the encode task (``query``, ``document``), which subclasses may shape the batch by."""
         row_list = None if rows is None else [int(r) for r in rows]
         input_ids, attention_mask, token_type_ids = encoding.pad(row_list)
         features: dict[str, Any] = {
@@ -123,13 +139,19 @@ class TokenizedTextInput(InputModule):
         }
         if "token_type_ids" in self._input_names:
             features["token_type_ids"] = torch.from_numpy(token_type_ids)
+        return self.finish_features(features, task)
+
+    def finish_features(self, features: dict[str, Any], task: str | None) -> dict[str, Any]:
+        """Hook on a padded batch (the Transformer expands ColBERT-style queries here)."""
         return features
 
     def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Tokenizes a batch into padded tensors ``input_ids``, ``attention_mask`` (+ ``token_type_ids``)."""
         if isinstance(inputs, (str, tuple)):
             inputs = [inputs]
-        features = self.features_from_encoding(self.encode_texts(list(inputs), prompt=prompt, **kwargs))
+        features = self.features_from_encoding(
+            self.encode_texts(list(inputs), prompt=prompt, **kwargs), task=kwargs.get("task")
+        )
         if prompt:
             features["prompt_length"] = self.prompt_length(prompt)
         features["modality"] = "text"

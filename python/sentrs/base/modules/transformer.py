@@ -12,10 +12,12 @@ import logging
 import os
 from typing import Any, ClassVar, Literal
 
+from typing_extensions import NotRequired, TypedDict
+
 from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, has_lowercase, read_json_object
 from sentrs.base.modules.tokenized_input import TokenizedTextInput
 
-__all__ = ["Transformer"]
+__all__ = ["QueryExpansionConfig", "Transformer", "normalize_query_expansion"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,60 @@ def _strip_remote_code(d: dict[str, Any] | None) -> dict[str, Any]:
     d = dict(d or {})
     d.pop("trust_remote_code", None)
     return d
+
+
+class QueryExpansionConfig(TypedDict):
+    """ColBERT-style query expansion settings (see :attr:`Transformer.query_expansion`)."""
+
+    strategy: Literal["fixed", "min"]
+    attend: NotRequired[bool]
+    token: NotRequired[str | None]
+    length: NotRequired[int]
+
+
+_EXPANSION_KEYS = ("strategy", "attend", "token", "length")
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
+
+
+def _optional_length(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    return value
+
+
+def normalize_query_expansion(value: Any) -> QueryExpansionConfig | None:
+    """Checks a ``query_expansion`` setting and fills its defaults (``attend=False``, ``token=None``)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"query_expansion must be a dict or None, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(_EXPANSION_KEYS))
+    if unknown:
+        raise ValueError(f"query_expansion has unknown keys {unknown}; the keys are {list(_EXPANSION_KEYS)}")
+    strategy = value.get("strategy")
+    if strategy not in ("fixed", "min"):
+        raise ValueError(f"query_expansion['strategy'] must be 'fixed' or 'min', got {strategy!r}")
+    attend = value.get("attend", False)
+    if not isinstance(attend, bool):
+        raise ValueError(f"query_expansion['attend'] must be a bool, got {attend!r}")
+    token = value.get("token")
+    if token is not None and not isinstance(token, str):
+        raise ValueError(f"query_expansion['token'] must be a str or None, got {token!r}")
+    length = value.get("length")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(
+            f"query_expansion['length'] must be a positive int (the queries' width after expansion; ColBERT uses "
+            f"32), got {length!r}"
+        )
+    return {"strategy": strategy, "attend": attend, "token": token, "length": length}
 
 
 class Transformer(TokenizedTextInput):
@@ -52,7 +108,14 @@ class Transformer(TokenizedTextInput):
     """
 
     config_file_name: ClassVar[str] = "sentence_bert_config.json"
-    config_keys: ClassVar[list[str]] = ["transformer_task", "modality_config", "module_output_name"]
+    config_keys: ClassVar[list[str]] = [
+        "transformer_task",
+        "modality_config",
+        "module_output_name",
+        "query_length",
+        "document_length",
+        "query_expansion",
+    ]
     save_in_root: ClassVar[bool] = True
     reference_type: ClassVar[str] = "sentence_transformers.base.modules.transformer.Transformer"
 
@@ -73,6 +136,9 @@ class Transformer(TokenizedTextInput):
         tokenizer_name_or_path: str | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         cache_dir: str | None = None,
+        query_length: int | None = None,
+        document_length: int | None = None,
+        query_expansion: QueryExpansionConfig | None = None,
         **unused: Any,
     ) -> None:
         super().__init__()
@@ -84,7 +150,10 @@ class Transformer(TokenizedTextInput):
             )
         if backend not in ("torch", "onnx", "openvino"):
             raise ValueError(f"backend must be 'torch', 'onnx' or 'openvino', got {backend!r}")
-        for key in ("unpad_inputs", "query_length", "document_length", "query_expansion"):
+        self.query_length = _optional_length(query_length, "query_length")
+        self.document_length = _optional_length(document_length, "document_length")
+        self._query_expansion: QueryExpansionConfig | None = None
+        for key in ("unpad_inputs",):
             if unused.get(key) not in (None, False):
                 logger.warning(
                     "Transformer option %s=%r is not supported by sentrs yet; ignoring it", key, unused[key]
@@ -152,6 +221,7 @@ class Transformer(TokenizedTextInput):
             self._add_lowercase()
         self._input_names = self._forward_input_names()
         self._init_tokenizer_state()
+        self.query_expansion = query_expansion
 
     # ------------------------------------------------------------------ the reference's attribute names
     @property
@@ -199,6 +269,116 @@ class Transformer(TokenizedTextInput):
         params = inspect.signature(self.model.forward).parameters
         return [n for n in names if n in params]
 
+    # ------------------------------------------------------------------ late interaction (ColBERT) knobs
+    @property
+    def query_expansion(self) -> QueryExpansionConfig | None:
+        """ColBERT-style query expansion, or None: ``{"strategy": "fixed" | "min", "length": int, "attend": bool,
+        "token": str | None}``. ``fixed`` makes every query exactly ``length`` tokens (shorter ones are padded with
+        ``token``, default the tokenizer's mask token, else its eos token; longer ones truncated); ``min`` only pads up
+        to ``length``. The padded positions are marked in ``query_expansion_positions`` for
+        :class:`~sentrs.multi_vector_encoder.modules.MultiVectorMask`; ``attend=True`` also lets the encoder attend
+        to them."""
+        return self._query_expansion
+
+    @query_expansion.setter
+    def query_expansion(self, value: QueryExpansionConfig | dict[str, Any] | None) -> None:
+        expansion = normalize_query_expansion(value)
+        if expansion is not None:
+            self._expansion_token_id(expansion)  # raises when the tokenizer cannot provide the token
+            if self.query_length is not None and self.query_length < expansion["length"]:
+                raise ValueError(
+                    f"query_length={self.query_length} is smaller than query_expansion['length']="
+                    f"{expansion['length']}: the expansion length is the queries' minimum width; raise "
+                    "query_length, drop it, or lower the expansion length"
+                )
+        self._query_expansion = expansion
+
+    def _expansion_token_id(self, expansion: QueryExpansionConfig) -> int:
+        tok = self.tokenizer
+        token = expansion.get("token")
+        if token is None:
+            token_id = tok.mask_token_id if tok.mask_token_id is not None else tok.eos_token_id
+            if token_id is None:
+                raise ValueError(
+                    "query_expansion token=None uses the tokenizer's mask token, else its eos token, and this "
+                    "tokenizer has neither; set query_expansion['token'] to a token of its vocabulary"
+                )
+            return int(token_id)
+        token_id = tok.convert_tokens_to_ids(token)
+        if token_id is None or (token_id == tok.unk_token_id and token != tok.unk_token):
+            raise ValueError(f"query_expansion token={token!r} is not a token of this tokenizer's vocabulary")
+        return int(token_id)
+
+    def task_max_length(self, task: str | None) -> int | None:
+        if task == "query":
+            return self.query_length
+        if task == "document":
+            return self.document_length
+        return None
+
+    def call_max_length(self, **kwargs: Any) -> int | None:
+        expansion = self._query_expansion if kwargs.get("task") == "query" else None
+        if expansion is None:
+            return super().call_max_length(**kwargs)
+        processing = kwargs.get("processing_kwargs") or {}
+        call_text = processing.get("text", {}) if isinstance(processing, dict) else {}
+        override = call_text.get("max_length", self._text_kwargs().get("max_length"))
+        floor = expansion["length"]
+        if expansion["strategy"] == "fixed":
+            asked = override if override is not None else kwargs.get("max_length")
+            if asked is not None and int(asked) != floor:
+                _warn_once(
+                    f"query_expansion makes every query {floor} tokens long; max_length={asked} is ignored for "
+                    "query batches"
+                )
+            return floor
+        if override is not None:
+            return int(override)
+        ceiling = kwargs.get("max_length", self.query_length)
+        if ceiling is None:
+            return None
+        if int(ceiling) < floor:
+            _warn_once(
+                f"query_expansion keeps queries at least {floor} tokens long; max_length={ceiling} is raised to it "
+                "for query batches"
+            )
+        return max(int(ceiling), floor)
+
+    def finish_features(self, features: dict[str, Any], task: str | None) -> dict[str, Any]:
+        """Expands a query batch: pads it to the expansion length, puts the expansion token in the padding within
+        that length and marks those positions in ``query_expansion_positions``."""
+        expansion = self._query_expansion if task == "query" else None
+        if expansion is None or "input_ids" not in features or "attention_mask" not in features:
+            return features
+        import torch
+
+        floor = expansion["length"]
+        input_ids = features["input_ids"]
+        attention_mask = features["attention_mask"]
+        missing = floor - input_ids.shape[1]
+        if missing > 0:
+            # `fixed` pads on the tokenizer's side (as padding="max_length" does); `min` widens on the right.
+            left = expansion["strategy"] == "fixed" and self.tokenizer.padding_side == "left"
+            sides = (missing, 0) if left else (0, missing)
+            pad_id = self.tokenizer.pad_token_id if expansion["strategy"] == "fixed" else 0
+            pad = torch.nn.functional.pad
+            features["input_ids"] = input_ids = pad(input_ids, sides, value=int(pad_id or 0))
+            features["attention_mask"] = attention_mask = pad(attention_mask, sides, value=0)
+            if "token_type_ids" in features:
+                type_id = getattr(self.tokenizer, "pad_token_type_id", 0) if expansion["strategy"] == "fixed" else 0
+                features["token_type_ids"] = pad(features["token_type_ids"], sides, value=int(type_id or 0))
+        positions = (attention_mask == 0) & (torch.arange(input_ids.shape[1]) < floor)
+        if expansion["strategy"] == "fixed" and not bool(positions.any(dim=-1).all()):
+            _warn_once(
+                f"One or more queries filled the whole query_expansion length of {floor} tokens; the rest of "
+                "them was truncated"
+            )
+        features["input_ids"] = input_ids.masked_fill(positions, self._expansion_token_id(expansion))
+        features["query_expansion_positions"] = positions
+        if expansion["attend"]:
+            features["attention_mask"] = attention_mask.masked_fill(positions, 1)
+        return features
+
     # ------------------------------------------------------------------ forward
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         model_inputs = {k: features[k] for k in self._input_names if k in features}
@@ -232,6 +412,10 @@ class Transformer(TokenizedTextInput):
         }
         if self.processing_kwargs:
             config["processing_kwargs"] = self.processing_kwargs
+        # The multi-vector knobs are written only when set, as the reference does.
+        for key in ("query_length", "document_length", "query_expansion"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
         return config
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
