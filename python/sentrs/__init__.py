@@ -26,6 +26,8 @@ _LAZY = {
     "SparseEncoder": "sentrs.sparse_encoder.model",
     "MultiVectorEncoder": "sentrs.multi_vector_encoder.model",
     "MultiVectorEncoderModelCardData": "sentrs.multi_vector_encoder.model_card",
+    "MultiVectorEncoderTrainer": "sentrs.multi_vector_encoder.trainer",
+    "MultiVectorEncoderTrainingArguments": "sentrs.multi_vector_encoder.training_args",
     "SimilarityFunction": "sentrs.util.similarity",
     "mine_hard_negatives": "sentrs.util.hard_negatives",
     "resolve_ids": "sentrs.util.dataset",
@@ -65,13 +67,7 @@ _LAZY = {
 }
 
 # The reference's top-level names that sentrs does not implement yet, by the feature they belong to.
-_NOT_YET = dict.fromkeys(
-    (
-        "MultiVectorEncoderTrainer",
-        "MultiVectorEncoderTrainingArguments",
-    ),
-    "multi-vector models",
-)
+_NOT_YET: dict[str, str] = {}
 
 __getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_getattr(__name__, _NOT_YET))
 
@@ -92,6 +88,8 @@ if TYPE_CHECKING:
     from sentrs.cross_encoder.training_args import CrossEncoderTrainingArguments
     from sentrs.multi_vector_encoder.model import MultiVectorEncoder
     from sentrs.multi_vector_encoder.model_card import MultiVectorEncoderModelCardData
+    from sentrs.multi_vector_encoder.trainer import MultiVectorEncoderTrainer
+    from sentrs.multi_vector_encoder.training_args import MultiVectorEncoderTrainingArguments
 
     # The old paths sentrs.evaluation, sentrs.losses and sentrs.models (deprecated, as in the reference).
     from sentrs.sentence_transformer import evaluation as evaluation
@@ -125,6 +123,8 @@ __all__ = [
     "MultiDatasetDefaultBatchSampler",
     "MultiVectorEncoder",
     "MultiVectorEncoderModelCardData",
+    "MultiVectorEncoderTrainer",
+    "MultiVectorEncoderTrainingArguments",
     "ParallelSentencesDataset",
     "SentenceTransformer",
     "SentenceTransformerModelCardData",

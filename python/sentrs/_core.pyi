@@ -106,7 +106,9 @@ def maxsim(
     document_offsets: npt.NDArray[np.int64],
     query_weights: npt.NDArray[np.float32] | None = None,
     empty_score: float = ...,
+    kernel: str = "auto",
 ) -> npt.NDArray[np.float32]: ...
+def maxsim_amx_supported() -> bool: ...
 def maxsim_pairwise(
     queries: npt.NDArray[np.float32],
     query_offsets: npt.NDArray[np.int64],

@@ -167,3 +167,47 @@ def test_public_names() -> None:
 
     for name in ("maxsim", "maxsim_pairwise", "mean_maxsim", "mean_maxsim_pairwise"):
         assert getattr(sentrs.util, name) is getattr(ours, name)
+
+
+@pytest.mark.parametrize("kernel", ["fp32", "amx"])
+def test_every_kernel_gives_the_fp32_scores(kernel: str) -> None:
+    """Each Rust kernel this CPU runs against a float64 naive MaxSim (1e-5: float32 sums of 24 maxima). The AMX
+    kernel picks candidates in bf16 and rescores them in fp32, so it must agree as closely as the fp32 kernel; CPUs
+    without AMX refuse it by name."""
+    from sentrs import _core
+
+    rng = np.random.default_rng(7)
+    dim = 100
+    q_lens, d_lens = [24, 1, 0, 33], [180, 0, 5, 16, 300, 1, 47]
+    q = rng.standard_normal((sum(q_lens), dim)).astype(np.float32)
+    d = rng.standard_normal((sum(d_lens), dim)).astype(np.float32)
+    d[5:15] = d[4] + 1e-7  # near-equal tokens: bf16 cannot order them, the fp32 rescoring must
+    q_off = np.concatenate([[0], np.cumsum(q_lens)]).astype(np.int64)
+    d_off = np.concatenate([[0], np.cumsum(d_lens)]).astype(np.int64)
+    if kernel == "amx" and not _core.maxsim_amx_supported():
+        with pytest.raises(ValueError, match="kernel='amx' needs a CPU with AMX-BF16"):
+            _core.maxsim(q, q_off, d, d_off, kernel=kernel)
+        return
+    got = _core.maxsim(q, q_off, d, d_off, kernel=kernel)
+    want = np.zeros_like(got)
+    for i in range(len(q_lens)):
+        for j in range(len(d_lens)):
+            qi, dj = q[q_off[i] : q_off[i + 1]].astype(np.float64), d[d_off[j] : d_off[j + 1]].astype(np.float64)
+            want[i, j] = -1e9 if len(dj) == 0 else (qi @ dj.T).max(axis=1).sum() if len(qi) else 0.0
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="kernel must be 'auto', 'fp32' or 'amx'"):
+        _core.maxsim(q, q_off, d, d_off, kernel="bf16")
+
+
+def test_one_row_masks_apply_to_every_pair() -> None:
+    """A ``(1, tokens)`` mask broadcasts over the batch in pairwise scoring, as in the reference (1e-5)."""
+    from sentence_transformers import util as ref_util
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(3, 4, 8, generator=g), torch.randn(3, 5, 8, generator=g)
+    a_mask, b_mask = torch.ones(1, 4), torch.ones(1, 5)
+    a_mask[0, 1] = 0
+    b_mask[0, 4] = 0
+    for kwargs in ({"a_mask": a_mask}, {"b_mask": b_mask}, {"a_mask": a_mask, "b_mask": b_mask}):
+        want = ref_util.maxsim_pairwise(a, b, **kwargs)
+        assert torch.allclose(ours.maxsim_pairwise(a, b, **kwargs), want, atol=1e-5)

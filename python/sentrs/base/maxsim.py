@@ -238,6 +238,8 @@ class _Side:
             )
             return np.ascontiguousarray(data), _offsets(lengths), None
         padded, mask = self.padded(0, len(self))
+        if mask.shape[0] != padded.shape[0]:  # a one-row mask applies to every item
+            mask = mask.expand(padded.shape[0], -1)
         values = mask.detach().float()
         keep = values != 0
         data = padded.detach()[keep].numpy()

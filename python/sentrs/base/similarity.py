@@ -190,22 +190,37 @@ class SimilarityFunction(Enum):
     DOT = "dot"  # alias of DOT_PRODUCT
     EUCLIDEAN = "euclidean"
     MANHATTAN = "manhattan"
+    MAXSIM = "maxsim"  # late interaction (multi-vector models)
+    MEAN_MAXSIM = "meanmaxsim"  # MaxSim divided by the query's token count
 
     @staticmethod
-    def to_similarity_fn(similarity_function: SimilarityFunction | str) -> Callable[[Any, Any], Tensor]:
+    def to_similarity_fn(similarity_function: SimilarityFunction | str) -> Callable[..., Tensor]:
         """The ``(n, m)`` matrix function for a name or member."""
+        from sentrs.base.maxsim import maxsim, mean_maxsim
+
         name = SimilarityFunction(similarity_function).value
-        return {"cosine": cos_sim, "dot": dot_score, "euclidean": euclidean_sim, "manhattan": manhattan_sim}[name]
+        return {
+            "cosine": cos_sim,
+            "dot": dot_score,
+            "euclidean": euclidean_sim,
+            "manhattan": manhattan_sim,
+            "maxsim": maxsim,
+            "meanmaxsim": mean_maxsim,
+        }[name]
 
     @staticmethod
-    def to_similarity_pairwise_fn(similarity_function: SimilarityFunction | str) -> Callable[[Any, Any], Tensor]:
+    def to_similarity_pairwise_fn(similarity_function: SimilarityFunction | str) -> Callable[..., Tensor]:
         """The ``(n,)`` pairwise function for a name or member."""
+        from sentrs.base.maxsim import maxsim_pairwise, mean_maxsim_pairwise
+
         name = SimilarityFunction(similarity_function).value
         return {
             "cosine": pairwise_cos_sim,
             "dot": pairwise_dot_score,
             "euclidean": pairwise_euclidean_sim,
             "manhattan": pairwise_manhattan_sim,
+            "maxsim": maxsim_pairwise,
+            "meanmaxsim": mean_maxsim_pairwise,
         }[name]
 
     @staticmethod

@@ -1,7 +1,8 @@
 """Multi-vector (late-interaction, ColBERT-style) models.
 
-The package has the reference's shape: ``model.py``, ``modules/``, ``scoring/``, ``model_card.py``; the names
-that need the training stack load on first use.
+The package has the reference's shape: ``model.py``, ``modules/``, ``scoring/``, ``losses/``, ``evaluation/``,
+``trainer.py``, ``training_args.py``, ``data_collator.py``, ``model_card.py``. The training names load on first use
+(they import torch, transformers and datasets).
 """
 
 from __future__ import annotations
@@ -14,5 +15,10 @@ __all__ = ["MultiVectorEncoder", "maxsim", "maxsim_pairwise"]
 
 __getattr__, __dir__ = lazy_module_attrs(
     __name__,
-    {"MultiVectorEncoderModelCardData": "sentrs.multi_vector_encoder.model_card"},
+    {
+        "MultiVectorEncoderModelCardData": "sentrs.multi_vector_encoder.model_card",
+        "MultiVectorEncoderDataCollator": "sentrs.multi_vector_encoder.data_collator",
+        "MultiVectorEncoderTrainer": "sentrs.multi_vector_encoder.trainer",
+        "MultiVectorEncoderTrainingArguments": "sentrs.multi_vector_encoder.training_args",
+    },
 )

@@ -1,8 +1,8 @@
 """The reference's ``util`` API: similarity, tensor helpers, quantisation, hard-negative mining, files, environment.
 
 Host (CPU, float32, no autograd) data is computed by the Rust core; everything else stays in torch. Names load
-on first use, so importing this package imports no torch. The reference's names sentrs lacks (the multi-vector
-padded-token helpers and ``all_gather_padded``, module classes from custom code, ``ORIGINAL_TRANSFORMER_MODELS``) raise
+on first use, so importing this package imports no torch. The reference's names sentrs lacks (module classes from
+custom code, ``ORIGINAL_TRANSFORMER_MODELS``) raise
 :class:`~sentrs.exceptions.NotYetAvailableError`.
 """
 
@@ -18,6 +18,10 @@ _LAZY = {
     "save_to_hub_args_decorator": "sentrs.util.decorators",
     "all_gather": "sentrs.util.distributed",
     "all_gather_with_grad": "sentrs.util.distributed",
+    "all_gather_padded": "sentrs.util.distributed",
+    "cat_padded_token_embeddings": "sentrs.util.tensor",
+    "repad_flattened_features": "sentrs.util.tensor",
+    "stack_padded_token_embeddings": "sentrs.util.tensor",
     "get_rank": "sentrs.util.distributed",
     "get_world_size": "sentrs.util.distributed",
     "check_package_availability": "sentrs.util.environment",
@@ -80,15 +84,6 @@ _LAZY = {
 
 # The reference's names that sentrs does not implement yet, by the feature they belong to.
 _NOT_YET = {
-    **dict.fromkeys(
-        (
-            "cat_padded_token_embeddings",
-            "repad_flattened_features",
-            "stack_padded_token_embeddings",
-        ),
-        "multi-vector models",
-    ),
-    "all_gather_padded": "training of multi-vector models",
     "import_module_class": "module classes from custom code",
     "ORIGINAL_TRANSFORMER_MODELS": "the reference's list of model names without an organisation (sentrs matches "
     "name families, see sentrs.base.hub)",
@@ -99,7 +94,7 @@ __getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY, missing=unavailable_ge
 if TYPE_CHECKING:
     from sentrs.util.dataset import resolve_ids
     from sentrs.util.decorators import save_to_hub_args_decorator
-    from sentrs.util.distributed import all_gather, all_gather_with_grad, get_rank, get_world_size
+    from sentrs.util.distributed import all_gather, all_gather_padded, all_gather_with_grad, get_rank, get_world_size
     from sentrs.util.environment import (
         check_package_availability,
         check_version_requirements,
@@ -163,9 +158,12 @@ if TYPE_CHECKING:
         _convert_to_tensor,
         _move_tensors_to_cpu,
         batch_to_device,
+        cat_padded_token_embeddings,
         compute_count_vector,
         normalize_embeddings,
+        repad_flattened_features,
         select_max_active_dims,
+        stack_padded_token_embeddings,
         to_scipy_coo,
         truncate_embeddings,
     )
@@ -179,9 +177,11 @@ __all__ = [
     "_convert_to_tensor",
     "_move_tensors_to_cpu",
     "all_gather",
+    "all_gather_padded",
     "all_gather_with_grad",
     "append_to_last_row",
     "batch_to_device",
+    "cat_padded_token_embeddings",
     "check_package_availability",
     "check_teacher_targets",
     "check_version_requirements",
@@ -224,6 +224,7 @@ __all__ = [
     "paraphrase_mining_embeddings",
     "pytorch_cos_sim",
     "quantize_embeddings",
+    "repad_flattened_features",
     "resolve_ids",
     "save_to_hub_args_decorator",
     "select_max_active_dims",
@@ -231,6 +232,7 @@ __all__ = [
     "semantic_search_faiss",
     "semantic_search_usearch",
     "similarity_fct_name",
+    "stack_padded_token_embeddings",
     "to_scipy_coo",
     "truncate_embeddings",
 ]

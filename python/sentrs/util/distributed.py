@@ -17,18 +17,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from sentrs._unavailable import unavailable_getattr
 from sentrs.util.environment import is_dist_initialized
 from sentrs.util.misc import disable_logging
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["all_gather", "all_gather_with_grad", "distributed_evaluation", "get_rank", "get_world_size"]
+__all__ = [
+    "all_gather",
+    "all_gather_padded",
+    "all_gather_with_grad",
+    "distributed_evaluation",
+    "get_rank",
+    "get_world_size",
+]
 
 logger = logging.getLogger(__name__)
-
-__getattr__ = unavailable_getattr(__name__, {"all_gather_padded": "training of multi-vector models"})
 
 _warned_not_distributed = False
 
@@ -85,6 +89,36 @@ def all_gather(tensor: Tensor, with_grad: bool = False) -> Tensor:
 def all_gather_with_grad(tensor: Tensor) -> Tensor:
     """:func:`all_gather` with ``with_grad=True``: gradients reach the rows of every process."""
     return all_gather(tensor, with_grad=True)
+
+
+def all_gather_padded(tensor: Tensor, mask: Tensor, with_grad: bool = False) -> tuple[Tensor, Tensor]:
+    """:func:`all_gather` for token embeddings and their mask, whose token axis may differ between processes.
+
+    Each process pads its multi-vector batch to its own longest sequence, but a gather needs the same shape
+    everywhere: both tensors are first padded at the end of the token axis (zero rows, mask 0 / False) to the
+    longest of all processes, then gathered.
+
+    Args:
+        tensor: ``(n, tokens, dim)`` token embeddings of this process.
+        mask: ``(n, tokens)`` token mask of this process.
+        with_grad: let gradients flow into the embeddings gathered from the other processes too (see
+            :func:`all_gather`); the mask never carries a gradient.
+
+    Returns:
+        ``(world_size * n, max tokens, dim)`` embeddings and the ``(world_size * n, max tokens)`` mask; outside of a
+        ``torch.distributed`` job ``tensor`` and ``mask`` themselves (with :func:`all_gather`'s warning).
+    """
+    if is_dist_initialized():
+        import torch
+        import torch.distributed as dist
+
+        longest = torch.tensor(tensor.shape[1], device=tensor.device)
+        dist.all_reduce(longest, op=dist.ReduceOp.MAX)
+        missing = int(longest.item()) - tensor.shape[1]
+        if missing > 0:
+            tensor = torch.nn.functional.pad(tensor, (0, 0, 0, missing))
+            mask = torch.nn.functional.pad(mask, (0, missing))
+    return all_gather(tensor, with_grad=with_grad), all_gather(mask)
 
 
 @functools.cache

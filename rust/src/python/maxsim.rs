@@ -48,9 +48,12 @@ fn ragged_call<'py, T: Send + IntoNumpy<'py>>(
 
 /// The `(n_queries, n_documents)` MaxSim matrix: `sum_s w_s max_t (q_s . d_t)`. Item `i` of a side owns rows
 /// `offsets[i]:offsets[i + 1]` of its buffer; `query_weights` (one per query row) default to 1; documents without
-/// tokens score `empty_score`. Ctrl-C stops it.
+/// tokens score `empty_score`. `kernel` is `auto` (the fastest this CPU runs), `fp32` or `amx` (bf16 candidates
+/// on Intel AMX rescored in fp32: the same scores). Ctrl-C stops it.
 #[pyfunction]
-#[pyo3(signature = (queries, query_offsets, documents, document_offsets, query_weights=None, empty_score=-1e9))]
+#[pyo3(signature = (queries, query_offsets, documents, document_offsets, query_weights=None, empty_score=-1e9,
+                    kernel="auto"))]
+#[allow(clippy::too_many_arguments)]
 fn maxsim<'py>(
     py: Python<'py>,
     queries: PyReadonlyArray2<'py, f32>,
@@ -59,7 +62,14 @@ fn maxsim<'py>(
     document_offsets: PyReadonlyArray1<'py, i64>,
     query_weights: Option<PyReadonlyArray1<'py, f32>>,
     empty_score: f32,
+    kernel: &str,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let kernel = crate::maxsim::Kernel::parse(kernel).map_err(|e| super::to_py_err(py, e))?;
+    if kernel == crate::maxsim::Kernel::Amx && !crate::maxsim::amx::supported() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "kernel='amx' needs a CPU with AMX-BF16 (and an OS that grants it); use 'auto' or 'fp32'",
+        ));
+    }
     ragged_call(
         py,
         &queries,
@@ -67,7 +77,9 @@ fn maxsim<'py>(
         &documents,
         &document_offsets,
         query_weights.as_ref(),
-        |qr, dr, weights, cancel| crate::maxsim::maxsim(qr, dr, weights, empty_score, cancel),
+        |qr, dr, weights, cancel| {
+            crate::maxsim::maxsim_with(qr, dr, weights, empty_score, cancel, kernel)
+        },
     )
 }
 
@@ -96,7 +108,14 @@ fn maxsim_pairwise<'py>(
     )
 }
 
+/// Whether this CPU runs the AMX MaxSim kernel.
+#[pyfunction]
+fn maxsim_amx_supported() -> bool {
+    crate::maxsim::amx::supported()
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(maxsim_amx_supported, m)?)?;
     m.add_function(wrap_pyfunction!(maxsim, m)?)?;
     m.add_function(wrap_pyfunction!(maxsim_pairwise, m)?)?;
     Ok(())

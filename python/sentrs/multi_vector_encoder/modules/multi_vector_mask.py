@@ -93,7 +93,7 @@ class MultiVectorMask(Module):
             )
         self._skiplist_ids = torch.tensor(ids, dtype=torch.long) if ids else None
 
-    def forward(self, features: dict[str, Any], task: str | None = None) -> dict[str, Any]:
+    def forward(self, features: dict[str, Any], task: str | None = None, **kwargs: Any) -> dict[str, Any]:
         if "cu_seq_lens_q" in features:
             from sentrs.base.tensors import repad_flattened_features
 

@@ -81,7 +81,7 @@ class BaseTokenPooling(Module):
     def pool_one(self, embedding: Tensor, **kwargs: Any) -> Tensor:
         """Pools one ``(tokens, dim)`` matrix into ``(pooled_tokens, dim)``."""
 
-    def forward(self, features: dict[str, Any], task: str | None = None) -> dict[str, Any]:
+    def forward(self, features: dict[str, Any], task: str | None = None, **kwargs: Any) -> dict[str, Any]:
         if not self.applies_to(task):
             return features
         tokens = features["token_embeddings"]
@@ -146,7 +146,7 @@ def _ward_linkage() -> Callable[..., np.ndarray]:
             raise ImportError(
                 "HierarchicalTokenPooling clusters with scipy; install it with `pip install scipy`"
             ) from exc
-    return linkage  # type: ignore[no-any-return]
+    return linkage
 
 
 def _unit_rows(x: Tensor) -> Tensor:
@@ -220,7 +220,7 @@ class HierarchicalTokenPooling(BaseTokenPooling):
         config.setdefault("normalize_embeddings", False)
         return config
 
-    def forward(self, features: dict[str, Any], task: str | None = None) -> dict[str, Any]:
+    def forward(self, features: dict[str, Any], task: str | None = None, **kwargs: Any) -> dict[str, Any]:
         if self.pool_factor <= 1:
             if self.normalize_embeddings and self.applies_to(task):
                 features["token_embeddings"] = _unit_rows(features["token_embeddings"])

@@ -16,6 +16,33 @@ use crate::similarity::matmul_nt_into;
 use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
 
+pub mod amx;
+
+/// Which MaxSim kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// The fastest this CPU has: [`amx`] where supported, else fp32.
+    Auto,
+    /// fp32 GEMM blocks (every CPU).
+    Fp32,
+    /// bf16 AMX candidates rescored in fp32 (an error where the CPU lacks AMX).
+    Amx,
+}
+
+impl Kernel {
+    /// Parses `auto`, `fp32` or `amx`.
+    pub fn parse(name: &str) -> CoreResult<Self> {
+        match name {
+            "auto" => Ok(Kernel::Auto),
+            "fp32" => Ok(Kernel::Fp32),
+            "amx" => Ok(Kernel::Amx),
+            other => Err(invalid(format!(
+                "kernel must be 'auto', 'fp32' or 'amx', got {other:?}"
+            ))),
+        }
+    }
+}
+
 /// One side of a scoring call: `data` rows are the tokens of every item, item `i` owning rows
 /// `offsets[i]..offsets[i + 1]`.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +123,7 @@ fn check_weights(queries: &Ragged, weights: Option<&[f32]>) -> CoreResult<()> {
 
 /// The `(queries, documents)` MaxSim score matrix. A document without tokens scores `empty_score` against every
 /// query; a query without tokens scores 0 against every non-empty document. `weights` (one per query token row,
-/// default 1) multiply each token's maximum. `cancel` is checked between blocks.
+/// default 1) multiply each token's maximum. `cancel` is checked between blocks. Runs the fastest kernel.
 pub fn maxsim(
     queries: Ragged,
     documents: Ragged,
@@ -104,12 +131,41 @@ pub fn maxsim(
     empty_score: f32,
     cancel: &Cancel,
 ) -> CoreResult<Array2<f32>> {
+    maxsim_with(
+        queries,
+        documents,
+        weights,
+        empty_score,
+        cancel,
+        Kernel::Auto,
+    )
+}
+
+/// [`maxsim`] with the kernel chosen: every kernel gives the fp32 scores (up to fp32 summation order).
+pub fn maxsim_with(
+    queries: Ragged,
+    documents: Ragged,
+    weights: Option<&[f32]>,
+    empty_score: f32,
+    cancel: &Cancel,
+    kernel: Kernel,
+) -> CoreResult<Array2<f32>> {
     check_same_size(
         "query and document token vectors must have the same dimension",
         queries.data.ncols(),
         documents.data.ncols(),
     )?;
     check_weights(&queries, weights)?;
+    let use_amx = match kernel {
+        Kernel::Fp32 => false,
+        Kernel::Amx => true,
+        Kernel::Auto => amx::supported(),
+    };
+    if use_amx {
+        if let Some(scores) = amx::maxsim(queries, documents, weights, empty_score, cancel)? {
+            return Ok(scores);
+        }
+    }
     let (nq, nd) = (queries.len(), documents.len());
     let mut scores = Array2::<f32>::zeros((nq, nd));
     if nq == 0 || nd == 0 {
