@@ -26,8 +26,6 @@ NOT_YET: dict[str, str] = {
     "sentrs.base.losses": "training",
     "sentrs.base.losses.*": "training",
     "sentrs.data_collator": "training",
-    # multi-vector models: the similarity-map helpers
-    "sentrs.multi_vector_encoder.interpretability": "multi-vector",
     # image, audio and video inputs
     "sentrs.base.modality": "multimodal",
     "sentrs.base.modality_types": "multimodal",

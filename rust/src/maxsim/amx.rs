@@ -77,6 +77,15 @@ fn to_bf16(x: f32) -> u16 {
     ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) as u16
 }
 
+/// The view itself when it is row-major and contiguous, else a row-major copy.
+fn standard(view: ndarray::ArrayView2<'_, f32>) -> ndarray::CowArray<'_, f32, ndarray::Ix2> {
+    if view.is_standard_layout() {
+        ndarray::CowArray::from(view)
+    } else {
+        ndarray::CowArray::from(view.to_owned())
+    }
+}
+
 fn all_finite(side: &Ragged) -> bool {
     side.data.iter().all(|v| v.is_finite())
 }
@@ -131,7 +140,7 @@ fn pack_columns(
 
 /// Per-thread buffers reused across document blocks: the packed block and the score buffer.
 #[derive(Default)]
-struct Scratch {
+pub(super) struct Scratch {
     packed: Vec<u32>,
     buffer: Vec<f32>,
 }
@@ -327,148 +336,251 @@ pub fn maxsim(
     empty_score: f32,
     cancel: &Cancel,
 ) -> CoreResult<Option<Array2<f32>>> {
-    if !supported() {
-        return Err(invalid("this CPU does not run the AMX kernel"));
-    }
-    if !all_finite(&queries) || !all_finite(&documents) {
+    let Some(prepared) = Prepared::new(queries, documents, weights, empty_score)? else {
         return Ok(None);
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        Ok(Some(maxsim_x86(
-            queries,
-            documents,
-            weights,
-            empty_score,
-            cancel,
-        )?))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (weights, empty_score, cancel);
-        Err(invalid("this CPU does not run the AMX kernel"))
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn maxsim_x86(
-    queries: Ragged,
-    documents: Ragged,
-    weights: Option<&[f32]>,
-    empty_score: f32,
-    cancel: &Cancel,
-) -> CoreResult<Array2<f32>> {
-    let dim = queries.data.ncols();
-    let padded_dim = dim.div_ceil(K_STEP).max(1) * K_STEP;
+    };
     let (nq, nd) = (queries.len(), documents.len());
     let mut scores = Array2::<f32>::zeros((nq, nd));
     if nq == 0 || nd == 0 {
-        return Ok(scores);
+        return Ok(Some(scores));
     }
-    let factor = error_factor(dim);
-    let q_packed = pack_rows(&queries, padded_dim);
-    let q_norms = row_norms(&queries);
-    let d_norms = row_norms(&documents);
-    let doc_max_norm: Vec<f32> = (0..nd)
-        .map(|j| {
-            d_norms[documents.tokens(j)]
-                .iter()
-                .fold(0f32, |m, &v| m.max(v))
-        })
-        .collect();
-    // Owned contiguous copies for the fp32 rescoring (the views may be strided).
-    let q_rows = queries.data.as_standard_layout();
-    let d_rows = documents.data.as_standard_layout();
-    let d_flat = d_rows.as_slice().unwrap_or(&[]);
-    let query_blocks = super::blocks(&queries, super::QUERY_BLOCK_TOKENS);
-    let doc_blocks = super::blocks(&documents, DOC_BLOCK_TOKENS);
-
-    let score_block =
-        |scratch: &mut Scratch, &(d0, d1): &(usize, usize)| -> CoreResult<Array2<f32>> {
-            let mut out = Array2::<f32>::zeros((nq, d1 - d0));
-            let doc_rows = documents.offsets[d0]..documents.offsets[d1];
-            if doc_rows.is_empty() {
-                out.fill(empty_score);
-                return Ok(out);
-            }
-            let Scratch { packed, buffer } = scratch;
-            pack_columns(&documents, doc_rows.clone(), padded_dim, packed);
-            let groups = doc_rows.len().div_ceil(STEP) * 2;
-            let cols = groups * 16;
-            // SAFETY: `supported()` checked the CPU and the OS permission; the config is per thread.
-            unsafe { configure_tiles() };
-            for &(q0, q1) in &query_blocks {
-                cancel.check()?;
-                let query_rows = queries.offsets[q0]..queries.offsets[q1];
-                if query_rows.is_empty() {
-                    continue;
-                }
-                let rows = query_rows.len().div_ceil(STEP) * STEP;
-                buffer.resize(rows * cols, 0.0);
-                // SAFETY: `q_packed` has STEP zero rows past the last query row, so the `rows` rows from
-                // `query_rows.start` are in bounds; `packed` holds `groups` groups; `buffer` is rows x cols.
-                unsafe {
-                    score_block(
-                        q_packed.as_ptr().add(query_rows.start * padded_dim),
-                        rows,
-                        packed.as_ptr(),
-                        groups,
-                        padded_dim,
-                        buffer.as_mut_ptr(),
-                        cols,
-                    );
-                }
-                for i in q0..q1 {
-                    for r in queries.tokens(i) {
-                        let local = r - query_rows.start;
-                        let w = weights.map_or(1.0, |w| w[r]);
-                        let line = &buffer[local * cols..local * cols + cols];
-                        let q = q_rows.row(r);
-                        let q = q.as_slice().unwrap_or(&[]);
-                        for j in d0..d1 {
-                            let t = documents.tokens(j);
-                            if t.is_empty() {
-                                continue;
-                            }
-                            let from = t.start - doc_rows.start;
-                            let segment = &line[from..from + t.len()];
-                            let tolerance = 2.0 * factor * q_norms[r] * doc_max_norm[j];
-                            let tokens = &d_flat[t.start * dim..t.end * dim];
-                            // SAFETY: supported() implies avx512f.
-                            let best = unsafe { exact_max(segment, tolerance, q, tokens, dim) };
-                            out[[i, j - d0]] += w * best;
-                        }
-                    }
-                }
-            }
-            // SAFETY: releases this thread's tile state.
-            unsafe { std::arch::asm!("tilerelease", options(nostack)) };
-            for j in d0..d1 {
-                if documents.tokens(j).is_empty() {
-                    out.column_mut(j - d0).fill(empty_score);
-                }
-            }
-            Ok(out)
-        };
+    let doc_blocks = prepared.doc_blocks();
     let parts: Vec<CoreResult<Array2<f32>>> =
         if parallel::parallel_enabled() && doc_blocks.len() > 1 {
             parallel::install(|| {
                 doc_blocks
                     .par_iter()
-                    .map_init(Scratch::default, score_block)
+                    .map_init(Scratch::default, |scratch, &block| {
+                        prepared.block(scratch, block, None, cancel)
+                    })
                     .collect()
             })
         } else {
             let mut scratch = Scratch::default();
             doc_blocks
                 .iter()
-                .map(|b| score_block(&mut scratch, b))
+                .map(|&block| prepared.block(&mut scratch, block, None, cancel))
                 .collect()
         };
     for (part, &(d0, d1)) in parts.into_iter().zip(&doc_blocks) {
         scores.slice_mut(s![.., d0..d1]).assign(&part?);
     }
-    Ok(scores)
+    Ok(Some(scores))
+}
+
+/// One scoring call's inputs, checked and packed once for every document block.
+pub(super) struct Prepared<'q, 'd, 'w> {
+    queries: Ragged<'q>,
+    documents: Ragged<'d>,
+    weights: Option<&'w [f32]>,
+    empty_score: f32,
+    dim: usize,
+    padded_dim: usize,
+    factor: f32,
+    q_packed: Vec<u16>,
+    q_norms: Vec<f32>,
+    doc_max_norm: Vec<f32>,
+    q_rows: ndarray::CowArray<'q, f32, ndarray::Ix2>,
+    d_rows: ndarray::CowArray<'d, f32, ndarray::Ix2>,
+    query_blocks: Vec<(usize, usize)>,
+    /// Whether a document's score can be bounded from above (no negative query weights).
+    prunable: bool,
+}
+
+impl<'q, 'd, 'w> Prepared<'q, 'd, 'w> {
+    /// `None` when the inputs hold non-finite values; an error when the CPU lacks AMX.
+    pub(super) fn new(
+        queries: Ragged<'q>,
+        documents: Ragged<'d>,
+        weights: Option<&'w [f32]>,
+        empty_score: f32,
+    ) -> CoreResult<Option<Self>> {
+        if !supported() {
+            return Err(invalid("this CPU does not run the AMX kernel"));
+        }
+        if !all_finite(&queries) || !all_finite(&documents) {
+            return Ok(None);
+        }
+        let dim = queries.data.ncols();
+        let padded_dim = dim.div_ceil(K_STEP).max(1) * K_STEP;
+        let d_norms = row_norms(&documents);
+        let doc_max_norm = (0..documents.len())
+            .map(|j| {
+                d_norms[documents.tokens(j)]
+                    .iter()
+                    .fold(0f32, |m, &v| m.max(v))
+            })
+            .collect();
+        Ok(Some(Prepared {
+            queries,
+            documents,
+            weights,
+            empty_score,
+            dim,
+            padded_dim,
+            factor: error_factor(dim),
+            q_packed: pack_rows(&queries, padded_dim),
+            q_norms: row_norms(&queries),
+            doc_max_norm,
+            q_rows: standard(queries.data),
+            d_rows: standard(documents.data),
+            query_blocks: super::blocks(&queries, super::QUERY_BLOCK_TOKENS),
+            prunable: weights.is_none_or(|w| w.iter().all(|&v| v >= 0.0)),
+        }))
+    }
+
+    /// Consecutive document groups of about [`DOC_BLOCK_TOKENS`] tokens.
+    pub(super) fn doc_blocks(&self) -> Vec<(usize, usize)> {
+        super::blocks(&self.documents, DOC_BLOCK_TOKENS)
+    }
+
+    /// Exact scores of every query against documents `d0..d1`, `(queries, d1 - d0)`. With `bars` (one per query),
+    /// a document whose bf16 upper bound is below the query's bar is not rescored and scores `-inf` (it cannot
+    /// reach the bar).
+    pub(super) fn block(
+        &self,
+        scratch: &mut Scratch,
+        (d0, d1): (usize, usize),
+        bars: Option<&[f32]>,
+        cancel: &Cancel,
+    ) -> CoreResult<Array2<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.block_x86(scratch, (d0, d1), bars, cancel)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (scratch, bars, cancel);
+            Err(invalid(format!(
+                "this CPU does not run the AMX kernel ({d0}..{d1})"
+            )))
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn block_x86(
+        &self,
+        scratch: &mut Scratch,
+        (d0, d1): (usize, usize),
+        bars: Option<&[f32]>,
+        cancel: &Cancel,
+    ) -> CoreResult<Array2<f32>> {
+        let (queries, documents) = (&self.queries, &self.documents);
+        let (dim, padded_dim) = (self.dim, self.padded_dim);
+        let mut out = Array2::<f32>::zeros((queries.len(), d1 - d0));
+        let doc_rows = documents.offsets[d0]..documents.offsets[d1];
+        if doc_rows.is_empty() {
+            out.fill(self.empty_score);
+            return Ok(out);
+        }
+        let d_flat = self.d_rows.as_slice().unwrap_or(&[]);
+        let Scratch { packed, buffer } = scratch;
+        pack_columns(documents, doc_rows.clone(), padded_dim, packed);
+        let groups = doc_rows.len().div_ceil(STEP) * 2;
+        let cols = groups * 16;
+        let bars = bars.filter(|_| self.prunable);
+        // SAFETY: `supported()` checked the CPU and the OS permission; the config is per thread.
+        unsafe { configure_tiles() };
+        for &(q0, q1) in &self.query_blocks {
+            cancel.check()?;
+            let query_rows = queries.offsets[q0]..queries.offsets[q1];
+            if query_rows.is_empty() {
+                continue;
+            }
+            let rows = query_rows.len().div_ceil(STEP) * STEP;
+            buffer.resize(rows * cols, 0.0);
+            // SAFETY: `q_packed` has STEP zero rows past the last query row, so the `rows` rows from
+            // `query_rows.start` are in bounds; `packed` holds `groups` groups; `buffer` is rows x cols.
+            unsafe {
+                score_block(
+                    self.q_packed.as_ptr().add(query_rows.start * padded_dim),
+                    rows,
+                    packed.as_ptr(),
+                    groups,
+                    padded_dim,
+                    buffer.as_mut_ptr(),
+                    cols,
+                );
+            }
+            for i in q0..q1 {
+                for j in d0..d1 {
+                    let t = documents.tokens(j);
+                    if t.is_empty() {
+                        continue;
+                    }
+                    let from = t.start - doc_rows.start;
+                    let segment = |r: usize| {
+                        let local = r - query_rows.start;
+                        &buffer[local * cols + from..local * cols + from + t.len()]
+                    };
+                    let tolerance =
+                        |r: usize| 2.0 * self.factor * self.q_norms[r] * self.doc_max_norm[j];
+                    let weight = |r: usize| self.weights.map_or(1.0, |w| w[r]);
+                    if let Some(bars) = bars {
+                        // SAFETY: supported() implies avx512f.
+                        let bound: f32 = queries
+                            .tokens(i)
+                            .map(|r| {
+                                weight(r) * (unsafe { segment_max(segment(r)) } + tolerance(r))
+                            })
+                            .sum();
+                        if bound < bars[i] {
+                            out[[i, j - d0]] = f32::NEG_INFINITY;
+                            continue;
+                        }
+                    }
+                    let tokens = &d_flat[t.start * dim..t.end * dim];
+                    let mut total = 0f32;
+                    for r in queries.tokens(i) {
+                        let q = self.q_rows.row(r);
+                        // SAFETY: supported() implies avx512f.
+                        let best = unsafe {
+                            exact_max(
+                                segment(r),
+                                tolerance(r),
+                                q.as_slice().unwrap_or(&[]),
+                                tokens,
+                                dim,
+                            )
+                        };
+                        total += weight(r) * best;
+                    }
+                    out[[i, j - d0]] = total;
+                }
+            }
+        }
+        // SAFETY: releases this thread's tile state.
+        unsafe { std::arch::asm!("tilerelease", options(nostack)) };
+        for j in d0..d1 {
+            if documents.tokens(j).is_empty() {
+                out.column_mut(j - d0).fill(self.empty_score);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Largest value of a segment (AVX-512).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn segment_max(segment: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = segment.len();
+    let full = n / 16;
+    let tail: __mmask16 = ((1u32 << (n % 16)) - 1) as u16;
+    let mut best = _mm512_set1_ps(f32::NEG_INFINITY);
+    for c in 0..full {
+        // SAFETY: c * 16 + 16 <= n.
+        best = _mm512_max_ps(best, unsafe {
+            _mm512_loadu_ps(segment.as_ptr().add(c * 16))
+        });
+    }
+    if tail != 0 {
+        // SAFETY: the masked load reads only the n % 16 values after the full chunks.
+        let v = unsafe { _mm512_mask_loadu_ps(best, tail, segment.as_ptr().add(full * 16)) };
+        best = _mm512_max_ps(best, v);
+    }
+    _mm512_reduce_max_ps(best)
 }
 
 #[cfg(test)]
@@ -566,6 +678,49 @@ mod tests {
             want[[0, 0]],
             got[[0, 0]]
         );
+    }
+
+    #[test]
+    fn top_k_equals_sorting_the_full_matrix() {
+        use super::super::maxsim_topk;
+        let dim = 48;
+        let q_lens = [8, 3, 0, 12];
+        let d_lens: Vec<usize> = (0..300).map(|j| (j * 7) % 23).collect(); // some empty documents
+        let (qd, qo) = side(&q_lens, dim, 21);
+        let (dd, doff) = side(&d_lens, dim, 22);
+        let qr = Ragged::new(qd.view(), &qo, "q").unwrap();
+        let dr = Ragged::new(dd.view(), &doff, "d").unwrap();
+        let cancel = Cancel::new();
+        let full = maxsim_with(qr, dr, None, -1e9, &cancel, Kernel::Fp32).unwrap();
+        let kernels: &[Kernel] = if supported() {
+            &[Kernel::Fp32, Kernel::Amx]
+        } else {
+            &[Kernel::Fp32]
+        };
+        for &kernel in kernels {
+            for k in [1, 5, 299, 400] {
+                let (ids, scores) = maxsim_topk(qr, dr, None, k, -1e9, &cancel, kernel).unwrap();
+                for i in 0..q_lens.len() {
+                    let mut order: Vec<usize> = (0..d_lens.len()).collect();
+                    order.sort_by(|&a, &b| full[[i, b]].total_cmp(&full[[i, a]]).then(a.cmp(&b)));
+                    for rank in 0..k {
+                        if rank >= d_lens.len() {
+                            assert_eq!(ids[[i, rank]], -1);
+                            continue;
+                        }
+                        let want = full[[i, order[rank]]];
+                        let got = scores[[i, rank]];
+                        assert!(
+                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                            "{kernel:?} k={k} q={i} r={rank}"
+                        );
+                        let id = ids[[i, rank]] as usize;
+                        assert!((full[[i, id]] - got).abs() <= 1e-5 * (1.0 + got.abs()));
+                    }
+                }
+            }
+        }
+        assert!(maxsim_topk(qr, dr, None, 0, -1e9, &cancel, Kernel::Fp32).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
 
 pub mod amx;
+pub mod index;
 
 /// Which MaxSim kernel runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +233,96 @@ pub fn maxsim_with(
         scores.slice_mut(s![.., d0..d1]).assign(&part?);
     }
     Ok(scores)
+}
+
+/// The `k` best documents per query by MaxSim, best first: `(ids, scores)`, `(queries, k)`, ids `-1` and scores
+/// `-inf` where there are fewer than `k` documents; ties go to the lower index. Exact (the scores of [`maxsim`]);
+/// memory stays at one block of documents per thread plus `queries x k` hits. On the AMX kernel, a document whose
+/// bf16 upper bound cannot reach a query's current `k`-th score is never rescored in fp32.
+pub fn maxsim_topk(
+    queries: Ragged,
+    documents: Ragged,
+    weights: Option<&[f32]>,
+    k: usize,
+    empty_score: f32,
+    cancel: &Cancel,
+    kernel: Kernel,
+) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    use crate::topk::hits::TopKState;
+
+    check_same_size(
+        "query and document token vectors must have the same dimension",
+        queries.data.ncols(),
+        documents.data.ncols(),
+    )?;
+    check_weights(&queries, weights)?;
+    if k == 0 {
+        return Err(invalid("k must be at least 1, got 0"));
+    }
+    let nq = queries.len();
+    let use_amx = match kernel {
+        Kernel::Fp32 => false,
+        Kernel::Amx => true,
+        Kernel::Auto => amx::supported(),
+    };
+    let prepared = if use_amx && nq > 0 && !documents.is_empty() {
+        amx::Prepared::new(queries, documents, weights, empty_score)?
+    } else {
+        None
+    };
+    if let Some(prepared) = prepared {
+        let blocks = prepared.doc_blocks();
+        let fold = |(mut scratch, mut state): (amx::Scratch, TopKState),
+                    &(d0, d1): &(usize, usize)| {
+            let bars = state.bars();
+            let part = prepared.block(&mut scratch, (d0, d1), Some(&bars), cancel)?;
+            state.push_block(part.view(), 0, d0, None, false)?;
+            Ok((scratch, state))
+        };
+        let start = || (amx::Scratch::default(), TopKState::new(nq, k));
+        let state = if parallel::parallel_enabled() && blocks.len() > 1 {
+            parallel::install(|| {
+                blocks
+                    .par_iter()
+                    .try_fold(start, fold)
+                    .map(|r: CoreResult<(amx::Scratch, TopKState)>| r.map(|(_, state)| state))
+                    .try_reduce(
+                        || TopKState::new(nq, k),
+                        |mut a, b| {
+                            a.merge(b);
+                            Ok(a)
+                        },
+                    )
+            })?
+        } else {
+            let mut acc = start();
+            for block in &blocks {
+                acc = fold(acc, block)?;
+            }
+            acc.1
+        };
+        return Ok(state.finish());
+    }
+    // fp32: score a slice of documents at a time (the scoring itself runs in parallel) and keep the best.
+    let mut state = TopKState::new(nq, k);
+    for (d0, d1) in blocks(&documents, 64 * DOC_BLOCK_TOKENS) {
+        let rows = documents.offsets[d0]..documents.offsets[d1];
+        let offsets: Vec<usize> = documents.offsets[d0..=d1]
+            .iter()
+            .map(|o| o - rows.start)
+            .collect();
+        let part_docs = Ragged::new(documents.data.slice(s![rows, ..]), &offsets, "document")?;
+        let part = maxsim_with(
+            queries,
+            part_docs,
+            weights,
+            empty_score,
+            cancel,
+            Kernel::Fp32,
+        )?;
+        state.push_block(part.view(), 0, d0, None, false)?;
+    }
+    Ok(state.finish())
 }
 
 /// MaxSim of query `i` with document `i` for every `i` (same rules as [`maxsim`]).

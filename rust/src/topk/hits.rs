@@ -200,6 +200,29 @@ impl TopKState {
         Ok(())
     }
 
+    /// The score a new hit must reach per row: the `k`-th best so far, `-inf` while a row has fewer than `k`.
+    pub fn bars(&self) -> Vec<f32> {
+        self.heaps
+            .iter()
+            .map(|heap| {
+                if heap.len() == self.k {
+                    heap.peek().map_or(f32::NEG_INFINITY, |w| w.score)
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+            .collect()
+    }
+
+    /// Adds the hits of `other` (a state over the same rows, from another part of the corpus).
+    pub fn merge(&mut self, other: TopKState) {
+        for (heap, theirs) in self.heaps.iter_mut().zip(other.heaps) {
+            for hit in theirs {
+                offer(heap, self.k, hit);
+            }
+        }
+    }
+
     /// Ids (`-1` where a row has fewer than `k` hits) and scores (`-inf` there), `(rows, k)`, best first.
     pub fn finish(self) -> (Array2<i64>, Array2<f32>) {
         let k = self.k;

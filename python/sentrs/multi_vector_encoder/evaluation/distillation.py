@@ -13,9 +13,9 @@ import numpy.typing as npt
 
 from sentrs.base.evaluation._results import append_csv_row, progress_text
 from sentrs.base.evaluation.evaluator import BaseEvaluator
+from sentrs.base.evaluation.ranking import scores_as_numpy
 from sentrs.base.inputs import is_message_dict
 from sentrs.sentence_transformer.evaluation.embedding_similarity import spearman_correlation
-from sentrs.sentence_transformer.evaluation.information_retrieval import _scores_as_numpy
 from sentrs.util.misc import similarity_fct_name
 
 if TYPE_CHECKING:
@@ -194,19 +194,8 @@ class MultiVectorDistillationEvaluator(BaseEvaluator):
         if self.teacher_temperature != self.temperature:
             config["teacher_temperature"] = self.teacher_temperature
         if self.similarity_fct is not None:
-            config["similarity_fct"] = _scoring_name(self.similarity_fct)
+            config["similarity_fct"] = similarity_fct_name(self.similarity_fct)
         return config
-
-
-def _scoring_name(similarity_fct: Callable[..., Any]) -> str:
-    """:func:`~sentrs.util.misc.similarity_fct_name`, which does not know a multi-vector model's own
-    ``similarity_pairwise`` (``SimilarityFunction`` has no MaxSim members): that one is named after the MaxSim
-    function it calls."""
-    owner = getattr(similarity_fct, "__self__", None)
-    fn_name = getattr(owner, "similarity_fn_name", None)
-    if getattr(similarity_fct, "__name__", None) == "similarity_pairwise" and fn_name in ("maxsim", "meanmaxsim"):
-        return "mean_maxsim_pairwise" if fn_name == "meanmaxsim" else "maxsim_pairwise"
-    return similarity_fct_name(similarity_fct)
 
 
 def _as_float32(values: Any) -> npt.NDArray[np.float32]:
@@ -214,7 +203,7 @@ def _as_float32(values: Any) -> npt.NDArray[np.float32]:
     from sentrs._lazy import is_tensor
 
     if is_tensor(values):
-        return np.asarray(_scores_as_numpy(values), dtype=np.float32)
+        return np.asarray(scores_as_numpy(values), dtype=np.float32)
     try:
         return np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as error:

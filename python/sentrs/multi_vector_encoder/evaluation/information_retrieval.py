@@ -11,22 +11,16 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from tqdm import trange
 
+from sentrs.base.evaluation.ranking import matrix_top_k, merge_top_k, scores_as_numpy, slice_rows
 from sentrs.base.maxsim import maxsim, mean_maxsim
 from sentrs.base.similarity import SimilarityFunction
-from sentrs.sentence_transformer.evaluation.information_retrieval import (
-    InformationRetrievalEvaluator,
-    _matrix_top_k,
-    _merge,
-    _rows,
-    _scores_as_numpy,
-)
+from sentrs.sentence_transformer.evaluation.information_retrieval import InformationRetrievalEvaluator
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -46,31 +40,19 @@ _NO_TRUNCATION = (
 )
 
 
-class MultiVectorSimilarityName(Enum):
-    """The similarity names of a multi-vector model, where ``SimilarityFunction`` has no member for them."""
-
-    MAXSIM = "maxsim"
-    MEAN_MAXSIM = "meanmaxsim"
-
-
-def resolve_similarity_function(value: Any, arg_name: str) -> SimilarityFunction | MultiVectorSimilarityName | None:
-    """``value`` (a name or member) as a member with a ``.value``: ``SimilarityFunction``'s where it has one, else
-    ``MultiVectorSimilarityName``'s; None for None.
+def resolve_similarity_function(value: Any, arg_name: str) -> SimilarityFunction | None:
+    """``value`` (a name or member) as a ``SimilarityFunction`` member; None for None. It differs from calling
+    ``SimilarityFunction`` in its error message, which names ``arg_name`` and the valid names.
 
     Raises:
-        ValueError: ``value`` names neither (the message names ``arg_name``).
+        ValueError: ``value`` names no similarity function.
     """
     if not value:
         return None
-    name = getattr(value, "value", value)
     try:
-        return SimilarityFunction(name)
+        return SimilarityFunction(getattr(value, "value", value))
     except ValueError:
-        pass
-    try:
-        return MultiVectorSimilarityName(name)
-    except ValueError:
-        valid = sorted({*SimilarityFunction.possible_values(), *(m.value for m in MultiVectorSimilarityName)})
+        valid = sorted(SimilarityFunction.possible_values())
         raise ValueError(f"{arg_name} must be one of {valid}, got {value!r}") from None
 
 
@@ -195,7 +177,6 @@ class MultiVectorInformationRetrievalEvaluator(InformationRetrievalEvaluator):
                         f"score_functions[{fn_name!r}] is XTR scoring, whose top-k runs over every candidate at "
                         "once; this evaluator scores the corpus a chunk at a time, so use MaxSim instead"
                     )
-        main = resolve_similarity_function(main_score_function, "main_score_function")
         self.chunk_elements = chunk_elements
         super().__init__(
             queries=queries,
@@ -212,14 +193,14 @@ class MultiVectorInformationRetrievalEvaluator(InformationRetrievalEvaluator):
             name=name,
             write_csv=write_csv,
             score_functions=score_functions,
+            # Resolved here for its error message, which lists the valid names.
+            main_score_function=resolve_similarity_function(main_score_function, "main_score_function"),
             query_prompt=query_prompt,
             query_prompt_name=query_prompt_name,
             corpus_prompt=corpus_prompt,
             corpus_prompt_name=corpus_prompt_name,
             write_predictions=write_predictions,
         )
-        # Only .value is read; ``maxsim``/``meanmaxsim`` are no SimilarityFunction members in sentrs.
-        self.main_score_function = main  # type: ignore[assignment]
         self._warned_prompts: set[str] = set()
 
     def __call__(  # type: ignore[override]
@@ -296,7 +277,7 @@ class MultiVectorInformationRetrievalEvaluator(InformationRetrievalEvaluator):
                     prompt=self.corpus_prompt,
                 )
             else:
-                chunk = _rows(corpus_embeddings, start, end)
+                chunk = slice_rows(corpus_embeddings, start, end)
             scorers: dict[str, Callable[..., Any]] = dict(self.score_functions)
             for fn_name, fn in scorers.items():
                 if _is_own_maxsim(fn):
@@ -304,14 +285,14 @@ class MultiVectorInformationRetrievalEvaluator(InformationRetrievalEvaluator):
                     for offset in range(0, end - start, block):
                         stop = min(offset + block, end - start)
                         scores = fn(queries, chunk[offset:stop])
-                        ids, values = _matrix_top_k(
-                            _scores_as_numpy(scores), ranks[start + offset : start + stop], max_k
+                        ids, values = matrix_top_k(
+                            scores_as_numpy(scores), ranks[start + offset : start + stop], max_k
                         )
-                        best[fn_name] = _merge(best[fn_name], (ids + start + offset, values), ranks, max_k)
+                        best[fn_name] = merge_top_k(best[fn_name], (ids + start + offset, values), ranks, max_k)
                 else:
                     scores = fn(padded_queries, chunk)
-                    ids, values = _matrix_top_k(_scores_as_numpy(scores), ranks[start:end], max_k)
-                    best[fn_name] = _merge(best[fn_name], (ids + start, values), ranks, max_k)
+                    ids, values = matrix_top_k(scores_as_numpy(scores), ranks[start:end], max_k)
+                    best[fn_name] = merge_top_k(best[fn_name], (ids + start, values), ranks, max_k)
         return best
 
     def embed_inputs(  # type: ignore[override]

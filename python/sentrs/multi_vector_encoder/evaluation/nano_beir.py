@@ -90,12 +90,10 @@ class MultiVectorNanoBEIREvaluator(NanoBEIREvaluator):
     ) -> None:
         reject_truncate_dim(truncate_dim)
         check_chunk_elements(chunk_elements)
-        main = resolve_similarity_function(main_score_function, "main_score_function")
         # Read by _load_dataset, which the parent's constructor calls for every dataset.
         self._ir_extra_kwargs: dict[str, Any] = {
             "corpus_chunk_size": corpus_chunk_size,
             "chunk_elements": chunk_elements,
-            "main_score_function": main_score_function,
         }
         super().__init__(
             dataset_names=dataset_names,
@@ -109,14 +107,14 @@ class MultiVectorNanoBEIREvaluator(NanoBEIREvaluator):
             batch_size=batch_size,
             write_csv=write_csv,
             score_functions=score_functions,
+            # Resolved here for its error message, which lists the valid names.
+            main_score_function=resolve_similarity_function(main_score_function, "main_score_function"),
             aggregate_fn=aggregate_fn,
             aggregate_key=aggregate_key,
             query_prompts=query_prompts,
             corpus_prompts=corpus_prompts,
             write_predictions=write_predictions,
         )
-        # Only .value is read; ``maxsim``/``meanmaxsim`` are no SimilarityFunction members in sentrs.
-        self.main_score_function = main  # type: ignore[assignment]
 
     def _load_dataset(self, dataset_name: str, **ir_kwargs: Any) -> MultiVectorInformationRetrievalEvaluator:
         ir_kwargs = {**ir_kwargs, **self._ir_extra_kwargs}

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
+from sentrs.base.evaluation.ranking import scores_as_numpy
 from sentrs.base.maxsim import maxsim
-from sentrs.sentence_transformer.evaluation.information_retrieval import _scores_as_numpy
 from sentrs.sentence_transformer.evaluation.reranking import RerankingEvaluator
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class MultiVectorRerankingEvaluator(RerankingEvaluator):
 
     def _scores(self, query: Any, documents: Any) -> np.ndarray:
         """The query's ``(n,)`` scores against its documents, as float64 (values of the function's dtype)."""
-        values = np.asarray(_scores_as_numpy(self.similarity_fct(query, documents)))
+        values = np.asarray(scores_as_numpy(self.similarity_fct(query, documents)))
         if values.ndim > 1:
             values = values[0]
         return values.astype(np.float64)

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from sentrs.base.maxsim import maxsim_pairwise, mean_maxsim_pairwise
+from sentrs.base.evaluation.ranking import scores_as_numpy
+from sentrs.base.similarity import SimilarityFunction
 from sentrs.multi_vector_encoder.evaluation.information_retrieval import (
     reject_truncate_dim,
     resolve_similarity_function,
 )
-from sentrs.sentence_transformer.evaluation.information_retrieval import _scores_as_numpy
+from sentrs.multi_vector_encoder.model import MultiVectorEncoder
 from sentrs.sentence_transformer.evaluation.triplet import TripletEvaluator
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from sentrs.base.similarity import SimilarityFunction
-    from sentrs.multi_vector_encoder.model import MultiVectorEncoder
-
 __all__ = ["MultiVectorTripletEvaluator"]
-
-logger = logging.getLogger(__name__)
-
-#: The similarities a triplet is scored with, in the reference's order (as shown in error messages).
-_FN_NAMES = ["maxsim", "meanmaxsim"]
-_PAIRWISE = {"maxsim": maxsim_pairwise, "meanmaxsim": mean_maxsim_pairwise}
 
 
 class MultiVectorTripletEvaluator(TripletEvaluator):
@@ -65,6 +56,8 @@ class MultiVectorTripletEvaluator(TripletEvaluator):
             unknown, or ``margin`` is neither a number nor a dict.
     """
 
+    SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = MultiVectorEncoder.SUPPORTED_SIMILARITY_FN_NAMES
+
     def __init__(
         self,
         anchors: Sequence[Any],
@@ -81,50 +74,26 @@ class MultiVectorTripletEvaluator(TripletEvaluator):
         main_distance_function: str | SimilarityFunction | None = "deprecated",
     ) -> None:
         reject_truncate_dim(truncate_dim)
-        if main_distance_function != "deprecated" and main_similarity_function is None:
-            main_similarity_function = main_distance_function
-            logger.warning(
-                "The 'main_distance_function' parameter is deprecated. Please use 'main_similarity_function' "
-                "instead. 'main_distance_function' will be removed in a future release."
-            )
-        main = resolve_similarity_function(main_similarity_function, "main_similarity_function")
-        # The dense parent checks its own (single-vector) names: hand it none and check the multi-vector ones here.
         super().__init__(
             anchors,
             positives,
             negatives,
+            # Resolved here for its error message, which lists the valid names.
+            main_similarity_function=resolve_similarity_function(main_similarity_function, "main_similarity_function"),
+            margin=margin,
             name=name,
             batch_size=batch_size,
             show_progress_bar=show_progress_bar,
             write_csv=write_csv,
+            # The parent's annotation lists the dense names; it checks the names against SIMILARITY_FN_NAMES.
+            similarity_fn_names=similarity_fn_names,  # type: ignore[arg-type]
+            main_distance_function=main_distance_function,
         )
-        self.main_similarity_function = main  # type: ignore[assignment]
-        names: list[str] = list(similarity_fn_names or [])
-        if not names and main is not None:
-            names = [main.value]
-        if unknown := sorted(set(names) - set(_FN_NAMES)):
-            raise ValueError(f"`similarity_fn_names` got unexpected names {unknown}, expected names in {_FN_NAMES}.")
-        self.similarity_fn_names = names
-        self.margin = self._margins(margin)
-        self.csv_headers = ["epoch", "steps"]
-        self._append_csv_headers(self.similarity_fn_names)
-
-    @staticmethod
-    def _margins(margin: float | dict[str, float] | None) -> dict[str, float]:
-        """One margin per multi-vector similarity, 0 where not given."""
-        if margin is None:
-            return dict.fromkeys(_FN_NAMES, 0)
-        if isinstance(margin, (int, float)):
-            return dict.fromkeys(_FN_NAMES, margin)
-        if isinstance(margin, dict):
-            if unknown := sorted(set(margin) - set(_FN_NAMES)):
-                raise ValueError(f"`margin` got unexpected keys {unknown}, expected keys in {_FN_NAMES}.")
-            return {**dict.fromkeys(_FN_NAMES, 0), **margin}
-        raise ValueError(f"`margin` should be a float or a dictionary with keys in {_FN_NAMES}.")
 
     def _pairwise_scores(self, embeddings1: Any, embeddings2: Any, similarity_fn_name: str) -> np.ndarray:
         """``(n,)`` float32 MaxSim (or MeanMaxSim) of each anchor with its partner, on the Rust kernel."""
-        return np.asarray(_scores_as_numpy(_PAIRWISE[similarity_fn_name](embeddings1, embeddings2)), np.float32)
+        pairwise = SimilarityFunction.to_similarity_pairwise_fn(similarity_fn_name)
+        return np.asarray(scores_as_numpy(pairwise(embeddings1, embeddings2)), np.float32)
 
     def embed_inputs(  # type: ignore[override]
         self,
@@ -146,7 +115,3 @@ class MultiVectorTripletEvaluator(TripletEvaluator):
             sentences, batch_size=self.batch_size, show_progress_bar=self.show_progress_bar, **kwargs
         )
         return embeddings
-
-    def get_config_dict(self) -> dict[str, Any]:
-        """``margin`` when any is non-zero."""
-        return {"margin": self.margin} if self.margin != dict.fromkeys(_FN_NAMES, 0) else {}

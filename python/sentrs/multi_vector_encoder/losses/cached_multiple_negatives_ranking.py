@@ -21,7 +21,6 @@ from sentrs.multi_vector_encoder.losses.multiple_negatives_ranking import (
     gather_documents,
     positive_columns,
     resolve_similarity_fct,
-    slice_token_features,
 )
 from sentrs.multi_vector_encoder.scoring import colbert_scores
 from sentrs.sentence_transformer.losses._gradcache import (
@@ -30,6 +29,7 @@ from sentrs.sentence_transformer.losses._gradcache import (
     attach_replay,
     minibatch_ranges,
     progress,
+    slice_features,
     validate_mini_batch_num_tokens,
 )
 from sentrs.util.misc import similarity_fct_name
@@ -189,7 +189,7 @@ class CachedMultiVectorMultipleNegativesRankingLoss(nn.Module):
         """``(mini_batch, tokens, dim)`` token embeddings of rows ``begin:end``, their ``(mini_batch, tokens)``
         boolean scoring mask, and the random state captured before the pass (when ``copy_random_state``);
         ``random_state`` replays an earlier pass."""
-        minibatch = slice_token_features(sentence_feature, begin, end)
+        minibatch = slice_features(sentence_feature, begin, end)
         with nullcontext() if random_state is None else random_state:
             with nullcontext() if with_grad else torch.no_grad():
                 state = RandContext(*minibatch.values()) if copy_random_state else None

@@ -274,28 +274,10 @@ def chunked_forward(
     if len(ranges) <= 1:
         outputs = model(features, task=task)
         return outputs["token_embeddings"], outputs["attention_mask"]
-    chunks = [model(slice_token_features(features, begin, end), task=task) for begin, end in ranges]
+    chunks = [model(slice_features(features, begin, end), task=task) for begin, end in ranges]
     return cat_padded_token_embeddings(
         [chunk["token_embeddings"] for chunk in chunks], [chunk["attention_mask"] for chunk in chunks]
     )
-
-
-def slice_token_features(features: dict[str, Any], begin: int, end: int) -> dict[str, Any]:
-    """Rows ``begin:end`` of one column's features, cut as the gradient cache's ``slice_features`` cuts them (trailing
-    padding dropped), except that query-expansion positions count as used: with ``attend=False`` they carry attention
-    mask 0 but are scored, so trimming them off would drop them."""
-    expansion = features.get("query_expansion_positions")
-    mask = features.get("attention_mask")
-    if (
-        "cu_seq_lens_q" in features
-        or not isinstance(expansion, Tensor)
-        or not isinstance(mask, Tensor)
-        or mask.shape != expansion.shape
-    ):
-        return slice_features(features, begin, end)
-    sliced = slice_features({**features, "attention_mask": mask.bool() | expansion.bool()}, begin, end)
-    sliced["attention_mask"] = mask[begin:end, : sliced["query_expansion_positions"].shape[1]]
-    return sliced
 
 
 def gather_documents(embeddings: list[Tensor], masks: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:

@@ -21,6 +21,7 @@ from tqdm import trange
 from sentrs import ops
 from sentrs.base.evaluation._results import append_csv_row, progress_text
 from sentrs.base.evaluation.evaluator import BaseEvaluator
+from sentrs.base.evaluation.ranking import matrix_top_k, merge_top_k, scores_as_numpy, slice_rows
 from sentrs.base.similarity import (
     SimilarityFunction,
     cos_sim,
@@ -360,7 +361,7 @@ class InformationRetrievalEvaluator(BaseEvaluator):
                     prompt=self.corpus_prompt,
                 )
             else:
-                chunk = _rows(corpus_embeddings, start, end)
+                chunk = slice_rows(corpus_embeddings, start, end)
             chunk_ranks = ranks[start:end]
             host_chunk = _host_matrix(chunk) if any(k is not None for k in kernels.values()) else None
             for fn_name, fn in self.score_functions.items():
@@ -369,11 +370,11 @@ class InformationRetrievalEvaluator(BaseEvaluator):
                     ids, values = _kernel_top_k(host_queries, host_chunk, chunk_ranks, max_k, kernel)
                 elif kernel is not None and host_queries is not None and host_chunk is not None:
                     matrix = ops.similarity_matrix(host_queries, host_chunk, kernel)
-                    ids, values = _matrix_top_k(matrix, chunk_ranks, max_k)
+                    ids, values = matrix_top_k(matrix, chunk_ranks, max_k)
                 else:
-                    matrix = _scores_as_numpy(fn(_as_tensor(queries), _as_tensor(chunk)))
-                    ids, values = _matrix_top_k(matrix, chunk_ranks, max_k)
-                best[fn_name] = _merge(best[fn_name], (ids + start, values), ranks, max_k)
+                    matrix = scores_as_numpy(fn(_as_tensor(queries), _as_tensor(chunk)))
+                    ids, values = matrix_top_k(matrix, chunk_ranks, max_k)
+                best[fn_name] = merge_top_k(best[fn_name], (ids + start, values), ranks, max_k)
         return best
 
     def _corpus_id_ranks(self) -> npt.NDArray[np.int64]:
@@ -592,36 +593,11 @@ def _host_matrix(x: Any) -> npt.NDArray[np.float32] | None:
     return np.asarray(x, dtype=np.float32)
 
 
-def _rows(x: Any, start: int, end: int) -> Any:
-    """Rows ``start:end`` of an array or tensor (sparse tensors included)."""
-    from sentrs._lazy import is_tensor
-
-    if is_tensor(x) and x.is_sparse:
-        import torch
-
-        return x.index_select(0, torch.arange(start, end, device=x.device))
-    return x[start:end]
-
-
 def _as_tensor(x: Any) -> Tensor:
     from sentrs._lazy import is_tensor
     from sentrs.base.tensors import _convert_to_batch_tensor
 
     return x if is_tensor(x) else _convert_to_batch_tensor(x)
-
-
-def _scores_as_numpy(scores: Any) -> npt.NDArray[np.floating[Any]]:
-    """A score function's ``(q, n)`` output as numpy (half-precision tensors as float32)."""
-    from sentrs._lazy import is_tensor
-
-    if is_tensor(scores):
-        import torch
-
-        scores = scores.detach().cpu()
-        if scores.dtype in (torch.float16, torch.bfloat16):
-            scores = scores.float()
-        return scores.numpy()
-    return np.asarray(scores)
 
 
 def _kernel_top_k(
@@ -639,37 +615,3 @@ def _kernel_top_k(
         queries, chunk if in_order else chunk[order], k, kernel, min(len(chunk), _KERNEL_BLOCK) or 1
     )
     return (ids if in_order else order[ids]), values.astype(np.float64)
-
-
-def _matrix_top_k(
-    scores: npt.NDArray[np.floating[Any]], chunk_ranks: npt.NDArray[np.int64], k: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Exact top-``k`` of each row of a ``(q, n)`` score matrix under (descending score, ascending corpus id)."""
-    n_queries, n = scores.shape
-    k = min(k, n)
-    if k == 0:
-        return np.empty((n_queries, 0), dtype=np.int64), np.empty((n_queries, 0), dtype=np.float64)
-    if k == n:
-        ids = np.broadcast_to(np.arange(n, dtype=np.int64), (n_queries, n)).copy()
-    else:
-        ids = np.argpartition(-scores, k - 1, axis=1)[:, :k].astype(np.int64)
-        cutoff = np.take_along_axis(scores, ids, axis=1).min(axis=1, keepdims=True)
-        # Rows with more candidates at the cut-off score than places: choose among them by corpus id.
-        for row in np.flatnonzero((scores >= cutoff).sum(axis=1) > k):
-            candidates = np.flatnonzero(scores[row] >= cutoff[row])
-            keep = np.lexsort((chunk_ranks[candidates], -scores[row, candidates]))[:k]
-            ids[row] = candidates[keep]
-    return ids, np.take_along_axis(scores, ids, axis=1).astype(np.float64)
-
-
-def _merge(
-    best: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
-    new: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
-    ranks: npt.NDArray[np.int64],
-    k: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """The best ``k`` of two hit lists per query, ranked by descending score, then ascending corpus id."""
-    ids = np.concatenate([best[0], new[0]], axis=1)
-    values = np.concatenate([best[1], new[1]], axis=1)
-    order = np.lexsort((ranks[ids], -values), axis=-1)[:, :k]
-    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(values, order, axis=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["TripletEvaluator"]
 
 logger = logging.getLogger(__name__)
-
-_FN_NAMES = ["cosine", "dot", "manhattan", "euclidean"]  # the reference's order, as shown in error messages
 
 
 class TripletEvaluator(BaseEvaluator):
@@ -52,6 +50,10 @@ class TripletEvaluator(BaseEvaluator):
         ValueError: the three lists differ in length, a similarity function name or margin key is unknown, or
             ``margin`` is neither a number nor a dict.
     """
+
+    #: The names ``similarity_fn_names`` and ``margin`` keys may use, in the reference's order (as shown in error
+    #: messages); a subclass for another kind of embedding names its own similarities here.
+    SIMILARITY_FN_NAMES: ClassVar[tuple[str, ...]] = ("cosine", "dot", "manhattan", "euclidean")
 
     def __init__(
         self,
@@ -91,8 +93,9 @@ class TripletEvaluator(BaseEvaluator):
         self.similarity_fn_names: list[str] = list(similarity_fn_names or [])
         if not self.similarity_fn_names and self.main_similarity_function is not None:
             self.similarity_fn_names = [self.main_similarity_function.value]
-        if unknown := sorted(set(self.similarity_fn_names) - set(_FN_NAMES)):
-            raise ValueError(f"`similarity_fn_names` got unexpected names {unknown}, expected names in {_FN_NAMES}.")
+        expected = list(self.SIMILARITY_FN_NAMES)
+        if unknown := sorted(set(self.similarity_fn_names) - set(expected)):
+            raise ValueError(f"`similarity_fn_names` got unexpected names {unknown}, expected names in {expected}.")
         self.margin: dict[str, float] = self._margins(margin)
         self.batch_size = batch_size
         if show_progress_bar is None:
@@ -103,18 +106,19 @@ class TripletEvaluator(BaseEvaluator):
         self.write_csv = write_csv
         self._append_csv_headers(self.similarity_fn_names)
 
-    @staticmethod
-    def _margins(margin: float | dict[str, float] | None) -> dict[str, float]:
-        """One margin per similarity function, 0 where not given."""
+    @classmethod
+    def _margins(cls, margin: float | dict[str, float] | None) -> dict[str, float]:
+        """One margin per name of ``SIMILARITY_FN_NAMES``, 0 where not given."""
+        expected = list(cls.SIMILARITY_FN_NAMES)
         if margin is None:
-            return dict.fromkeys(_FN_NAMES, 0)
+            return dict.fromkeys(expected, 0)
         if isinstance(margin, (int, float)):
-            return dict.fromkeys(_FN_NAMES, margin)
+            return dict.fromkeys(expected, margin)
         if isinstance(margin, dict):
-            if unknown := sorted(set(margin) - set(_FN_NAMES)):
-                raise ValueError(f"`margin` got unexpected keys {unknown}, expected keys in {_FN_NAMES}.")
-            return {**dict.fromkeys(_FN_NAMES, 0), **margin}
-        raise ValueError(f"`margin` should be a float or a dictionary with keys in {_FN_NAMES}.")
+            if unknown := sorted(set(margin) - set(expected)):
+                raise ValueError(f"`margin` got unexpected keys {unknown}, expected keys in {expected}.")
+            return {**dict.fromkeys(expected, 0), **margin}
+        raise ValueError(f"`margin` should be a float or a dictionary with keys in {expected}.")
 
     def _append_csv_headers(self, similarity_fn_names: list[str]) -> None:
         self.csv_headers.extend(f"accuracy_{fn}" for fn in similarity_fn_names)
@@ -201,7 +205,7 @@ class TripletEvaluator(BaseEvaluator):
     def get_config_dict(self) -> dict[str, Any]:
         """``margin`` when any is non-zero, and ``truncate_dim`` where set."""
         config: dict[str, Any] = {}
-        if self.margin != dict.fromkeys(_FN_NAMES, 0):
+        if self.margin != dict.fromkeys(self.SIMILARITY_FN_NAMES, 0):
             config["margin"] = self.margin
         if self.truncate_dim is not None:
             config["truncate_dim"] = self.truncate_dim

@@ -152,7 +152,9 @@ def slice_features(features: dict[str, Any], begin: int, end: int) -> dict[str, 
     """Rows ``begin:end`` of one column's features.
 
     Padded inputs lose the trailing padding columns that none of the selected rows uses (leading padding stays, as
-    positions may depend on it); flattened inputs get their token range and rebuilt sequence bounds.
+    positions may depend on it); flattened inputs get their token range and rebuilt sequence bounds. A column counts
+    as used when its attention mask is set or when it is a query-expansion position (``query_expansion_positions``):
+    ColBERT-style expansion tokens may be hidden from attention (``attend=False``) and still be scored.
     """
     if "cu_seq_lens_q" in features:
         return _slice_flattened(features, begin, end)
@@ -162,7 +164,11 @@ def slice_features(features: dict[str, Any], begin: int, end: int) -> dict[str, 
     mask = features.get("attention_mask")
     if isinstance(mask, Tensor) and mask.ndim == 2:
         width = int(mask.shape[1])
-        used = mask[begin:end].bool().any(dim=0)
+        rows = mask[begin:end].bool()
+        expansion = features.get("query_expansion_positions")
+        if isinstance(expansion, Tensor) and expansion.shape == mask.shape:
+            rows = rows | expansion[begin:end].bool()
+        used = rows.any(dim=0)
         if used.any():
             last = int(used.nonzero().max().item()) + 1
             keep = last if last < width else None

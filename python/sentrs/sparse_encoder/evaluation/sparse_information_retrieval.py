@@ -17,14 +17,10 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import trange
 
+from sentrs.base.evaluation.ranking import matrix_top_k, merge_top_k, scores_as_numpy
 from sentrs.base.similarity import cos_sim, dot_score, pytorch_cos_sim
 from sentrs.base.similarity_config import SimilarityMixin
-from sentrs.sentence_transformer.evaluation.information_retrieval import (
-    InformationRetrievalEvaluator,
-    _matrix_top_k,
-    _merge,
-    _scores_as_numpy,
-)
+from sentrs.sentence_transformer.evaluation.information_retrieval import InformationRetrievalEvaluator
 from sentrs.sparse_encoder.evaluation._sparse_evaluator import SparseEvaluatorMixin, mean
 from sentrs.sparse_encoder.evaluation._sparse_rows import SparseRows
 
@@ -268,9 +264,9 @@ class SparseInformationRetrievalEvaluator(SparseEvaluatorMixin, InformationRetri
                 else:
                     if query_tensor is None:
                         query_tensor = queries.to_tensor()
-                    matrix = _scores_as_numpy(fn(query_tensor, chunk.to_tensor()))
-                    hits = _matrix_top_k(matrix, chunk_ranks, max_k)
-                best[fn_name] = _merge(best[fn_name], (hits[0] + start, hits[1]), ranks, max_k)
+                    matrix = scores_as_numpy(fn(query_tensor, chunk.to_tensor()))
+                    hits = matrix_top_k(matrix, chunk_ranks, max_k)
+                best[fn_name] = merge_top_k(best[fn_name], (hits[0] + start, hits[1]), ranks, max_k)
         return best
 
 
