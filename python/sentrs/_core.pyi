@@ -109,6 +109,36 @@ def maxsim(
     kernel: str = "auto",
 ) -> npt.NDArray[np.float32]: ...
 def maxsim_amx_supported() -> bool: ...
+def maxsim_topk(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    k: int,
+    query_weights: npt.NDArray[np.float32] | None = None,
+    empty_score: float = ...,
+    kernel: str = "auto",
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def token_kmeans(
+    data: npt.NDArray[np.float32], k: int, iterations: int = 8, seed: int = 0
+) -> npt.NDArray[np.float32]: ...
+def token_assign(data: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]: ...
+def token_inverted_lists(
+    codes: npt.NDArray[np.uint32], document_offsets: npt.NDArray[np.int64], n_centroids: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
+def candidate_search(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    centroids: npt.NDArray[np.float32],
+    codes: npt.NDArray[np.uint32],
+    list_ids: npt.NDArray[np.uint32],
+    list_offsets: npt.NDArray[np.int64],
+    k: int,
+    nprobe: int,
+    candidates: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
 def maxsim_pairwise(
     queries: npt.NDArray[np.float32],
     query_offsets: npt.NDArray[np.int64],
