@@ -29,12 +29,12 @@ from train_sentence_transformer import build_data
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-pairs", type=int, default=4000)
+    parser.add_argument("--train-pairs", type=int, default=8000)
     parser.add_argument("--eval-queries", type=int, default=500)
     parser.add_argument("--eval-docs", type=int, default=5000)
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--projection-lr", type=float, default=1e-3, help="learning rate of the new projection")
     parser.add_argument("--output-dir", default="output/minilm-colbert-wordnet")
     opts = parser.parse_args()

@@ -223,7 +223,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=5000, help="documents per reference scoring chunk")
     parser.add_argument(
         "--index-settings",
-        default="8:256,16:512",
+        default="8:256,8:1024,32:4096",
         help="nprobe:candidates pairs of the candidate index, comma separated",
     )
     parser.add_argument("--threads", type=int, default=None)

@@ -188,7 +188,7 @@ class MultiVectorIndex:
         query_embeddings: Any,
         top_k: int = 10,
         nprobe: int = 8,
-        candidates: int = 256,
+        candidates: int = 1024,
         *,
         length_normalize: bool = False,
     ) -> list[list[dict[str, int | float]]]:
