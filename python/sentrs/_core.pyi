@@ -34,6 +34,7 @@ __all__ = [
     "rescore_rows",
     "similarity_matrix",
     "similarity_pairwise",
+    "splade_max_head",
     "splade_pool",
     "token_assign",
     "token_inverted_lists",
@@ -188,6 +189,14 @@ def splade_pool(
     activation_function: str = "relu",
     max_active_dims: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def splade_max_head(
+    hidden: npt.NDArray[np.float32],
+    attention_mask: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32] | None = None,
+    activation_function: str = "relu",
+    max_active_dims: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]] | None: ...
 def dense_to_csr(
     x: npt.NDArray[np.float32], max_active_dims: int | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

@@ -15,6 +15,7 @@ pub mod quantize;
 pub mod sampler;
 pub mod similarity;
 pub mod sparse;
+pub mod sparse_head;
 pub mod tokenize;
 pub mod topk;
 

@@ -406,3 +406,21 @@ def test_top_level_import_and_module_registry() -> None:
     ref_type = "sentence_transformers.multi_vector_encoder.modules.multi_vector_mask.MultiVectorMask"
     assert module_class_for_type(ref_type).__name__ == "MultiVectorMask"
     assert module_class_for_type("pylate.models.Dense.Dense").__module__ == "sentrs.base.modules.dense"
+
+
+def test_minilm_multi_vector_model_matches_reference(minilm_path: str, tmp_path: Path) -> None:
+    """The real MiniLM as a multi-vector model (the reference converts the folder and adds a seeded projection;
+    both libraries load the saved result), with query expansion: token embeddings 1e-5, MaxSim 1e-4."""
+    import sentence_transformers as st
+
+    torch.manual_seed(0)
+    ref = st.MultiVectorEncoder(minilm_path, device="cpu")
+    ref[0].query_expansion = {"strategy": "fixed", "length": 16}
+    ref.save(str(tmp_path / "minilm-mv"))
+    ref, ours = _load_both(str(tmp_path / "minilm-mv"))
+    assert [type(m).__name__ for m in ours] == [type(m).__name__ for m in ref]
+    q_ref, q_ours = ref.encode_query(QUERIES), ours.encode_query(QUERIES)
+    d_ref, d_ours = ref.encode_document(DOCUMENTS), ours.encode_document(DOCUMENTS)
+    _assert_same_embeddings(q_ref, q_ours)
+    _assert_same_embeddings(d_ref, d_ours)
+    assert torch.allclose(ours.similarity(q_ours, d_ours), ref.similarity(q_ref, d_ref), atol=1e-4)

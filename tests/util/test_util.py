@@ -92,7 +92,11 @@ def test_normalize_and_truncate() -> None:
 
 def test_similarity_function_enum() -> None:
     assert util.SimilarityFunction.to_similarity_fn("cosine") is util.cos_sim
-    assert util.SimilarityFunction.possible_values() == ["cosine", "dot", "euclidean", "manhattan"]
+    from sentence_transformers.util import SimilarityFunction as RefSimilarityFunction
+
+    assert util.SimilarityFunction.possible_values() == RefSimilarityFunction.possible_values()
+    assert util.SimilarityFunction.to_similarity_fn("maxsim") is util.maxsim
+    assert util.SimilarityFunction.to_similarity_pairwise_fn("meanmaxsim") is util.mean_maxsim_pairwise
     with pytest.raises(ValueError):
         util.SimilarityFunction.to_similarity_fn("jaccard")
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentrs import _core
+from sentrs import ops
 
 if TYPE_CHECKING:
     import torch
@@ -334,7 +334,7 @@ def _host_scores(queries: _Side, documents: _Side, pairwise: bool) -> Tensor:
     d_data, d_offsets, _ = documents.ragged(weighted=False)
     if np.any(d_offsets[1:] == d_offsets[:-1]):
         _warn_empty()
-    kernel = _core.maxsim_pairwise if pairwise else _core.maxsim
+    kernel = ops.maxsim_pairwise if pairwise else ops.maxsim
     scores = kernel(q_data, q_offsets, d_data, d_offsets, q_weights, EMPTY_DOCUMENT_SCORE)
     return torch.from_numpy(scores)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentrs import _core
+from sentrs import ops
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -131,7 +131,7 @@ def maxsim_search(
         )
     if len(d_off) == 1:
         return [[] for _ in range(len(q_off) - 1)]
-    ids, scores = _core.maxsim_topk(q, q_off, d, d_off, top_k, None, -math.inf, kernel)
+    ids, scores = ops.maxsim_topk(q, q_off, d, d_off, top_k, None, -math.inf, kernel)
     return _hits(ids, scores, length_normalize, q_off)
 
 
@@ -169,12 +169,12 @@ class MultiVectorIndex:
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(total, size=sample, replace=False)) if sample < total else slice(None)
         training = np.ascontiguousarray(self._tokens[rows])
-        self.centroids = _core.token_kmeans(training, n_centroids, iterations, seed)
+        self.centroids = ops.token_kmeans(training, n_centroids, iterations, seed)
         self._finish()
 
     def _finish(self) -> None:
-        self.codes = _core.token_assign(self._tokens, self.centroids)
-        self._list_ids, self._list_offsets = _core.token_inverted_lists(self.codes, self._offsets, len(self.centroids))
+        self.codes = ops.token_assign(self._tokens, self.centroids)
+        self._list_ids, self._list_offsets = ops.token_inverted_lists(self.codes, self._offsets, len(self.centroids))
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -202,7 +202,7 @@ class MultiVectorIndex:
             raise ValueError(f"query token vectors must have the index's dimension {self.dim}, got {q.shape[1]}")
         if len(q) == 0:
             q = np.zeros((0, self.dim), dtype=np.float32)
-        ids, scores = _core.candidate_search(
+        ids, scores = ops.token_candidate_search(
             q,
             q_off,
             self._tokens,
@@ -225,7 +225,7 @@ class MultiVectorIndex:
         q, q_off = ragged_embeddings(query_embeddings, "query_embeddings")
         if len(q) == 0:
             q = np.zeros((0, self.dim), dtype=np.float32)
-        ids, scores = _core.maxsim_topk(q, q_off, self._tokens, self._offsets, top_k, None, -math.inf, "auto")
+        ids, scores = ops.maxsim_topk(q, q_off, self._tokens, self._offsets, top_k, None, -math.inf, "auto")
         return _hits(ids, scores, length_normalize, q_off)
 
     def save(self, path: str) -> None:
@@ -269,7 +269,7 @@ class MultiVectorIndex:
             raise ValueError(f"{path}: tokens.npy and offsets.npy do not match")
         if len(index.codes) != len(index._tokens) or index.centroids.shape[1:] != index._tokens.shape[1:]:
             raise ValueError(f"{path}: codes.npy or centroids.npy do not match the tokens")
-        index._list_ids, index._list_offsets = _core.token_inverted_lists(
+        index._list_ids, index._list_offsets = ops.token_inverted_lists(
             index.codes.astype(np.uint32), index._offsets, len(index.centroids)
         )
         return index

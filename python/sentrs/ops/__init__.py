@@ -35,6 +35,10 @@ __all__ = [
     "community_detection",
     "dense_to_csr",
     "hamming_topk",
+    "maxsim",
+    "maxsim_amx_supported",
+    "maxsim_pairwise",
+    "maxsim_topk",
     "mine_pairs",
     "normalize",
     "num_threads",
@@ -44,7 +48,12 @@ __all__ = [
     "rescore_rows",
     "similarity_matrix",
     "similarity_pairwise",
+    "splade_max_head",
     "splade_pool",
+    "token_assign",
+    "token_candidate_search",
+    "token_inverted_lists",
+    "token_kmeans",
     "topk_search",
     "topk_self_search",
 ]
@@ -297,6 +306,30 @@ def splade_pool(
     return _core.splade_pool(x, mask, pooling_strategy, activation_function, max_active_dims)
 
 
+def splade_max_head(
+    hidden: npt.NDArray[np.float32],
+    attention_mask: npt.ArrayLike,
+    weight: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32] | None,
+    activation_function: str = "relu",
+    max_active_dims: int | None = None,
+) -> CsrArrays | None:
+    """SPLADE max pooling from the MLM decoder's input ``(batch, seq, dim)`` with its weight ``(vocab, dim)`` and
+    bias on Intel AMX, exact (bf16 tiles pick the entries that can be active, fp32 rescores them): what
+    :func:`splade_pool` gives on the decoder's fp32 logits. None when the inputs hold non-finite values. Only on
+    CPUs where :func:`maxsim_amx_supported`."""
+    _check_max_active_dims(max_active_dims)
+    mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
+    return _core.splade_max_head(
+        np.ascontiguousarray(hidden, dtype=np.float32),
+        mask,
+        np.ascontiguousarray(weight, dtype=np.float32),
+        None if bias is None else np.ascontiguousarray(bias, dtype=np.float32),
+        activation_function,
+        max_active_dims,
+    )
+
+
 def dense_to_csr(x: npt.ArrayLike, max_active_dims: int | None = None) -> CsrArrays:
     """Dense rows to CSR ``(indptr, indices, values)``, keeping the ``max_active_dims`` largest magnitudes."""
     _check_max_active_dims(max_active_dims)
@@ -317,3 +350,100 @@ def topk_self_search(
     x = _as_f32_matrix(embeddings, "embeddings")
     _check_finite(x, "embeddings")
     return _core.topk_self_search(x, int(k), score_function)
+
+
+# ------------------------------------------------------------------ late interaction (ragged token matrices)
+# A side is one float32 ``(total tokens, dim)`` buffer plus ``n + 1`` int64 row offsets (item i owns rows
+# ``offsets[i]:offsets[i + 1]``); the callers in ``base.maxsim`` and ``multi_vector_encoder.search`` build them.
+
+
+def maxsim_amx_supported() -> bool:
+    """Whether this CPU (and OS) runs the AMX MaxSim kernel."""
+    return _core.maxsim_amx_supported()
+
+
+def maxsim(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    query_weights: npt.NDArray[np.float32] | None = None,
+    empty_score: float = -1e9,
+    kernel: str = "auto",
+) -> npt.NDArray[np.float32]:
+    """``(n_queries, n_documents)`` MaxSim scores (``kernel``: ``auto``, ``fp32`` or ``amx``; the same scores)."""
+    return _core.maxsim(queries, query_offsets, documents, document_offsets, query_weights, empty_score, kernel)
+
+
+def maxsim_pairwise(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    query_weights: npt.NDArray[np.float32] | None = None,
+    empty_score: float = -1e9,
+) -> npt.NDArray[np.float32]:
+    """``(n,)`` MaxSim scores of query i with document i."""
+    return _core.maxsim_pairwise(queries, query_offsets, documents, document_offsets, query_weights, empty_score)
+
+
+def maxsim_topk(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    k: int,
+    query_weights: npt.NDArray[np.float32] | None = None,
+    empty_score: float = -1e9,
+    kernel: str = "auto",
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Exact MaxSim top-``k`` per query: ``(ids, scores)``, ``(n_queries, k)``, best first, ``-1`` past the end."""
+    return _core.maxsim_topk(
+        queries, query_offsets, documents, document_offsets, int(k), query_weights, empty_score, kernel
+    )
+
+
+def token_kmeans(data: npt.NDArray[np.float32], k: int, iterations: int = 8, seed: int = 0) -> npt.NDArray[np.float32]:
+    """Spherical k-means centroids ``(k, dim)`` of unit token vectors (k-means++ seeds)."""
+    return _core.token_kmeans(data, int(k), int(iterations), int(seed))
+
+
+def token_assign(data: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
+    """The nearest centroid (largest dot product) of every row."""
+    return _core.token_assign(data, centroids)
+
+
+def token_inverted_lists(
+    codes: npt.NDArray[np.uint32], document_offsets: npt.NDArray[np.int64], n_centroids: int
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    """The documents holding each centroid: ``(ids, offsets)``."""
+    return _core.token_inverted_lists(np.ascontiguousarray(codes, dtype=np.uint32), document_offsets, int(n_centroids))
+
+
+def token_candidate_search(
+    queries: npt.NDArray[np.float32],
+    query_offsets: npt.NDArray[np.int64],
+    documents: npt.NDArray[np.float32],
+    document_offsets: npt.NDArray[np.int64],
+    centroids: npt.NDArray[np.float32],
+    codes: npt.NDArray[np.uint32],
+    list_ids: npt.NDArray[np.uint32],
+    list_offsets: npt.NDArray[np.int64],
+    k: int,
+    nprobe: int,
+    candidates: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """PLAID-style candidate search (see ``sentrs.multi_vector_encoder.search``): ``(ids, scores)``."""
+    return _core.candidate_search(
+        queries,
+        query_offsets,
+        documents,
+        document_offsets,
+        centroids,
+        codes,
+        list_ids,
+        list_offsets,
+        int(k),
+        int(nprobe),
+        int(candidates),
+    )

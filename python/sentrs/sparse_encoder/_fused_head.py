@@ -35,7 +35,15 @@ _BLOCK_TOKENS = 128
 
 
 class FusedSpladeHead:
-    """The decoder of ``transformer``'s MLM head applied block-wise and pooled by ``splade``."""
+    """The decoder of ``transformer``'s MLM head applied block-wise and pooled by ``splade``.
+
+    On CPUs with Intel AMX, max pooling runs as one Rust pass from the decoder's input (:func:`ops.splade_max_head`:
+    bf16 tiles bound every logit, the entries that can be positive are rescored in fp32), so only the active
+    entries' logits are computed in fp32; elsewhere (or with ``use_amx = False``) the fp32 blocks below run.
+    """
+
+    #: Whether max pooling may use the AMX kernel where the CPU has it.
+    use_amx: bool = True
 
     def __init__(self, transformer: Transformer, splade: SpladePooling, decoder: nn.Linear) -> None:
         self.transformer = transformer
@@ -135,6 +143,20 @@ class FusedSpladeHead:
         mask = features["attention_mask"].to(torch.int64).cpu().numpy()
         batch, seq, width = hidden.shape
         vocab = self.decoder.out_features
+        if self.splade.embedding_dimension is None:
+            self.splade.embedding_dimension = vocab
+        if self.use_amx and self.splade.pooling_strategy == "max" and ops.maxsim_amx_supported():
+            bias = self.decoder.bias
+            csr = ops.splade_max_head(
+                hidden.detach().float().contiguous().numpy(),
+                mask,
+                self.decoder.weight.detach().numpy(),
+                None if bias is None else bias.detach().numpy(),
+                self.splade.activation_function,
+                max_active_dims,
+            )
+            if csr is not None:
+                return csr
         rows_per_block = max(1, _BLOCK_TOKENS // max(seq, 1))
         need = rows_per_block * seq * vocab
         if self._buffer is None or self._buffer.numel() < need:
@@ -160,6 +182,4 @@ class FusedSpladeHead:
                     max_active_dims,
                 )
             )
-        if self.splade.embedding_dimension is None:
-            self.splade.embedding_dimension = vocab
         return concat_csr(parts)

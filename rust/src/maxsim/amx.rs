@@ -21,9 +21,9 @@ use std::sync::OnceLock;
 /// Document tokens per block: the block's fp32 rows, its packed bf16 copy and the score buffer stay in L2.
 const DOC_BLOCK_TOKENS: usize = 512;
 /// Dimensions per tile step (a tile row holds 32 bf16 values).
-const K_STEP: usize = 32;
+pub(crate) const K_STEP: usize = 32;
 /// Query tokens per tile pass (two 16-row tiles) and document tokens per tile pass (two 16-column tiles).
-const STEP: usize = 32;
+pub(crate) const STEP: usize = 32;
 
 /// Whether this CPU and OS run the AMX kernel (cpuid AMX-TILE and AMX-BF16, and the OS grants the tile state).
 pub fn supported() -> bool {
@@ -64,7 +64,7 @@ fn detect() -> bool {
 
 /// Bound on `|bf16 score - exact score| / (|q| |d|)`: 2^-8 (+ its square) for the two roundings, plus fp32
 /// accumulation over `dim` products (counted twice: the bf16 pass and the fp32 rescoring).
-fn error_factor(dim: usize) -> f32 {
+pub(crate) fn error_factor(dim: usize) -> f32 {
     let rounding = 2f64.powi(-8) * (1.0 + 2f64.powi(-8));
     let accumulation = 2.0 * (dim as f64 + 2.0) * 2f64.powi(-24);
     ((rounding + accumulation) * 1.01) as f32
@@ -99,10 +99,10 @@ fn row_norms(side: &Ragged) -> Vec<f32> {
 }
 
 /// Query rows as bf16, `padded_dim` wide, with `STEP` zero rows after the last (tile loads may run past a block).
-fn pack_rows(side: &Ragged, padded_dim: usize) -> Vec<u16> {
-    let rows = side.data.nrows();
+pub(crate) fn pack_rows(data: ndarray::ArrayView2<f32>, padded_dim: usize) -> Vec<u16> {
+    let rows = data.nrows();
     let mut out = vec![0u16; (rows + STEP) * padded_dim];
-    for (r, row) in side.data.rows().into_iter().enumerate() {
+    for (r, row) in data.rows().into_iter().enumerate() {
         for (k, &v) in row.iter().enumerate() {
             out[r * padded_dim + k] = to_bf16(v);
         }
@@ -112,8 +112,8 @@ fn pack_rows(side: &Ragged, padded_dim: usize) -> Vec<u16> {
 
 /// Document rows `rows` in the tile unit's pair layout: per group of 16 tokens, per dimension pair, the 16 tokens'
 /// bf16 pairs (low half = even dimension). Groups are padded with zero tokens to a multiple of two.
-fn pack_columns(
-    side: &Ragged,
+pub(crate) fn pack_columns(
+    data: ndarray::ArrayView2<f32>,
     rows: std::ops::Range<usize>,
     padded_dim: usize,
     out: &mut Vec<u32>,
@@ -122,9 +122,9 @@ fn pack_columns(
     let groups = rows.len().div_ceil(STEP) * 2;
     out.clear();
     out.resize(groups * pairs * 16, 0);
-    let dim = side.data.ncols();
+    let dim = data.ncols();
     for (n, r) in rows.enumerate() {
-        let row = side.data.row(r);
+        let row = data.row(r);
         let (g, lane) = (n / 16, n % 16);
         for p in 0..dim.div_ceil(2) {
             let lo = u32::from(to_bf16(row[2 * p]));
@@ -157,7 +157,7 @@ struct TileConfig {
 /// Loads the tile shapes: tmm0-3 the 16x16 fp32 accumulators, tmm4-5 16x32 bf16 query rows, tmm6-7 16 pairs x 16
 /// document tokens.
 #[cfg(target_arch = "x86_64")]
-unsafe fn configure_tiles() {
+pub(crate) unsafe fn configure_tiles() {
     let mut config = TileConfig {
         palette: 1,
         start_row: 0,
@@ -175,7 +175,7 @@ unsafe fn configure_tiles() {
 /// `out[r][c] = q_r . d_c` in bf16 for `rows` (a multiple of 32) query rows from `q` (row stride `padded_dim`)
 /// and `groups` (even) 16-token groups of `d`; `out` has row stride `out_cols` floats.
 #[cfg(target_arch = "x86_64")]
-unsafe fn score_block(
+pub(crate) unsafe fn score_block(
     q: *const u16,
     rows: usize,
     d: *const u32,
@@ -240,7 +240,7 @@ unsafe fn score_block(
 /// fp32 dot product (AVX-512, four accumulators).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -419,7 +419,7 @@ impl<'q, 'd, 'w> Prepared<'q, 'd, 'w> {
             dim,
             padded_dim,
             factor: error_factor(dim),
-            q_packed: pack_rows(&queries, padded_dim),
+            q_packed: pack_rows(queries.data, padded_dim),
             q_norms: row_norms(&queries),
             doc_max_norm,
             q_rows: standard(queries.data),
@@ -475,7 +475,7 @@ impl<'q, 'd, 'w> Prepared<'q, 'd, 'w> {
         }
         let d_flat = self.d_rows.as_slice().unwrap_or(&[]);
         let Scratch { packed, buffer } = scratch;
-        pack_columns(documents, doc_rows.clone(), padded_dim, packed);
+        pack_columns(documents.data, doc_rows.clone(), padded_dim, packed);
         let groups = doc_rows.len().div_ceil(STEP) * 2;
         let cols = groups * 16;
         let bars = bars.filter(|_| self.prunable);

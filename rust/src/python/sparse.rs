@@ -43,6 +43,40 @@ fn splade_pool<'py>(
     Ok(csr_to_py(py, csr))
 }
 
+/// SPLADE max pooling straight from the MLM decoder's input on Intel AMX (bf16 tiles, exact fp32 rescoring of the
+/// entries that can be active): `hidden` `(batch, seq, dim)`, `weight` `(vocab, dim)`, `bias` `(vocab,)`. `None` when
+/// the inputs hold non-finite values; a `ValueError` on CPUs without AMX. Ctrl-C stops it.
+#[pyfunction]
+#[pyo3(signature = (hidden, attention_mask, weight, bias=None, activation_function="relu", max_active_dims=None))]
+fn splade_max_head<'py>(
+    py: Python<'py>,
+    hidden: PyReadonlyArray3<'py, f32>,
+    attention_mask: PyReadonlyArray2<'py, i64>,
+    weight: PyReadonlyArray2<'py, f32>,
+    bias: Option<PyReadonlyArray1<'py, f32>>,
+    activation_function: &str,
+    max_active_dims: Option<usize>,
+) -> PyResult<Option<CsrArrays<'py>>> {
+    if !crate::maxsim::amx::supported() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "splade_max_head needs a CPU with AMX-BF16 (and an OS that grants it)",
+        ));
+    }
+    let activation = crate::sparse::SpladeActivation::parse(activation_function)
+        .map_err(|e| to_py_err(py, e))?;
+    let (h, m, w) = (
+        hidden.as_array(),
+        attention_mask.as_array(),
+        weight.as_array(),
+    );
+    let b = bias.as_ref().map(|b| b.as_array());
+    let work = super::search_work(h.shape()[0] * h.shape()[1], w.nrows(), w.ncols());
+    let csr = super::detach_cancellable(py, work, |cancel| {
+        crate::sparse_head::splade_max_head(h, m, w, b, activation, max_active_dims, cancel)
+    })?;
+    Ok(csr.map(|csr| csr_to_py(py, csr)))
+}
+
 /// Dense float32 rows to CSR, keeping the `max_active_dims` largest magnitudes per row.
 #[pyfunction]
 #[pyo3(signature = (x, max_active_dims=None))]
@@ -109,6 +143,7 @@ impl PySparseIndex {
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(splade_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(splade_max_head, m)?)?;
     m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
     m.add_class::<PySparseIndex>()?;
     Ok(())

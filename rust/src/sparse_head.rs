@@ -1,0 +1,321 @@
+//! SPLADE's last layer and max pooling in one pass on Intel AMX, exact: `max_t log1p(relu(h_t . w_v + b_v))` for
+//! every vocabulary entry `v` of every text, without the `(tokens, vocab)` logits.
+//!
+//! The logits are computed in bf16 tiles (see [`crate::maxsim::amx`]): rounding moves each bf16 logit by at most
+//! `EPS * |h_t| * |w_v|` from the exact one. Max pooling keeps, per text and entry, the largest logit; an entry whose
+//! largest bf16 logit plus that bound is not positive is exactly zero after `relu`, and almost every entry is.
+//! The few others are rescored in fp32 over the text's tokens, so every stored value is an fp32 logit's
+//! activation (the sparsity pattern and values of fp32 pooling, up to fp32 summation order).
+
+use crate::cancel::Cancel;
+use crate::error::{invalid, CoreError, CoreResult};
+use crate::maxsim::amx;
+use crate::parallel;
+use crate::sparse::{SparseCsr, SpladeActivation};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3};
+use rayon::prelude::*;
+
+/// Vocabulary entries per block (the unit of parallel work): 512 x 128 bf16 weights are 128 KB.
+const VOCAB_BLOCK: usize = 512;
+/// Token rows per tile pass: the score buffer of a pass is 256 x 512 fp32 (512 KB).
+const ROW_BLOCK: usize = 256;
+
+/// Per text, its active `(entry, value)` pairs, ascending by entry.
+type ActiveRows = Vec<Vec<(usize, f32)>>;
+
+/// `max_t act(h_t . w_v + b_v)` over the attended tokens of each text, as CSR rows pruned to `max_active_dims`
+/// (the largest values, ties to the lower entry): the output of SPLADE max pooling over the MLM decoder.
+/// `hidden` is `(batch, seq, dim)`, `mask` `(batch, seq)`, `weight` `(vocab, dim)`, `bias` `(vocab,)`.
+/// `None` when the inputs hold non-finite values (the caller computes the logits instead); an error when the CPU
+/// lacks AMX.
+pub fn splade_max_head(
+    hidden: ArrayView3<f32>,
+    mask: ArrayView2<i64>,
+    weight: ArrayView2<f32>,
+    bias: Option<ArrayView1<f32>>,
+    activation: SpladeActivation,
+    max_active_dims: Option<usize>,
+    cancel: &Cancel,
+) -> CoreResult<Option<SparseCsr>> {
+    if !amx::supported() {
+        return Err(invalid("this CPU does not run the AMX kernel"));
+    }
+    let (batch, seq, dim) = hidden.dim();
+    let vocab = weight.nrows();
+    if mask.dim() != (batch, seq) {
+        return Err(CoreError::ShapeMismatch(format!(
+            "attention_mask must have shape ({batch}, {seq}), got {:?}",
+            mask.dim()
+        )));
+    }
+    if weight.ncols() != dim {
+        return Err(CoreError::ShapeMismatch(format!(
+            "the decoder weight must have {dim} columns (the hidden size), got {}",
+            weight.ncols()
+        )));
+    }
+    if let Some(b) = &bias {
+        if b.len() != vocab {
+            return Err(CoreError::ShapeMismatch(format!(
+                "the decoder bias must have {vocab} values, got {}",
+                b.len()
+            )));
+        }
+    }
+    if max_active_dims == Some(0) {
+        return Err(invalid("max_active_dims must be >= 1, got 0"));
+    }
+    if !hidden.iter().all(|v| v.is_finite())
+        || !weight.iter().all(|v| v.is_finite())
+        || !bias.is_none_or(|b| b.iter().all(|v| v.is_finite()))
+    {
+        return Ok(None);
+    }
+    // The attended tokens of every text, back to back.
+    let mut offsets = vec![0usize];
+    let mut rows: Vec<f32> = Vec::new();
+    for b in 0..batch {
+        for t in 0..seq {
+            if mask[[b, t]] != 0 {
+                rows.extend(hidden.slice(ndarray::s![b, t, ..]).iter());
+            }
+        }
+        offsets.push(rows.len() / dim.max(1));
+    }
+    let total = offsets[batch];
+    let tokens = Array2::from_shape_vec((total, dim), rows)
+        .map_err(|e| invalid(format!("token rows: {e}")))?;
+    let padded_dim = dim.div_ceil(amx::K_STEP).max(1) * amx::K_STEP;
+    let packed_rows = amx::pack_rows(tokens.view(), padded_dim);
+    let norm = |r: ndarray::ArrayView1<f32>| r.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let text_norm: Vec<f32> = (0..batch)
+        .map(|b| {
+            (offsets[b]..offsets[b + 1])
+                .map(|t| norm(tokens.row(t)))
+                .fold(0f32, f32::max)
+        })
+        .collect();
+    let weight = weight.as_standard_layout();
+    let weight_norm: Vec<f32> = weight.rows().into_iter().map(norm).collect();
+    let factor = amx::error_factor(dim);
+    let flat_tokens = tokens.as_slice().unwrap_or(&[]);
+    let flat_weight = weight.as_slice().unwrap_or(&[]);
+    let activate = |x: f32| {
+        let y = x.max(0.0).ln_1p();
+        if activation == SpladeActivation::Log1pRelu {
+            y.ln_1p()
+        } else {
+            y
+        }
+    };
+    let blocks: Vec<usize> = (0..vocab).step_by(VOCAB_BLOCK).collect();
+    // Per vocabulary block: for each text, its active (entry, value) pairs in the block, ascending.
+    let block_work = |&v0: &usize| -> CoreResult<ActiveRows> {
+        cancel.check()?;
+        let v1 = (v0 + VOCAB_BLOCK).min(vocab);
+        let mut packed = Vec::new();
+        amx::pack_columns(weight.view(), v0..v1, padded_dim, &mut packed);
+        let groups = (v1 - v0).div_ceil(amx::STEP) * 2;
+        let cols = groups * 16;
+        let mut best = vec![f32::NEG_INFINITY; batch * cols];
+        let mut buffer = vec![0f32; ROW_BLOCK * cols];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported()` checked the CPU and the OS permission; the config is per thread.
+        unsafe {
+            amx::configure_tiles()
+        };
+        let mut r0 = 0;
+        while r0 < total {
+            let r1 = (r0 + ROW_BLOCK).min(total);
+            let pass_rows = (r1 - r0).div_ceil(amx::STEP) * amx::STEP;
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `packed_rows` has STEP zero rows past the last token, so `pass_rows` rows from r0 are in
+            // bounds; `packed` holds `groups` groups; `buffer` holds ROW_BLOCK x cols >= pass_rows x cols.
+            unsafe {
+                amx::score_block(
+                    packed_rows.as_ptr().add(r0 * padded_dim),
+                    pass_rows,
+                    packed.as_ptr(),
+                    groups,
+                    padded_dim,
+                    buffer.as_mut_ptr(),
+                    cols,
+                );
+            }
+            // Column maxima of each text's rows inside this pass.
+            for b in 0..batch {
+                let (t0, t1) = (offsets[b].max(r0), offsets[b + 1].min(r1));
+                if t0 >= t1 {
+                    continue;
+                }
+                let acc = &mut best[b * cols..(b + 1) * cols];
+                for t in t0..t1 {
+                    let line = &buffer[(t - r0) * cols..(t - r0 + 1) * cols];
+                    for (a, &x) in acc.iter_mut().zip(line) {
+                        *a = a.max(x);
+                    }
+                }
+            }
+            r0 = r1;
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: releases this thread's tile state.
+        unsafe {
+            std::arch::asm!("tilerelease", options(nostack))
+        };
+        let mut out = vec![Vec::new(); batch];
+        for (b, active) in out.iter_mut().enumerate() {
+            let text = offsets[b]..offsets[b + 1];
+            if text.is_empty() {
+                continue;
+            }
+            for v in v0..v1 {
+                let shift = bias.as_ref().map_or(0.0, |b| b[v]);
+                let bound = best[b * cols + (v - v0)]
+                    + shift
+                    + 2.0 * factor * text_norm[b] * weight_norm[v];
+                if bound <= 0.0 {
+                    continue; // every logit of this entry is negative: relu makes it 0
+                }
+                let w = &flat_weight[v * dim..(v + 1) * dim];
+                let mut top = f32::NEG_INFINITY;
+                for t in text.clone() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: supported() implies avx512f.
+                    let logit = unsafe { amx::dot(&flat_tokens[t * dim..(t + 1) * dim], w) };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let logit = 0f32;
+                    top = top.max(logit + shift);
+                }
+                if top > 0.0 {
+                    active.push((v, activate(top)));
+                }
+            }
+        }
+        Ok(out)
+    };
+    let parts: Vec<CoreResult<ActiveRows>> = if parallel::parallel_enabled() && blocks.len() > 1 {
+        parallel::install(|| blocks.par_iter().map(block_work).collect())
+    } else {
+        blocks.iter().map(block_work).collect()
+    };
+    let mut per_text: ActiveRows = vec![Vec::new(); batch];
+    for part in parts {
+        for (text, active) in per_text.iter_mut().zip(part?) {
+            text.extend(active);
+        }
+    }
+    let mut indptr = vec![0i64];
+    let (mut indices, mut values) = (Vec::new(), Vec::new());
+    for mut active in per_text {
+        if let Some(k) = max_active_dims {
+            if active.len() > k {
+                active.select_nth_unstable_by(k, |a, b| {
+                    b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0))
+                });
+                active.truncate(k);
+                active.sort_by_key(|&(v, _)| v);
+            }
+        }
+        for (v, x) in active {
+            indices.push(v as i64);
+            values.push(x);
+        }
+        indptr.push(indices.len() as i64);
+    }
+    Ok(Some(SparseCsr {
+        indptr,
+        indices,
+        values,
+        cols: vocab,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sparse::{splade_pool, SpladeStrategy};
+    use ndarray::{Array1, Array3};
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equals_pooling_the_fp32_logits() {
+        if !amx::supported() {
+            return;
+        }
+        let (batch, seq, dim, vocab) = (5, 9, 40, 1300);
+        let hidden =
+            Array3::from_shape_vec((batch, seq, dim), values(batch * seq * dim, 1)).unwrap();
+        let weight = Array2::from_shape_vec((vocab, dim), values(vocab * dim, 2)).unwrap() * 0.3;
+        // A negative bias so that most entries stay inactive, as in a trained SPLADE head.
+        let bias = Array1::from_vec(values(vocab, 3)) - 1.5;
+        let mut mask = Array2::<i64>::ones((batch, seq));
+        for t in 4..seq {
+            mask[[1, t]] = 0;
+        }
+        for t in 0..seq {
+            mask[[3, t]] = 0; // a text without attended tokens
+        }
+        let mut logits = Array3::<f32>::zeros((batch, seq, vocab));
+        for b in 0..batch {
+            for t in 0..seq {
+                for v in 0..vocab {
+                    let h = hidden.slice(ndarray::s![b, t, ..]);
+                    logits[[b, t, v]] = h.dot(&weight.row(v)) + bias[v];
+                }
+            }
+        }
+        let cancel = Cancel::new();
+        for activation in [SpladeActivation::Relu, SpladeActivation::Log1pRelu] {
+            for k in [None, Some(7)] {
+                let want = splade_pool(
+                    logits.view(),
+                    mask.view(),
+                    SpladeStrategy::Max,
+                    activation,
+                    k,
+                )
+                .unwrap();
+                let got = splade_max_head(
+                    hidden.view(),
+                    mask.view(),
+                    weight.view(),
+                    Some(bias.view()),
+                    activation,
+                    k,
+                    &cancel,
+                )
+                .unwrap()
+                .unwrap();
+                assert_eq!(got.indptr, want.indptr, "{activation:?} {k:?}");
+                assert_eq!(got.indices, want.indices);
+                for (a, b) in got.values.iter().zip(&want.values) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} {b}");
+                }
+                assert!(!want.values.is_empty());
+            }
+        }
+        let bad = Array2::<i64>::ones((batch, seq + 1));
+        assert!(splade_max_head(
+            hidden.view(),
+            bad.view(),
+            weight.view(),
+            None,
+            SpladeActivation::Relu,
+            None,
+            &cancel
+        )
+        .is_err());
+    }
+}
