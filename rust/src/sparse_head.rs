@@ -151,9 +151,11 @@ pub fn splade_max_head(
                 let acc = &mut best[b * cols..(b + 1) * cols];
                 for t in t0..t1 {
                     let line = &buffer[(t - r0) * cols..(t - r0 + 1) * cols];
-                    for (a, &x) in acc.iter_mut().zip(line) {
-                        *a = a.max(x);
-                    }
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: supported() implies avx512f.
+                    unsafe {
+                        max_into(acc, line)
+                    };
                 }
             }
             r0 = r1;
@@ -229,6 +231,27 @@ pub fn splade_max_head(
         values,
         cols: vocab,
     }))
+}
+
+/// `acc[i] = max(acc[i], line[i])` (AVX-512; `cols` is a multiple of 16).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_into(acc: &mut [f32], line: &[f32]) {
+    use std::arch::x86_64::*;
+    let n = acc.len().min(line.len());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, within both slices.
+        unsafe {
+            let a = _mm512_loadu_ps(acc.as_ptr().add(i));
+            let x = _mm512_loadu_ps(line.as_ptr().add(i));
+            _mm512_storeu_ps(acc.as_mut_ptr().add(i), _mm512_max_ps(a, x));
+        }
+        i += 16;
+    }
+    for j in i..n {
+        acc[j] = acc[j].max(line[j]);
+    }
 }
 
 #[cfg(test)]
