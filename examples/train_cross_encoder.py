@@ -50,6 +50,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--loss", choices=("mnrl", "bce"), default="mnrl")
+    parser.add_argument("--head-lr", type=float, default=None, help="learning rate of the new classifier head")
+    parser.add_argument(
+        "--range-min", type=int, default=1, help="skip the bi-encoder's top N-1 glosses when mining negatives"
+    )
     parser.add_argument("--output-dir", default="output/minilm-wordnet-reranker")
     opts = parser.parse_args()
 
@@ -73,8 +77,8 @@ def main() -> None:
         pairs,
         bi_encoder,
         num_negatives=opts.negatives,
-        range_min=1,
-        range_max=50,
+        range_min=opts.range_min,
+        range_max=max(50, opts.range_min + 10 * opts.negatives),
         sampling_strategy="top",
         output_format="labeled-pair" if opts.loss == "bce" else "n-tuple",
         batch_size=128,
@@ -115,6 +119,8 @@ def main() -> None:
         report_to="none",
         seed=42,
         use_cpu=True,
+        # The classification head starts from random weights: it may learn faster than the pretrained encoder.
+        learning_rate_mapping={r"classifier\.": opts.head_lr} if opts.head_lr else {},
     )
     if opts.loss == "bce":
         loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(opts.negatives)))
