@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the public kernels of `sentrs_core`: tokenization, pooling, normalisation,
 //! similarity, batch planning, exact top-k search (bf16 candidates + fp32 rescoring, and plain fp32), Hamming
-//! top-k over packed bits, and paraphrase-pair merging.
+//! top-k over packed bits, paraphrase-pair merging, MaxSim scoring and top-k (fp32 and AMX kernels) and the AMX
+//! SPLADE head.
 //!
 //! Run with the `python` feature off (it links the PyO3 extension module):
 //!
@@ -311,12 +312,94 @@ fn bench_search(c: &mut Criterion) {
     group.finish();
 }
 
+/// MaxSim of 100 queries (32 tokens) against 300 documents (120-240 tokens), dim 128, per kernel this CPU runs; the
+/// exact top-10 of the same; the SPLADE max head (AMX only) on 32 texts of 24 tokens, hidden 128, vocabulary 30,522.
+fn bench_late_interaction(c: &mut Criterion) {
+    use sentrs_core::maxsim::{amx, maxsim_topk, maxsim_with, Kernel, Ragged};
+
+    let dim = 128;
+    let mut rng = Lcg::new(9);
+    let q_off: Vec<usize> = (0..=100).map(|i| i * 32).collect();
+    let mut d_off = vec![0usize];
+    for _ in 0..300 {
+        d_off.push(d_off[d_off.len() - 1] + rng.range(120, 240));
+    }
+    let mut q = random_matrix(q_off[100], dim, 10);
+    let mut d = random_matrix(d_off[300], dim, 11);
+    normalize_rows(&mut q);
+    normalize_rows(&mut d);
+    let qr = Ragged::new(q.view(), &q_off, "q").unwrap();
+    let dr = Ragged::new(d.view(), &d_off, "d").unwrap();
+    let cancel = Cancel::new();
+    let kernels: &[(&str, Kernel)] = if amx::supported() {
+        &[("fp32", Kernel::Fp32), ("amx", Kernel::Amx)]
+    } else {
+        &[("fp32", Kernel::Fp32)]
+    };
+    let mut group = c.benchmark_group("maxsim");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(100 * 300));
+    for &(name, kernel) in kernels {
+        group.bench_function(BenchmarkId::new(name, "100x300_dim128"), |bench| {
+            bench.iter(|| {
+                maxsim_with(black_box(qr), black_box(dr), None, -1e9, &cancel, kernel).unwrap()
+            })
+        });
+        group.bench_function(
+            BenchmarkId::new(format!("{name}_top10"), "100x300_dim128"),
+            |bench| {
+                bench.iter(|| {
+                    maxsim_topk(
+                        black_box(qr),
+                        black_box(dr),
+                        None,
+                        10,
+                        -1e9,
+                        &cancel,
+                        kernel,
+                    )
+                    .unwrap()
+                })
+            },
+        );
+    }
+    group.finish();
+
+    if !amx::supported() {
+        eprintln!("splade_max_head: skipped (no AMX on this CPU)");
+        return;
+    }
+    let hidden = Array3::from_shape_fn((32, 24, 128), |_| rng.unit());
+    let mask = Array2::<i64>::ones((32, 24));
+    let weight = random_matrix(30_522, 128, 12);
+    let bias = ndarray::Array1::from_elem(30_522, -2.0f32);
+    let mut group = c.benchmark_group("splade_max_head");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(32 * 24));
+    group.bench_function(BenchmarkId::new("amx", "32x24x128_vocab30522"), |bench| {
+        bench.iter(|| {
+            sentrs_core::sparse_head::splade_max_head(
+                black_box(hidden.view()),
+                mask.view(),
+                weight.view(),
+                Some(bias.view()),
+                sentrs_core::sparse::SpladeActivation::Relu,
+                None,
+                &cancel,
+            )
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_tokenize,
     bench_pooling,
     bench_similarity,
     bench_batching,
-    bench_search
+    bench_search,
+    bench_late_interaction
 );
 criterion_main!(benches);
