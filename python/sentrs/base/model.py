@@ -582,6 +582,7 @@ class BaseModel(_ModelBase):
         show_progress_bar: bool,
         device: str | None = None,
         stop_before: nn.Module | None = None,
+        host_path: bool = False,
         **kwargs: Any,
     ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
         """Tokenizes every input once (Rust), runs length-sorted batches, yields ``(input rows, output features)``.
@@ -626,11 +627,28 @@ class BaseModel(_ModelBase):
         model_device = self.device
         modules = self._inference_modules(kwargs.get("task"))
         first = modules[0]
+        forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
+        if host_path and stop_before is None and model_device.type == "cpu" and not self._has_hooks(modules):
+            host_embed = getattr(first, "host_embed", None)
+            if host_embed is not None and host_embed.available():
+                # A module whose whole forward pass runs in the Rust core (StaticEmbedding): large chunks, one call
+                # each, no torch until the modules after it.
+                chunk = max(batch_size, 8192)
+                units = [np.arange(i, min(i + chunk, len(inputs))) for i in range(0, len(inputs), chunk)]
+
+                def run_host(rows: npt.NDArray[np.int64]) -> dict[str, Any]:
+                    features = host_embed([inputs[int(r)] for r in rows], prompt)
+                    return _run_modules(modules[1:], features, None, forward_kwargs)
+
+                yield from run_batches(units, run_host, 1, show_progress_bar)
+                return
         if not isinstance(first, TokenizedTextInput):
-            raise TypeError(f"the first module must be a text input module, got {type(first).__name__}")
+            yield from self._preprocessed_batches(
+                modules, inputs, prompt, batch_size, show_progress_bar, model_device, stop_before, kwargs
+            )
+            return
         encoding = first.encode_texts(inputs, prompt=prompt, **kwargs)
         prompt_length = first.prompt_length(prompt) if prompt else None
-        forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
 
         def run(rows: npt.NDArray[np.int64]) -> dict[str, Any]:
             features = first.features_from_encoding(encoding, rows, task=kwargs.get("task"))
@@ -648,6 +666,47 @@ class BaseModel(_ModelBase):
             return _run_modules(modules, features, stop_before, forward_kwargs)
 
         yield from run_batches(plan_units(encoding.lengths(), batch_size), run, 1, show_progress_bar)
+
+    def _has_hooks(self, modules: list[nn.Module]) -> bool:
+        """Whether forward hooks sit on the model or its modules (a host fast path would skip them)."""
+        return any(m._forward_hooks or m._forward_pre_hooks for m in [self, *modules])
+
+    def _preprocessed_batches(
+        self,
+        modules: list[nn.Module],
+        inputs: list[Any],
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        model_device: Any,
+        stop_before: nn.Module | None,
+        kwargs: dict[str, Any],
+    ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
+        """Batches for an input module with its own ``preprocess`` (word embeddings, bag of words, ...): inputs
+        sorted by length, longest first, as the reference does, and each batch preprocessed by the module."""
+        import torch
+
+        from sentrs.base.engine import run_batches
+
+        first = modules[0]
+        if not callable(getattr(first, "preprocess", None)) and not callable(getattr(first, "tokenize", None)):
+            raise TypeError(f"the first module must be an input module with preprocess(), got {type(first).__name__}")
+        lengths = np.array([input_length(x) for x in inputs], dtype=np.int64)
+        order = np.argsort(-lengths, kind="stable")
+        units = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
+
+        def run(rows: npt.NDArray[np.int64]) -> dict[str, Any]:
+            batch = [inputs[int(r)] for r in rows]
+            features = call_preprocess(first, batch, prompt, kwargs)
+            if model_device.type != "cpu":
+                features = {k: (v.to(model_device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
+            if stop_before is None:
+                out: dict[str, Any] = self(features, **forward_kwargs)
+                return out
+            return _run_modules(modules, features, stop_before, forward_kwargs)
+
+        yield from run_batches(units, run, 1, show_progress_bar)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         return resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
@@ -917,6 +976,39 @@ class BaseModel(_ModelBase):
                 card.model = described
         with open(os.path.join(path, "README.md"), "w", encoding="utf-8") as f:
             f.write(text)
+
+
+def input_length(sample: Any) -> int:
+    """A size estimate of one input for length-sorted batching: characters of a text (summed over a pair)."""
+    if isinstance(sample, str):
+        return len(sample)
+    if isinstance(sample, (tuple, list)):
+        return sum(input_length(s) for s in sample)
+    if isinstance(sample, dict):
+        return sum(input_length(v) for v in sample.values())
+    return 1
+
+
+def call_preprocess(module: Any, inputs: list[Any], prompt: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``module.preprocess(inputs, prompt=prompt, **kwargs)``; a module whose ``preprocess`` (or legacy
+    ``tokenize``) takes no prompt or keywords gets the prompt prepended to each text instead, as in the reference."""
+
+    def prompted() -> list[Any]:
+        if not prompt:
+            return inputs
+        return [(prompt + x[0], *x[1:]) if isinstance(x, tuple) else prompt + x for x in inputs]
+
+    preprocess = getattr(module, "preprocess", None)
+    if callable(preprocess):
+        try:
+            return dict(preprocess(inputs, prompt=prompt, **kwargs))
+        except TypeError:
+            return dict(preprocess(prompted()))
+    tokenize = module.tokenize
+    try:
+        return dict(tokenize(prompted(), **kwargs))
+    except TypeError:
+        return dict(tokenize(prompted()))
 
 
 def _run_modules(

@@ -27,6 +27,17 @@ _BUILTIN: dict[str, str] = {
     "SparseAutoEncoder": "sentrs.sparse_encoder.modules.sparse_auto_encoder:SparseAutoEncoder",
     "MultiVectorMask": "sentrs.multi_vector_encoder.modules.multi_vector_mask:MultiVectorMask",
     "HierarchicalTokenPooling": "sentrs.multi_vector_encoder.modules.token_pooling:HierarchicalTokenPooling",
+    "StaticEmbedding": "sentrs.sentence_transformer.modules.static_embedding:StaticEmbedding",
+    "WordEmbeddings": "sentrs.sentence_transformer.modules.word_embeddings:WordEmbeddings",
+    "WordWeights": "sentrs.sentence_transformer.modules.word_weights:WordWeights",
+    "BoW": "sentrs.sentence_transformer.modules.bow:BoW",
+    "CNN": "sentrs.sentence_transformer.modules.cnn:CNN",
+    "LSTM": "sentrs.sentence_transformer.modules.lstm:LSTM",
+    "LayerNorm": "sentrs.sentence_transformer.modules.layer_norm:LayerNorm",
+    "Dropout": "sentrs.sentence_transformer.modules.dropout:Dropout",
+    "WeightedLayerPooling": "sentrs.sentence_transformer.modules.weighted_layer_pooling:WeightedLayerPooling",
+    "CLIPModel": "sentrs.sentence_transformer.modules.clip_model:CLIPModel",
+    "LogitScore": "sentrs.cross_encoder.modules.logit_score:LogitScore",
 }
 
 # Module classes of other libraries whose folders the reference loads as one of its own (it rewrites the path).

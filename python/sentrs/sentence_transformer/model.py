@@ -280,7 +280,15 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
             host_out: npt.NDArray[np.float32] | None = None
             device_parts: list[tuple[npt.NDArray[np.int64], Tensor]] = []
             rows_out: list[Any] = [None] * len(inputs)
-            for rows, out in self._batched_forward(inputs, prompt, batch_size, show_progress_bar, device, **kwargs):
+            for rows, out in self._batched_forward(
+                inputs,
+                prompt,
+                batch_size,
+                show_progress_bar,
+                device,
+                host_path=output_value == "sentence_embedding",
+                **kwargs,
+            ):
                 if output_value == "sentence_embedding":
                     emb = out["sentence_embedding"]
                     if truncate_dim is not None:

@@ -388,6 +388,8 @@ class Transformer(TokenizedTextInput):
         for part in [path] if isinstance(path, str) else list(path):
             value = value[part] if isinstance(value, dict) or hasattr(value, "keys") else getattr(value, part)
         features[self.module_output_name] = value
+        if getattr(self.model.config, "output_hidden_states", False) and "hidden_states" in output:
+            features["all_layer_embeddings"] = output["hidden_states"]
         return features
 
     def get_embedding_dimension(self) -> int:

@@ -1,33 +1,52 @@
 """Modules of dense models, importable as ``sentrs.sentence_transformer.modules`` and the old path ``sentrs.models``.
 
-The shared modules of :mod:`sentrs.base.modules` are here too, as in the reference. Its older modules that sentrs
-does not implement yet (``BoW``, ``CNN``, ``StaticEmbedding``, ...) raise
-:class:`~sentrs.exceptions.NotYetAvailableError`.
+The shared modules of :mod:`sentrs.base.modules` are here too, as in the reference, with the static, classic and
+multimodal modules (imported on first use).
 """
 
 from __future__ import annotations
 
-from sentrs._unavailable import unavailable_getattr
+from sentrs._lazy import lazy_module_attrs
 from sentrs.base.modules import Asym, Dense, InputModule, Module, Normalize, Router, Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
 
-__all__ = ["Asym", "Dense", "InputModule", "Module", "Normalize", "Pooling", "Router", "Transformer"]
+_LAZY = {
+    "StaticEmbedding": "sentrs.sentence_transformer.modules.static_embedding",
+    "WordEmbeddings": "sentrs.sentence_transformer.modules.word_embeddings",
+    "WordWeights": "sentrs.sentence_transformer.modules.word_weights",
+    "BoW": "sentrs.sentence_transformer.modules.bow",
+    "CNN": "sentrs.sentence_transformer.modules.cnn",
+    "LSTM": "sentrs.sentence_transformer.modules.lstm",
+    "LayerNorm": "sentrs.sentence_transformer.modules.layer_norm",
+    "Dropout": "sentrs.sentence_transformer.modules.dropout",
+    "WeightedLayerPooling": "sentrs.sentence_transformer.modules.weighted_layer_pooling",
+    "CLIPModel": "sentrs.sentence_transformer.modules.clip_model",
+    "tokenizer": "sentrs.sentence_transformer.modules.tokenizer:-",
+    "WhitespaceTokenizer": "sentrs.sentence_transformer.modules.tokenizer",
+    "WordTokenizer": "sentrs.sentence_transformer.modules.tokenizer",
+    "PhraseTokenizer": "sentrs.sentence_transformer.modules.tokenizer",
+    "ENGLISH_STOP_WORDS": "sentrs.sentence_transformer.modules.tokenizer",
+}
 
-__getattr__ = unavailable_getattr(
-    __name__,
-    {
-        name: "the {name} module"
-        for name in (
-            "BoW",
-            "CLIPModel",
-            "CNN",
-            "Dropout",
-            "LSTM",
-            "LayerNorm",
-            "StaticEmbedding",
-            "WeightedLayerPooling",
-            "WordEmbeddings",
-            "WordWeights",
-        )
-    },
-)
+__all__ = [
+    "Asym",
+    "BoW",
+    "CLIPModel",
+    "CNN",
+    "Dense",
+    "Dropout",
+    "InputModule",
+    "LSTM",
+    "LayerNorm",
+    "Module",
+    "Normalize",
+    "Pooling",
+    "Router",
+    "StaticEmbedding",
+    "Transformer",
+    "WeightedLayerPooling",
+    "WordEmbeddings",
+    "WordWeights",
+]
+
+__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY)
