@@ -29,37 +29,12 @@ NOT_YET: dict[str, str] = {
     # image, audio and video inputs
     "sentrs.base.modality": "multimodal",
     "sentrs.base.modality_types": "multimodal",
-    # PEFT adapters and model merging
-    "sentrs.base.peft_mixin": "peft",
-    "sentrs.peft_mixin": "peft",
+    # model merging
     "sentrs.base.merging": "merging",
-    # the older modules: bag of words, word embeddings, CNN/LSTM, static embeddings, CLIP, ...
-    "sentrs.sentence_transformer.modules.bow": "older modules",
+    # CLIP
     "sentrs.sentence_transformer.modules.clip_model": "older modules",
-    "sentrs.sentence_transformer.modules.cnn": "older modules",
-    "sentrs.sentence_transformer.modules.dropout": "older modules",
-    "sentrs.sentence_transformer.modules.layer_norm": "older modules",
-    "sentrs.sentence_transformer.modules.lstm": "older modules",
-    "sentrs.sentence_transformer.modules.static_embedding": "older modules",
-    "sentrs.sentence_transformer.modules.tokenizer": "older modules",
-    "sentrs.sentence_transformer.modules.tokenizer.*": "older modules",
-    "sentrs.sentence_transformer.modules.weighted_layer_pooling": "older modules",
-    "sentrs.sentence_transformer.modules.word_embeddings": "older modules",
-    "sentrs.sentence_transformer.modules.word_weights": "older modules",
-    "sentrs.models.BoW": "older modules",
     "sentrs.models.CLIPModel": "older modules",
-    "sentrs.models.CNN": "older modules",
-    "sentrs.models.Dropout": "older modules",
-    "sentrs.models.LSTM": "older modules",
-    "sentrs.models.LayerNorm": "older modules",
-    "sentrs.models.StaticEmbedding": "older modules",
-    "sentrs.models.WeightedLayerPooling": "older modules",
-    "sentrs.models.WordEmbeddings": "older modules",
-    "sentrs.models.WordWeights": "older modules",
-    "sentrs.models.tokenizer": "older modules",
-    "sentrs.models.tokenizer.*": "older modules",
     # the cross-encoder's LogitScore module, and its argument-compatibility decorators module
-    "sentrs.cross_encoder.modules.logit_score": "cross-encoder modules",
     "sentrs.cross_encoder.util": "cross-encoder modules",
     # sparse search back-ends (Qdrant, Elasticsearch, OpenSearch, Seismic)
     "sentrs.sparse_encoder.search_engines": "sparse search engines",
@@ -234,10 +209,8 @@ def test_not_yet_available_names_fail_clearly() -> None:
     import sentrs.util
     from sentrs.exceptions import NotYetAvailableError
 
-    with pytest.raises(NotYetAvailableError, match="PEFT adapters"):
-        sentrs.base.PeftAdapterMixin  # noqa: B018
-    with pytest.raises(NotYetAvailableError, match="the BoW module"):
-        from sentrs.models import BoW  # noqa: F401
+    with pytest.raises(NotYetAvailableError, match="the CLIPModel module"):
+        from sentrs.models import CLIPModel  # noqa: F401
     assert callable(sentrs.util.all_gather_padded) and callable(sentrs.util.stack_padded_token_embeddings)
     # Private names and names the reference does not have either are plain AttributeErrors.
     assert not hasattr(sentrs.losses, "_private")

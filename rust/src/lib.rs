@@ -16,6 +16,7 @@ pub mod sampler;
 pub mod similarity;
 pub mod sparse;
 pub mod sparse_head;
+pub mod static_embed;
 pub mod tokenize;
 pub mod topk;
 

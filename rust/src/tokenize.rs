@@ -177,6 +177,11 @@ impl BatchTokenizer {
         Ok(BatchTokenizer { inner, settings })
     }
 
+    /// The `tokenizers` tokenizer inside (truncation set, padding off).
+    pub(crate) fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &TokenizerSettings {
         &self.settings

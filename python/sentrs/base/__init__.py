@@ -1,8 +1,7 @@
 """What every model type shares. Names load on first use, so the torch-free engine can import from here.
 
 The batch samplers (:mod:`sentrs.base.sampler`) import torch on first use. The other training names the reference
-exports here (``BaseTrainer``, ...) and ``PeftAdapterMixin`` raise :class:`~sentrs.exceptions.NotYetAvailableError`
-until they land.
+exports here (``BaseTrainer``, ...) raise :class:`~sentrs.exceptions.NotYetAvailableError` until they land.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from sentrs._lazy import lazy_module_attrs
 from sentrs._unavailable import unavailable_getattr
 
 _NOT_YET = {
-    "PeftAdapterMixin": "PEFT adapters",
     **{
         name: "training"
         for name in (
@@ -40,6 +38,7 @@ __getattr__, __dir__ = lazy_module_attrs(
     __name__,
     {
         "BaseModel": "sentrs.base.model",
+        "PeftAdapterMixin": "sentrs.base.peft_mixin",
         "register_module_class": "sentrs.base.registry",
         **dict.fromkeys(_SAMPLER_NAMES, "sentrs.base.sampler"),
     },
@@ -48,6 +47,7 @@ __getattr__, __dir__ = lazy_module_attrs(
 
 if TYPE_CHECKING:
     from sentrs.base.model import BaseModel
+    from sentrs.base.peft_mixin import PeftAdapterMixin
     from sentrs.base.registry import register_module_class
     from sentrs.base.sampler import (
         BatchSamplers,
@@ -68,6 +68,7 @@ __all__ = [
     "MultiDatasetBatchSamplers",
     "MultiDatasetDefaultBatchSampler",
     "NoDuplicatesBatchSampler",
+    "PeftAdapterMixin",
     "ProportionalBatchSampler",
     "RoundRobinBatchSampler",
     "register_module_class",

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from sentrs.base.hub import resolve_model_dir
 from sentrs.base.inputs import is_single_text_input, split_pairs
+from sentrs.base.peft_mixin import PeftAdapterMixin
 from sentrs.base.prompts import QueryDocumentMixin, check_default_prompt_name, merge_prompts, resolve_prompt
 from sentrs.base.registry import load_module
 from sentrs.base.torch_layer import TorchLayer, attach_torch, register_torch_free, torch_attached
@@ -134,7 +135,7 @@ def engine_allowed() -> bool:
     return os.environ.get("SENTRS_TORCH_FREE", "1") != "0"
 
 
-class BaseModel(_ModelBase):
+class BaseModel(_ModelBase, PeftAdapterMixin):
     """A sequence of modules with the reference's construction, prompt, device and save/load behaviour."""
 
     model_type: ClassVar[str] = ""
@@ -407,7 +408,10 @@ class BaseModel(_ModelBase):
             if not isinstance(sub, str) or os.path.isabs(sub) or ".." in sub.replace("\\", "/").split("/"):
                 raise ValueError(f"{path}: entry {i} path must be a relative folder without '..', got {sub!r}")
             module = load_module(
-                entry["type"], os.path.join(model_dir, sub), trust_remote_code=trust_remote_code, **hub_kwargs
+                entry["type"],
+                os.path.join(model_dir, sub) if sub else model_dir,
+                trust_remote_code=trust_remote_code,
+                **hub_kwargs,
             )
             modules[str(entry.get("name", i))] = module
         return modules
@@ -629,15 +633,17 @@ class BaseModel(_ModelBase):
         first = modules[0]
         forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
         if host_path and stop_before is None and model_device.type == "cpu" and not self._has_hooks(modules):
-            host_embed = getattr(first, "host_embed", None)
-            if host_embed is not None and host_embed.available():
+            can_run_on_host = getattr(first, "can_run_on_host", None)
+            if can_run_on_host is not None and can_run_on_host():
                 # A module whose whole forward pass runs in the Rust core (StaticEmbedding): large chunks, one call
                 # each, no torch until the modules after it.
                 chunk = max(batch_size, 8192)
                 units = [np.arange(i, min(i + chunk, len(inputs))) for i in range(0, len(inputs), chunk)]
 
+                host_features: Callable[..., dict[str, Any]] = getattr(first, "host_features")  # noqa: B009
+
                 def run_host(rows: npt.NDArray[np.int64]) -> dict[str, Any]:
-                    features = host_embed([inputs[int(r)] for r in rows], prompt)
+                    features: dict[str, Any] = host_features([inputs[int(r)] for r in rows], prompt)
                     return _run_modules(modules[1:], features, None, forward_kwargs)
 
                 yield from run_batches(units, run_host, 1, show_progress_bar)

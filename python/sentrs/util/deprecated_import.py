@@ -53,6 +53,10 @@ DEPRECATED_MODULE_PATHS: dict[str, str] = {
     "sentrs.trainer": "sentrs.sentence_transformer.trainer",
     "sentrs.training_args": "sentrs.sentence_transformer.training_args",
     "sentrs.sentence_transformer.modules.normalize": "sentrs.base.modules.normalize",
+    "sentrs.peft_mixin": "sentrs.base.peft_mixin",
+    "sentrs.models.tokenizer.WhitespaceTokenizer": "sentrs.sentence_transformer.modules.tokenizer.whitespace",
+    "sentrs.models.tokenizer.PhraseTokenizer": "sentrs.sentence_transformer.modules.tokenizer.phrase",
+    "sentrs.models.tokenizer.WordTokenizer": "sentrs.sentence_transformer.modules.tokenizer.word",
 }
 """Old module path -> the module now at its place."""
 

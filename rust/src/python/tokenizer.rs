@@ -1,17 +1,20 @@
 //! Python wrapper of [`crate::tokenize`].
 
-use super::detach;
+use super::{detach, detach_into_numpy};
 use crate::error::CoreError;
+use crate::static_embed::{embed_mean, FastWordPiece};
 use crate::tokenize::{BatchTokenizer, EncodedBatch, Padding, Side, TokenizerSettings, Truncation};
-use numpy::{IntoPyArray, PyArray1, PyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A tokenizer loaded from `tokenizer.json`, with explicit truncation and padding settings.
 #[pyclass(module = "sentrs._core", name = "Tokenizer", frozen)]
 pub struct PyTokenizer {
     inner: Arc<BatchTokenizer>,
+    /// The ASCII WordPiece fast path of static embeddings, built on first use (None: not a BERT pipeline).
+    fast: Arc<OnceLock<Option<FastWordPiece>>>,
 }
 
 /// Ragged token ids of a whole input, kept in Rust until padded per batch.
@@ -69,6 +72,7 @@ impl PyTokenizer {
         let inner = detach(py, || BatchTokenizer::from_json(&json, s))?;
         Ok(PyTokenizer {
             inner: Arc::new(inner),
+            fast: Arc::new(OnceLock::new()),
         })
     }
 
@@ -143,10 +147,52 @@ impl PyTokenizer {
             tokenizer: Arc::clone(&self.inner),
         })
     }
+
+    /// The `(len(texts), dim)` float32 mean of `weights` rows over each text's tokens (no special tokens; zeros
+    /// for a text without tokens), as `torch.nn.EmbeddingBag(mode="mean")`.
+    fn embed_mean<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+        weights: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let view = weights.as_array();
+        let tok = Arc::clone(&self.inner);
+        let fast = Arc::clone(&self.fast);
+        detach_into_numpy(py, move || {
+            let fast = fast.get_or_init(|| FastWordPiece::new(&tok));
+            embed_mean(&tok, fast.as_ref(), &texts, view)
+        })
+    }
 }
 
 #[pymethods]
 impl PyEncoding {
+    /// The ids of the given rows (all rows when None) end to end, with each row's start: `(ids, offsets)` int64
+    /// arrays, the input of `torch.nn.EmbeddingBag`.
+    #[pyo3(signature = (rows=None))]
+    #[allow(clippy::type_complexity)]
+    fn flat<'py>(
+        &self,
+        py: Python<'py>,
+        rows: Option<Vec<usize>>,
+    ) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+        let n = self.inner.len();
+        let rows = rows.unwrap_or_else(|| (0..n).collect());
+        if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                "rows must be < {n}, got {bad}"
+            )));
+        }
+        let mut ids = Vec::new();
+        let mut offsets = Vec::with_capacity(rows.len());
+        for &r in &rows {
+            offsets.push(ids.len() as i64);
+            ids.extend(self.inner.ids[r].iter().map(|&t| i64::from(t)));
+        }
+        Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
+    }
+
     fn __len__(&self) -> usize {
         self.inner.len()
     }

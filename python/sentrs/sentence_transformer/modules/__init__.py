@@ -1,12 +1,13 @@
 """Modules of dense models, importable as ``sentrs.sentence_transformer.modules`` and the old path ``sentrs.models``.
 
-The shared modules of :mod:`sentrs.base.modules` are here too, as in the reference, with the static, classic and
-multimodal modules (imported on first use).
+The shared modules of :mod:`sentrs.base.modules` are here too, as in the reference, with the static and classic
+modules (imported on first use). ``CLIPModel`` raises :class:`~sentrs.exceptions.NotYetAvailableError`.
 """
 
 from __future__ import annotations
 
 from sentrs._lazy import lazy_module_attrs
+from sentrs._unavailable import unavailable_getattr
 from sentrs.base.modules import Asym, Dense, InputModule, Module, Normalize, Router, Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
 
@@ -20,7 +21,6 @@ _LAZY = {
     "LayerNorm": "sentrs.sentence_transformer.modules.layer_norm",
     "Dropout": "sentrs.sentence_transformer.modules.dropout",
     "WeightedLayerPooling": "sentrs.sentence_transformer.modules.weighted_layer_pooling",
-    "CLIPModel": "sentrs.sentence_transformer.modules.clip_model",
     "tokenizer": "sentrs.sentence_transformer.modules.tokenizer:-",
     "WhitespaceTokenizer": "sentrs.sentence_transformer.modules.tokenizer",
     "WordTokenizer": "sentrs.sentence_transformer.modules.tokenizer",
@@ -29,14 +29,13 @@ _LAZY = {
 }
 
 __all__ = [
+    "CNN",
+    "LSTM",
     "Asym",
     "BoW",
-    "CLIPModel",
-    "CNN",
     "Dense",
     "Dropout",
     "InputModule",
-    "LSTM",
     "LayerNorm",
     "Module",
     "Normalize",
@@ -49,4 +48,6 @@ __all__ = [
     "WordWeights",
 ]
 
-__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY)
+__getattr__, __dir__ = lazy_module_attrs(
+    __name__, _LAZY, missing=unavailable_getattr(__name__, {"CLIPModel": "the {name} module"})
+)
