@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 __all__ = [
     "POOLING_LEGACY_KEYS",
     "TRANSFORMER_CONFIG_FILES",
     "TRANSFORMER_TASKS",
+    "folder_has_chat_template",
     "has_lowercase",
     "legacy_pooling_config",
     "read_json_object",
@@ -19,6 +21,7 @@ TRANSFORMER_TASKS: dict[str, tuple[str, str, str]] = {
     "feature-extraction": ("AutoModel", "last_hidden_state", "token_embeddings"),
     "fill-mask": ("AutoModelForMaskedLM", "logits", "token_embeddings"),
     "sequence-classification": ("AutoModelForSequenceClassification", "logits", "scores"),
+    "text-generation": ("AutoModelForCausalLM", "logits", "causal_logits"),  # LLM rerankers (CrossEncoder)
 }
 
 # Config files older releases wrote for the Transformer module, newest name first.
@@ -31,6 +34,23 @@ TRANSFORMER_CONFIG_FILES = (
     "sentence_xlm-roberta_config.json",
     "sentence_xlnet_config.json",
 )
+
+
+def folder_has_chat_template(folder: str) -> bool:
+    """Whether the tokenizer saved in ``folder`` has a chat template (``chat_template.jinja``, ``chat_template.json``,
+    ``additional_chat_templates/`` or a ``chat_template`` in ``tokenizer_config.json``): the reference then renders
+    the inputs of a Transformer it builds without a saved ``modality_config`` through that template."""
+    for name in ("chat_template.jinja", "chat_template.json", "additional_chat_templates"):
+        if os.path.exists(os.path.join(folder, name)):
+            return True
+    path = os.path.join(folder, "tokenizer_config.json")
+    if not os.path.isfile(path):
+        return False
+    try:
+        config = read_json_object(path)
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("chat_template"))
 
 
 def read_json_object(path: str) -> dict[str, Any]:

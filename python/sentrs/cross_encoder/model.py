@@ -36,12 +36,14 @@ logger = logging.getLogger(__name__)
 
 @with_model_options
 class CrossEncoder(BaseModel, FitMixin):
-    """Scores (query, document) pairs with a sequence-classification transformer; a drop-in for
-    ``sentence_transformers.CrossEncoder``.
+    """Scores (query, document) pairs with a sequence-classification transformer, or with a causal LM (an LLM
+    reranker: ``Transformer(transformer_task="text-generation")`` + :class:`~sentrs.cross_encoder.modules.LogitScore`);
+    a drop-in for ``sentence_transformers.CrossEncoder``.
 
     Args:
-        model_name_or_path: a local folder (the reference's cross-encoder folders, old and new, or a plain
-            transformers sequence-classification folder) or a Hub id.
+        model_name_or_path: a local folder (the reference's cross-encoder folders, old and new, a plain transformers
+            sequence-classification folder, or a plain ``*ForCausalLM`` folder, scored by the logits of "yes" minus
+            "no" for the next token) or a Hub id.
         num_labels: number of output labels (a new head is initialised when the checkpoint has none).
         max_length: truncation length of the pair, special tokens included.
         activation_fn: applied to the logits by ``predict``; default Sigmoid for one label, else Identity (or what
@@ -159,27 +161,38 @@ class CrossEncoder(BaseModel, FitMixin):
         twin.activation_fn = self.activation_fn
 
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
+        """A plain transformers folder: a sequence-classification Transformer, or for a ``*ForCausalLM`` checkpoint
+        a text-generation Transformer followed by LogitScore on the tokens "yes" (true) and "no" (false)."""
         from sentrs.base.modules.transformer import Transformer
 
         with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
             archs = json.load(f).get("architectures") or []
-        if archs and archs[0].endswith("ForCausalLM"):
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(
-                f"{archs[0]} is a causal LM: LLM rerankers (Transformer text-generation + LogitScore) are not "
-                "supported by sentrs yet"
-            )
+        causal = bool(archs) and isinstance(archs[0], str) and archs[0].endswith("ForCausalLM")
         transformer = Transformer(
             model_dir,
-            transformer_task="sequence-classification",
+            transformer_task="text-generation" if causal else "sequence-classification",
             model_kwargs=hub_kwargs.get("model_kwargs"),
             processor_kwargs=hub_kwargs.get("processor_kwargs"),
             config_kwargs=hub_kwargs.get("config_kwargs"),
             cache_dir=self.cache_folder,
             backend=hub_kwargs.get("backend", "torch"),
         )
-        return OrderedDict([("0", transformer)])
+        if not causal:
+            return OrderedDict([("0", transformer)])
+        from sentrs.cross_encoder.modules.logit_score import LogitScore
+
+        # As the reference: a token outside the vocabulary maps to the unknown token's id when there is one.
+        true_token_id = transformer.tokenizer.convert_tokens_to_ids("yes")
+        false_token_id = transformer.tokenizer.convert_tokens_to_ids("no")
+        if true_token_id is None or false_token_id is None:
+            raise ValueError(
+                f"The tokenizer of {model_dir} has no 'yes' and/or 'no' token, which a causal LM CrossEncoder scores "
+                "by default (LogitScore: the next-token logit of 'yes' minus that of 'no'). Build the model from "
+                "modules instead, e.g. CrossEncoder(modules=[Transformer(path, transformer_task='text-generation'), "
+                "LogitScore(true_token_id=..., false_token_id=...)]), or use a model whose tokenizer has these tokens."
+            )
+        score = LogitScore(true_token_id=int(true_token_id), false_token_id=int(false_token_id))
+        return OrderedDict([("0", transformer), ("1", score)])
 
     def _import_activation(self, path: str, source: str) -> Callable[[Tensor], Tensor] | None:
         if not path.startswith("torch.") and not self.trust_remote_code:
@@ -270,12 +283,24 @@ class CrossEncoder(BaseModel, FitMixin):
 
     @property
     def num_labels(self) -> int:
-        """Number of scores per pair."""
+        """Number of scores per pair: the last module that writes the scores decides (a Dense head writing
+        ``scores``, the classifier's label count, or 1 for LogitScore)."""
         if self._engine is not None:
             from sentrs.base.engine.steps import num_labels
 
             return num_labels(self._engine.transformer.config)
-        return int(self.config.num_labels)
+        from sentrs.base.modules.dense import Dense
+        from sentrs.base.modules.transformer import Transformer
+        from sentrs.cross_encoder.modules.logit_score import LogitScore
+
+        for module in reversed(list(self._modules.values())):
+            if isinstance(module, Dense) and module.module_output_name == "scores":
+                return int(module.out_features)
+            if isinstance(module, Transformer):
+                return int(module.model.config.num_labels)
+            if isinstance(module, LogitScore):
+                return 1
+        return 1
 
     @property
     def max_length(self) -> int | None:
@@ -381,11 +406,14 @@ class CrossEncoder(BaseModel, FitMixin):
         **kwargs: Any,
     ) -> Any:
         """Float32 logits ``(n, num_labels)`` in input order: numpy on the engine path, else a tensor."""
-        if prompt:
+        if prompt and not getattr(self._first_module(), "renders_messages", False):
+            # Text inputs: the prompt goes in front of the first text. A chat-template Transformer puts it in a
+            # system message itself.
             pairs = [(prompt + p[0], p[1]) if not isinstance(p, str) else prompt + p for p in pairs]
+            prompt = None
         if self._engine is not None:
             logits: np.ndarray | None = None
-            for rows, out in self._batched_forward(pairs, None, batch_size, show_progress_bar, device, **kwargs):
+            for rows, out in self._batched_forward(pairs, prompt, batch_size, show_progress_bar, device, **kwargs):
                 part = np.asarray(out["scores"], dtype=np.float32)
                 if logits is None:
                     logits = np.empty((len(pairs), part.shape[1]), dtype=np.float32)
@@ -396,7 +424,7 @@ class CrossEncoder(BaseModel, FitMixin):
 
         with self._inference_context():
             parts: list[tuple[np.ndarray, Tensor]] = []
-            for rows, out in self._batched_forward(pairs, None, batch_size, show_progress_bar, device, **kwargs):
+            for rows, out in self._batched_forward(pairs, prompt, batch_size, show_progress_bar, device, **kwargs):
                 parts.append((rows, out["scores"].float()))
             stacked = torch.cat([p for _, p in parts])
             order = torch.from_numpy(np.concatenate([r for r, _ in parts])).to(stacked.device)

@@ -18,7 +18,13 @@ import numpy.typing as npt
 
 from sentrs import ops
 from sentrs.base.engine.tokenizer import FolderTokenizer, NeedsTorch
-from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, legacy_pooling_config, read_json_object
+from sentrs.base.formats import (
+    TRANSFORMER_CONFIG_FILES,
+    TRANSFORMER_TASKS,
+    folder_has_chat_template,
+    legacy_pooling_config,
+    read_json_object,
+)
 
 __all__ = [
     "HostPipeline",
@@ -120,6 +126,11 @@ class HostTransformer:
                 raise NeedsTorch("modality_config")
             if text.get("method_output_name") != output_name:
                 raise NeedsTorch("modality_config output")
+            if set(modality) != {"text"}:
+                raise NeedsTorch("chat-template (message) inputs")
+        elif not settings and folder_has_chat_template(folder):
+            # The torch Transformer of a plain folder renders its inputs through the tokenizer's chat template.
+            raise NeedsTorch("a plain folder whose tokenizer has a chat template")
         self.folder = folder
         self.task = task
         self.output_name = output_name
@@ -128,6 +139,15 @@ class HostTransformer:
         if not os.path.isfile(config_path):
             raise NeedsTorch(f"{folder} has no config.json")
         self.config = read_json_object(config_path)
+        archs = self.config.get("architectures") or []
+        if (
+            not settings
+            and default_task == "sequence-classification"
+            and archs
+            and str(archs[0]).endswith("ForCausalLM")
+        ):
+            # A plain causal LM folder is a CrossEncoder LLM reranker (text-generation + LogitScore): torch only.
+            raise NeedsTorch("a causal LM checkpoint (an LLM reranker)")
         max_pos = self.config.get("max_position_embeddings")
         self.tokenizer = FolderTokenizer(
             folder,

@@ -3,6 +3,12 @@
 Tokenization runs in the Rust core from the tokenizer's own ``tokenizer.json`` description, with padding and
 truncation set explicitly (pad to the longest row of a batch, longest-first truncation at ``max_seq_length``), so
 ids match what the reference feeds its model. The forward pass is the transformers model in torch.
+
+A module whose ``modality_config`` has a ``message`` entry (the default for a folder whose tokenizer has a chat
+template) renders every input through the chat template first, as the reference does: a (query, document) pair
+becomes a ``query`` and a ``document`` message, a single text a ``user`` message, and a prompt a ``system`` message
+in front. The rendered strings are tokenized without the tokenizer's own special tokens, and rows that truncation cut
+get the template's closing tokens written back over their last tokens.
 """
 
 from __future__ import annotations
@@ -10,21 +16,44 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
+import numpy as np
 from typing_extensions import NotRequired, TypedDict
 
+from sentrs import ops
 from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, has_lowercase, read_json_object
+from sentrs.base.inputs import split_pairs
 from sentrs.base.modules.tokenized_input import TokenizedTextInput
 
 __all__ = ["QueryExpansionConfig", "Transformer", "normalize_query_expansion"]
 
 logger = logging.getLogger(__name__)
 
-TransformerTask = Literal["feature-extraction", "fill-mask", "sequence-classification"]
+TransformerTask = Literal["feature-extraction", "fill-mask", "sequence-classification", "text-generation"]
+MessageFormat = Literal["flat", "structured"]
 
 _TASKS = TRANSFORMER_TASKS
 _CONFIG_FILES = TRANSFORMER_CONFIG_FILES
+# Tasks whose model reads the last position (causal LMs): the tokenizer pads on the left for them.
+_CAUSAL_TASKS = ("text-generation",)
+_MODALITIES = ("text", "message")
+
+# How the reference lays out message content: model types it pins, then template text that indexes typed parts
+# ("structured": ``[{"type": "text", "text": ...}]``); any other template takes plain strings ("flat").
+_PINNED_MESSAGE_FORMATS: dict[str, MessageFormat] = {
+    "apertus": "flat",
+    "deepseek_v3": "flat",
+    "gpt_oss": "flat",
+    "seed_oss": "flat",
+}
+_STRUCTURED_TEMPLATE_HINTS = ("content[0]", ".type", "'type'", '"type"', "item.type", "message.content[")
+# apply_chat_template keywords that size the tokenization rather than reach the template.
+_CHAT_SIZE_KEYS = frozenset({"padding", "truncation", "max_length", "return_tensors"})
+# Two renders of a conversation with different stand-in contents share exactly the template's closing tokens.
+_SUFFIX_FILLERS = ("0", "1 2 3 4")
+_SUFFIX_CACHE_SIZE = 256
+_NO_TRUNCATION = 2**31 - 1
 
 
 def _strip_remote_code(d: dict[str, Any] | None) -> dict[str, Any]:
@@ -87,19 +116,97 @@ def normalize_query_expansion(value: Any) -> QueryExpansionConfig | None:
     return {"strategy": strategy, "attend": attend, "token": token, "length": length}
 
 
+def _checked_modality_config(modality_config: Any) -> dict[str, dict[str, Any]]:
+    """A copy of a ``modality_config`` after checking it only names what sentrs runs: text, and chat messages."""
+    if not isinstance(modality_config, dict) or not modality_config:
+        raise ValueError(f"modality_config must be a non-empty dict, got {modality_config!r}")
+    unknown = [key for key in modality_config if key not in _MODALITIES]
+    if unknown:
+        raise ValueError(
+            f"sentrs supports text models only: modality_config may hold 'text' and 'message' entries, got "
+            f"{unknown} in {modality_config!r}"
+        )
+    checked: dict[str, dict[str, Any]] = {}
+    for key, params in modality_config.items():
+        if not isinstance(params, dict) or "method" not in params or "method_output_name" not in params:
+            raise ValueError(
+                f"modality_config[{key!r}] must be a dict with 'method' and 'method_output_name', got {params!r}"
+            )
+        if params["method"] != "forward":
+            raise ValueError(f"modality_config {key} method must be 'forward', got {params['method']!r}")
+        checked[key] = dict(params)
+    return checked
+
+
+class RenderedEncoding:
+    """The Rust encoding of chat-template renders, padded like :class:`sentrs.ops.Encoding`, whose :meth:`pad` writes
+    the template's closing tokens back over the last real tokens of the rows that truncation cut (a causal LM reads
+    the last position, so it must see the template's end, not the middle of a long document).
+
+    Args:
+        encoding: the renders tokenized without the tokenizer's special tokens.
+        suffixes: row -> closing token ids, for the truncated rows.
+        left_padded: whether padding goes on the left (the real tokens then end at the batch width).
+    """
+
+    def __init__(self, encoding: ops.Encoding, suffixes: dict[int, list[int]], left_padded: bool) -> None:
+        self.encoding = encoding
+        self.suffixes = suffixes
+        self.left_padded = left_padded
+
+    def __len__(self) -> int:
+        return len(self.encoding)
+
+    def lengths(self) -> Any:
+        return self.encoding.lengths()
+
+    def ids(self, row: int) -> list[int]:
+        ids = self.encoding.ids(row)
+        suffix = self.suffixes.get(row)
+        if suffix:
+            keep = min(len(suffix), len(ids))
+            ids[len(ids) - keep :] = suffix[len(suffix) - keep :]
+        return ids
+
+    def pad(
+        self, rows: list[int] | None = None, *, pad_to: int | None = None, pad_to_multiple_of: int | None = None
+    ) -> tuple[Any, Any, Any]:
+        input_ids, attention_mask, token_type_ids = self.encoding.pad(
+            rows, pad_to=pad_to, pad_to_multiple_of=pad_to_multiple_of
+        )
+        if self.suffixes:
+            width = input_ids.shape[1]
+            for out_row, row in enumerate(range(len(self.encoding)) if rows is None else rows):
+                suffix = self.suffixes.get(int(row))
+                if not suffix:
+                    continue
+                real = int(attention_mask[out_row].sum())
+                keep = min(len(suffix), real)
+                end = width if self.left_padded else real
+                input_ids[out_row, end - keep : end] = suffix[len(suffix) - keep :]
+        return input_ids, attention_mask, token_type_ids
+
+
 class Transformer(TokenizedTextInput):
     """Wraps a transformers model (``AutoModel`` by default) and its tokenizer.
 
     Args:
         model_name_or_path: a local folder with ``config.json``, weights and tokenizer files.
-        transformer_task: ``feature-extraction`` (token embeddings), ``fill-mask`` (MLM logits) or
-            ``sequence-classification`` (classification logits as ``scores``).
+        transformer_task: ``feature-extraction`` (token embeddings), ``fill-mask`` (MLM logits),
+            ``sequence-classification`` (classification logits as ``scores``) or ``text-generation`` (a causal LM's
+            next-token logits as ``causal_logits``, ``(batch, logits_to_keep, vocab)``; the tokenizer pads on the
+            left, and ``processing_kwargs["text"]["logits_to_keep"]`` (default 1, 0 for every position) is passed to
+            the model).
         model_kwargs: passed to ``from_pretrained`` of the model (``dtype``, ``attn_implementation``, ...).
         processor_kwargs: passed to ``AutoTokenizer.from_pretrained`` (``model_max_length``, ...).
         config_kwargs: passed to ``AutoConfig.from_pretrained``.
-        processing_kwargs: per-modality call settings; ``{"text": {"max_length": N, "truncation": ...}}``.
-        backend: only ``"torch"`` is supported so far.
-        modality_config: ``{"text": {"method": "forward", "method_output_name": ...}}``.
+        processing_kwargs: per-modality call settings; ``{"text": {"max_length": N, "truncation": ...}}``, and
+            ``{"chat_template": {...}}``: keywords of ``apply_chat_template`` (``restore_suffix=False`` keeps
+            truncated rows as cut).
+        backend: ``"torch"``, or ``"onnx"``/``"openvino"`` for the embedding and classification tasks.
+        modality_config: ``{"text": {"method": "forward", "method_output_name": ...}}``, with a ``"message"`` entry
+            (``"format": "flat" | "structured"``) to render inputs through the tokenizer's chat template. By default
+            the message entry is there when the tokenizer has a chat template, as in the reference.
         module_output_name: the features key the output is written to.
         max_seq_length: truncation length (special tokens included); defaults to the tokenizer's
             ``model_max_length``, capped at the model's ``max_position_embeddings``.
@@ -150,6 +257,13 @@ class Transformer(TokenizedTextInput):
             )
         if backend not in ("torch", "onnx", "openvino"):
             raise ValueError(f"backend must be 'torch', 'onnx' or 'openvino', got {backend!r}")
+        if transformer_task in _CAUSAL_TASKS and backend != "torch":
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                f"transformer_task={transformer_task!r} (LLM rerankers) runs with backend='torch' only in sentrs, got "
+                f"backend={backend!r}"
+            )
         self.query_length = _optional_length(query_length, "query_length")
         self.document_length = _optional_length(document_length, "document_length")
         self._query_expansion: QueryExpansionConfig | None = None
@@ -165,19 +279,9 @@ class Transformer(TokenizedTextInput):
         self.processing_kwargs: dict[str, Any] = dict(processing_kwargs or {})
         auto_name, default_output, default_key = _TASKS[transformer_task]
         if modality_config is not None:
-            text = modality_config.get("text")
-            if not isinstance(text, dict) or "method_output_name" not in text:
-                raise ValueError(
-                    "sentrs supports text models only: modality_config needs a 'text' entry with "
-                    f"'method' and 'method_output_name', got {modality_config!r}"
-                )
-            if text.get("method", "forward") != "forward":
-                raise ValueError(f"modality_config text method must be 'forward', got {text.get('method')!r}")
+            self.modality_config = _checked_modality_config(modality_config)
             if module_output_name is None:
                 raise ValueError("a custom modality_config also needs module_output_name")
-            self.modality_config = {"text": dict(text)}
-        else:
-            self.modality_config = {"text": {"method": "forward", "method_output_name": default_output}}
         self.module_output_name = module_output_name or default_key
 
         model_kwargs = dict(model_kwargs or {})
@@ -219,7 +323,29 @@ class Transformer(TokenizedTextInput):
             self.tokenizer.model_max_length = min(self.tokenizer.model_max_length, max_pos)
         if do_lower_case:
             self._add_lowercase()
+        if transformer_task in _CAUSAL_TASKS:
+            # The last position must be a real token for every row: logits_to_keep=1 and LogitScore read it.
+            self.tokenizer.padding_side = "left"
+        requested_format = (modality_config or {}).get("message", {}).get("format", "auto")
+        if requested_format not in ("auto", "flat", "structured"):
+            raise ValueError(
+                f"modality_config message format must be 'flat', 'structured' or 'auto', got {requested_format!r}"
+            )
+        self.message_format: MessageFormat = (
+            requested_format if requested_format != "auto" else self._infer_message_format(config.model_type)
+        )
+        if modality_config is None:
+            self.modality_config = {"text": {"method": "forward", "method_output_name": default_output}}
+            if getattr(self.tokenizer, "chat_template", None) is not None:
+                self.modality_config["message"] = {
+                    "method": "forward",
+                    "method_output_name": default_output,
+                    "format": self.message_format,
+                }
         self._input_names = self._forward_input_names()
+        self._takes_logits_to_keep = transformer_task in _CAUSAL_TASKS and self._forward_takes("logits_to_keep")
+        self._suffix_cache: dict[tuple[str, ...], list[int]] = {}
+        self._pair_probe: tuple[tuple[str, str], str | None] | None = None
         self._init_tokenizer_state()
         self.query_expansion = query_expansion
 
@@ -241,8 +367,13 @@ class Transformer(TokenizedTextInput):
 
     @property
     def modalities(self) -> list[Any]:
-        """The input modalities this module takes (sentrs: text)."""
+        """The input modalities this module takes (sentrs: text, and chat messages rendered from text)."""
         return list(self.modality_config)
+
+    @property
+    def renders_messages(self) -> bool:
+        """Whether inputs go through the tokenizer's chat template (a ``message`` entry in ``modality_config``)."""
+        return "message" in self.modality_config
 
     # ------------------------------------------------------------------ tokenizer
     def _add_lowercase(self) -> None:
@@ -261,13 +392,15 @@ class Transformer(TokenizedTextInput):
         self._normalizer_version += 1
 
     def _forward_input_names(self) -> list[str]:
-        import inspect
-
         names = list(getattr(self.tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
         if self.backend != "torch":
             return [n for n in names if n in self.model.input_names]
-        params = inspect.signature(self.model.forward).parameters
-        return [n for n in names if n in params]
+        return [n for n in names if self._forward_takes(n)]
+
+    def _forward_takes(self, name: str) -> bool:
+        import inspect
+
+        return name in inspect.signature(self.model.forward).parameters
 
     # ------------------------------------------------------------------ late interaction (ColBERT) knobs
     @property
@@ -345,8 +478,20 @@ class Transformer(TokenizedTextInput):
         return max(int(ceiling), floor)
 
     def finish_features(self, features: dict[str, Any], task: str | None) -> dict[str, Any]:
-        """Expands a query batch: pads it to the expansion length, puts the expansion token in the padding within
-        that length and marks those positions in ``query_expansion_positions``."""
+        """Checks a causal LM's batch is left-padded and sets its ``logits_to_keep``; expands a query batch: pads it
+        to the expansion length, puts the expansion token in the padding within that length and marks those
+        positions in ``query_expansion_positions``."""
+        if self.transformer_task in _CAUSAL_TASKS:
+            logits_to_keep = self._logits_to_keep()
+            attention_mask = features.get("attention_mask")
+            if attention_mask is not None and attention_mask.ndim == 2 and not bool(attention_mask[:, -1].all()):
+                raise ValueError(
+                    "At least one row of the batch ends in padding, but a causal LM is read at its last position "
+                    "(logits_to_keep, LogitScore), so it needs left padding. The Transformer sets "
+                    "tokenizer.padding_side = 'left' when it loads and it was changed since; set it back with "
+                    "model[0].tokenizer.padding_side = 'left'"
+                )
+            features["logits_to_keep"] = logits_to_keep
         expansion = self._query_expansion if task == "query" else None
         if expansion is None or "input_ids" not in features or "attention_mask" not in features:
             return features
@@ -379,11 +524,216 @@ class Transformer(TokenizedTextInput):
             features["attention_mask"] = attention_mask.masked_fill(positions, 1)
         return features
 
+    def _logits_to_keep(self) -> int:
+        value = self._text_kwargs().get("logits_to_keep", 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"logits_to_keep must be a non-negative integer, got {value!r}")
+        return value
+
+    # ------------------------------------------------------------------ chat-template inputs
+    def _infer_message_format(self, model_type: str | None) -> MessageFormat:
+        """How the chat template wants message content: the reference's pinned model types, else structured when
+        the template indexes typed content parts or there is no template, flat otherwise."""
+        if model_type in _PINNED_MESSAGE_FORMATS:
+            return _PINNED_MESSAGE_FORMATS[model_type]
+        template = getattr(self.tokenizer, "chat_template", None)
+        if not isinstance(template, str) or not template:
+            return "structured"
+        return "structured" if any(hint in template for hint in _STRUCTURED_TEMPLATE_HINTS) else "flat"
+
+    def _message(self, role: str, text: str) -> dict[str, Any]:
+        if self.message_format == "flat":
+            return {"role": role, "content": text}
+        return {"role": role, "content": [{"type": "text", "text": text}]}
+
+    def conversations(self, inputs: list[Any], prompt: str | None = None) -> list[list[dict[str, Any]]]:
+        """The chat messages of each input: a ``query`` and a ``document`` message for a (query, document) pair, a
+        ``user`` message for a single text, after a ``system`` message holding ``prompt`` when one is given."""
+        texts, pairs = split_pairs(inputs)
+        head = [self._message("system", prompt)] if prompt else []
+        conversations = []
+        for i, text in enumerate(texts):
+            pair = pairs[i] if pairs is not None else None
+            if pair is None:
+                conversations.append([*head, self._message("user", text)])
+            else:
+                conversations.append([*head, self._message("query", text), self._message("document", pair)])
+        return conversations
+
+    def _chat_template_kwargs(self, call_kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``apply_chat_template`` keywords: the module's ``processing_kwargs["chat_template"]`` updated by the
+        call's, and ``task`` when the template reads it."""
+        chat = dict(self.processing_kwargs.get("chat_template", {}))
+        processing = call_kwargs.get("processing_kwargs")
+        if isinstance(processing, dict):
+            chat.update(processing.get("chat_template", {}))
+        task = call_kwargs.get("task")
+        if task is not None and "task" not in chat and self._template_reads_task():
+            chat["task"] = task
+        return chat
+
+    def _template_reads_task(self) -> bool:
+        try:
+            from transformers.utils.chat_template_utils import _get_template_variables
+        except ImportError:  # without the introspection, an extra template variable does no harm
+            return True
+        template = getattr(self.tokenizer, "chat_template", None)
+        templates = template.values() if isinstance(template, dict) else [template]
+        return any(isinstance(t, str) and "task" in _get_template_variables(t) for t in templates)
+
+    def _render(self, conversations: list[list[dict[str, Any]]], chat_kwargs: dict[str, Any]) -> list[str]:
+        rendered = self.tokenizer.apply_chat_template(conversations, tokenize=False, **chat_kwargs)
+        return [rendered] if isinstance(rendered, str) else [str(r) for r in rendered]
+
+    def _pair_roles_failure(self, chat_kwargs: dict[str, Any]) -> str | None:
+        """Why the chat template cannot carry a query/document pair (None when it can): found by rendering probe
+        pairs and checking that changing either side changes the render. Cached per template and keywords."""
+        template = getattr(self.tokenizer, "chat_template", None)
+        if template is None:
+            return "the tokenizer has no chat template"
+        key = (repr(template), repr(sorted(chat_kwargs.items())))
+        if self._pair_probe is not None and self._pair_probe[0] == key:
+            return self._pair_probe[1]
+        probes = [("first query", "first document"), ("other query text", "first document")]
+        probes.append(("first query", "other document text"))
+        try:
+            base, new_query, new_document = self._render(
+                [[self._message("query", q), self._message("document", d)] for q, d in probes], chat_kwargs
+            )
+        except Exception as exc:
+            failure: str | None = f"rendering a pair raised {type(exc).__name__}: {exc}"
+        else:
+            lost = [role for role, render in (("query", new_query), ("document", new_document)) if render == base]
+            failure = f"the {' and '.join(repr(r) for r in lost)} content does not reach the render" if lost else None
+        self._pair_probe = (key, failure)
+        return failure
+
+    def _check_pair_roles(self, conversations: list[list[dict[str, Any]]], chat_kwargs: dict[str, Any]) -> None:
+        has_pair = any({"query", "document"} <= {m.get("role") for m in c} for c in conversations)
+        if not has_pair:
+            return
+        failure = self._pair_roles_failure(chat_kwargs)
+        if failure is None:
+            return
+        if self.message_format == "flat":
+            query = '{{ messages | selectattr("role", "eq", "query") | map(attribute="content") | first }}'
+            document = '{{ messages | selectattr("role", "eq", "document") | map(attribute="content") | first }}'
+        else:
+            query = '{{ (messages | selectattr("role", "eq", "query") | first).content[0].text }}'
+            document = '{{ (messages | selectattr("role", "eq", "document") | first).content[0].text }}'
+        raise ValueError(
+            f"The chat template of {getattr(self.config, 'name_or_path', None) or 'this model'} cannot render a "
+            f"(query, document) pair: {failure}. A pair becomes a 'query' and a 'document' message, so the template "
+            f"must render both roles, e.g. with\n    Query: {query}\n    Document: {document}\n"
+            "Set it with processor_kwargs={'chat_template': ...} when loading, model[0].tokenizer.chat_template = ... "
+            "afterwards, or a chat_template.jinja file in the model folder."
+        )
+
+    def _suffix_ids(self, conversation: list[dict[str, Any]], chat_kwargs: dict[str, Any]) -> list[int]:
+        """The closing tokens the template puts after a conversation's contents (cached per conversation shape):
+        the common token tail of two renders whose non-system contents are different stand-ins."""
+
+        def skeleton(filler: str) -> list[dict[str, Any]]:
+            out = []
+            for message in conversation:
+                if message.get("role") == "system":
+                    out.append(message)
+                else:
+                    content = (
+                        [{"type": "text", "text": filler}] if isinstance(message.get("content"), list) else filler
+                    )
+                    out.append({**message, "content": content})
+            return out
+
+        key = (repr(sorted(chat_kwargs.items())), repr(skeleton("")))
+        cached = self._suffix_cache.get(key)
+        if cached is not None:
+            return cached
+        suffix: list[int] = []
+        try:
+            first, second = (
+                list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+                for text in self._render([skeleton(f) for f in _SUFFIX_FILLERS], chat_kwargs)
+            )
+            common = 0
+            for a, b in zip(reversed(first), reversed(second)):
+                if a != b:
+                    break
+                common += 1
+            if 0 < common < min(len(first), len(second)):  # renders that never differ tell nothing
+                suffix = first[len(first) - common :]
+        except Exception as exc:  # the restore is a repair: never fail tokenization over it
+            logger.debug("Could not find the chat template's closing tokens: %s", exc)
+        if len(self._suffix_cache) >= _SUFFIX_CACHE_SIZE:
+            self._suffix_cache.pop(next(iter(self._suffix_cache)))
+        self._suffix_cache[key] = suffix
+        return suffix
+
+    def encode_texts(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> ops.Encoding:
+        """Tokenizes every input once (unpadded). With a ``message`` modality the inputs are rendered through the
+        chat template first (see the module docstring); the result then pads like an encoding."""
+        if not self.renders_messages:
+            return super().encode_texts(inputs, prompt=prompt, **kwargs)
+        if kwargs.get("task") == "query" and self._query_expansion is not None:
+            raise ValueError(
+                "query_expansion cannot be combined with a chat-template (message) Transformer: the queries are "
+                "rendered through the template and then cut to the expansion length. Let the template append its "
+                "own query tokens (it gets task='query'), or use a text-only modality_config"
+            )
+        chat_kwargs = self._chat_template_kwargs(kwargs)
+        restore_suffix = bool(chat_kwargs.pop("restore_suffix", True))
+        sizes = {key: chat_kwargs.pop(key) for key in _CHAT_SIZE_KEYS & chat_kwargs.keys()}
+        conversations = self.conversations(inputs, prompt)
+        self._check_pair_roles(conversations, chat_kwargs)
+        rendered = self._render(conversations, chat_kwargs)
+        truncation = sizes.get("truncation", self._text_kwargs().get("truncation", "longest_first"))
+        max_length = sizes.get("max_length")
+        if max_length is None:
+            max_length = self.call_max_length(**kwargs)
+        if max_length is None:
+            max_length = self.max_seq_length
+        if truncation in (False, None, "do_not_truncate") or max_length is None:
+            tok = self.rust_tokenizer(max_length=_NO_TRUNCATION, truncation="longest_first")
+            restore_suffix = False
+        else:
+            strategy = "longest_first" if truncation is True else str(truncation)
+            tok = self.rust_tokenizer(max_length=int(max_length), truncation=strategy)
+        encoding = tok.encode(rendered, None, add_special_tokens=False)
+        suffixes: dict[int, list[int]] = {}
+        if restore_suffix and max_length is not None:
+            for row in np.flatnonzero(encoding.lengths() >= int(max_length)):
+                suffix = self._suffix_ids(conversations[int(row)], chat_kwargs)
+                if suffix:
+                    suffixes[int(row)] = suffix
+        # Duck-typed: the batching code only calls lengths() and, through features_from_encoding, pad().
+        return cast("ops.Encoding", RenderedEncoding(encoding, suffixes, self.tokenizer.padding_side == "left"))
+
+    def prompt_length(self, prompt: str) -> int:
+        """Tokens of the prompt alone (0 when inputs are chat-rendered: the prompt is a system message there, not a
+        prefix, and the reference does not track its length)."""
+        if self.renders_messages:
+            return 0
+        return super().prompt_length(prompt)
+
+    def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Tokenizes a batch into padded tensors (``input_ids``, ``attention_mask``, ...; ``logits_to_keep`` for a
+        causal LM); chat-rendered batches are marked ``modality="message"``, as in the reference."""
+        features = super().preprocess(inputs, prompt=prompt, **kwargs)
+        if self.renders_messages:
+            features.pop("prompt_length", None)
+            features["modality"] = "message"
+        return features
+
     # ------------------------------------------------------------------ forward
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         model_inputs = {k: features[k] for k in self._input_names if k in features}
+        if self._takes_logits_to_keep:
+            model_inputs["logits_to_keep"] = features.get("logits_to_keep", self._logits_to_keep())
         output = self.model(**model_inputs, return_dict=True)
-        path = self.modality_config["text"]["method_output_name"]
+        modality = features.get("modality")
+        if modality not in self.modality_config:
+            modality = "message" if self.renders_messages else "text"
+        path = self.modality_config[modality]["method_output_name"]
         value: Any = output
         for part in [path] if isinstance(path, str) else list(path):
             value = value[part] if isinstance(value, dict) or hasattr(value, "keys") else getattr(value, part)
@@ -455,6 +805,13 @@ class Transformer(TokenizedTextInput):
             max_len = config.pop("max_seq_length")
             if max_len is not None:
                 legacy_tok.setdefault("model_max_length", max_len)
+        if "modality_config" not in config:
+            # Saved by a text-only release: keep it text-only, even if its tokenizer has a chat template.
+            task = config.get("transformer_task", init.get("transformer_task", "feature-extraction"))
+            if task in _TASKS:
+                _, output, key = _TASKS[task]
+                config["modality_config"] = {"text": {"method": "forward", "method_output_name": output}}
+                config["module_output_name"] = key
         init.update(config)
         init["model_kwargs"] = {**legacy_model, **(model_kwargs or {})}
         init["processor_kwargs"] = {**legacy_tok, **(processor_kwargs or {})}
