@@ -300,15 +300,6 @@ def test_transformer_config_of_an_adapter_folder_is_its_base_models(
         load_transformer_config(ref_adapter_st, backend="onnx")
 
 
-_NEEDS_TRANSFORMER_CHANGE = pytest.mark.xfail(
-    reason="Transformer.__init__ reads the folder's config with AutoConfig, which knows no adapter folder; it needs "
-    "sentrs.base.peft_mixin.load_transformer_config",
-    raises=ValueError,
-    strict=True,
-)
-
-
-@_NEEDS_TRANSFORMER_CHANGE
 def test_a_reference_adapter_folder_loads_with_the_same_outputs(ref_adapter_st: str) -> None:
     ref = sentence_transformers.SentenceTransformer(ref_adapter_st, device="cpu")
     ours = sentrs.SentenceTransformer(ref_adapter_st, device="cpu")
@@ -319,7 +310,6 @@ def test_a_reference_adapter_folder_loads_with_the_same_outputs(ref_adapter_st: 
     np.testing.assert_allclose(ours.encode(TEXTS), ref.encode(TEXTS), atol=ATOL, rtol=0)
 
 
-@_NEEDS_TRANSFORMER_CHANGE
 def test_a_sentrs_adapter_folder_loads_in_both_libraries(make_tiny_st: Callable[..., str], tmp_path: Path) -> None:
     ours = sentrs.SentenceTransformer(make_tiny_st(), device="cpu")
     _add_seeded(ours, seed=11)
@@ -333,7 +323,6 @@ def test_a_sentrs_adapter_folder_loads_in_both_libraries(make_tiny_st: Callable[
     np.testing.assert_allclose(again.encode(TEXTS), expected, atol=ATOL, rtol=0)
 
 
-@_NEEDS_TRANSFORMER_CHANGE
 def test_a_peft_adapter_folder_without_modules_loads_as_the_reference(
     make_tiny_st: Callable[..., str], tiny_bert_dir: str, tmp_path: Path
 ) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -164,9 +162,10 @@ class CrossEncoder(BaseModel, FitMixin):
         """A plain transformers folder: a sequence-classification Transformer, or for a ``*ForCausalLM`` checkpoint
         a text-generation Transformer followed by LogitScore on the tokens "yes" (true) and "no" (false)."""
         from sentrs.base.modules.transformer import Transformer
+        from sentrs.base.peft_mixin import load_transformer_config
 
-        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-            archs = json.load(f).get("architectures") or []
+        # Through the config loader, so a folder holding only a PEFT adapter reads its base model's architectures.
+        archs = list(getattr(load_transformer_config(model_dir), "architectures", None) or [])
         causal = bool(archs) and isinstance(archs[0], str) and archs[0].endswith("ForCausalLM")
         transformer = Transformer(
             model_dir,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -78,12 +76,13 @@ class SparseEncoder(QueryDocumentMixin, SimilarityMixin, BaseModel):
         """A masked-LM folder gets Transformer(fill-mask) + SpladePooling(max); any other transformer gets the CSR
         head: Transformer + mean Pooling + SparseAutoEncoder(hidden=4d, k=256, k_aux=512), freshly initialised."""
         from sentrs.base.modules.transformer import Transformer
+        from sentrs.base.peft_mixin import load_transformer_config
         from sentrs.sentence_transformer.modules.pooling import Pooling
         from sentrs.sparse_encoder.modules.sparse_auto_encoder import SparseAutoEncoder
         from sentrs.sparse_encoder.modules.splade_pooling import SpladePooling
 
-        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-            archs = json.load(f).get("architectures") or []
+        # Through the config loader, so a folder holding only a PEFT adapter reads its base model's architectures.
+        archs = list(getattr(load_transformer_config(model_dir), "architectures", None) or [])
         is_mlm = any(a.endswith("ForMaskedLM") for a in archs)
         transformer = Transformer(
             model_dir,

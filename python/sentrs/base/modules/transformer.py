@@ -25,6 +25,7 @@ from sentrs import ops
 from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, has_lowercase, read_json_object
 from sentrs.base.inputs import split_pairs
 from sentrs.base.modules.tokenized_input import TokenizedTextInput
+from sentrs.base.peft_mixin import load_transformer_config
 
 __all__ = ["QueryExpansionConfig", "Transformer", "normalize_query_expansion"]
 
@@ -292,7 +293,7 @@ class Transformer(TokenizedTextInput):
             processor_kwargs.setdefault("cache_dir", cache_dir)
             config_kwargs.setdefault("cache_dir", cache_dir)
         config_kwargs.setdefault("use_cache", False)
-        config = transformers.AutoConfig.from_pretrained(model_name_or_path, **config_kwargs)
+        config = load_transformer_config(model_name_or_path, backend, config_kwargs)
         if (
             transformer_task == "sequence-classification"
             and "num_labels" not in config_kwargs
