@@ -26,9 +26,6 @@ NOT_YET: dict[str, str] = {
     "sentrs.base.losses": "training",
     "sentrs.base.losses.*": "training",
     "sentrs.data_collator": "training",
-    # image, audio and video inputs
-    "sentrs.base.modality": "multimodal",
-    "sentrs.base.modality_types": "multimodal",
     # model merging
     "sentrs.base.merging": "merging",
     # CLIP
