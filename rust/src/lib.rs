@@ -8,6 +8,7 @@ pub mod batching;
 pub mod cancel;
 pub mod cluster;
 pub mod error;
+pub mod fast_wordpiece;
 pub mod maxsim;
 pub mod parallel;
 pub mod pooling;

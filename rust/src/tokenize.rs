@@ -6,12 +6,15 @@
 //! batching, so no batch is padded further than its own longest row.
 
 use crate::error::{check_same_size, invalid, CoreError, CoreResult};
+use crate::fast_wordpiece::FastWordPiece;
 use crate::parallel;
 use ndarray::Array2;
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::OnceLock;
 use tokenizers::{
-    EncodeInput, Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+    EncodeInput, Encoding, PostProcessor, Tokenizer, TruncationDirection, TruncationParams,
+    TruncationStrategy,
 };
 
 /// Which side padding or truncation acts on.
@@ -104,6 +107,7 @@ pub enum Padding {
 pub struct BatchTokenizer {
     inner: Tokenizer,
     settings: TokenizerSettings,
+    fast: OnceLock<Option<FastWordPiece>>,
 }
 
 /// Ragged token ids of a whole input, before padding.
@@ -154,8 +158,17 @@ impl BatchTokenizer {
 
     fn configure(mut inner: Tokenizer, settings: TokenizerSettings) -> CoreResult<Self> {
         inner.with_padding(None);
+        let added = inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
         let truncation = match settings.max_length {
             Some(0) => return Err(invalid("max_length must be >= 1, got 0")),
+            Some(max_length) if max_length < added => {
+                return Err(invalid(format!(
+                    "max_length must be at least the {added} special tokens the tokenizer adds to a text, got \
+                     {max_length}"
+                )))
+            }
             Some(max_length) => Some(TruncationParams {
                 max_length,
                 strategy: match settings.truncation {
@@ -174,7 +187,11 @@ impl BatchTokenizer {
         inner
             .with_truncation(truncation)
             .map_err(|e| CoreError::Tokenizer(format!("invalid truncation settings: {e}")))?;
-        Ok(BatchTokenizer { inner, settings })
+        Ok(BatchTokenizer {
+            inner,
+            settings,
+            fast: OnceLock::new(),
+        })
     }
 
     /// The `tokenizers` tokenizer inside (truncation set, padding off).
@@ -197,6 +214,66 @@ impl BatchTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The exact ASCII fast path of BERT-style WordPiece tokenizers, built on first use (`None`: another pipeline).
+    pub fn fast_path(&self) -> Option<&FastWordPiece> {
+        self.fast
+            .get_or_init(|| FastWordPiece::new(&self.inner))
+            .as_ref()
+    }
+
+    /// Runs every text through the full `tokenizers` pipeline from now on (for comparisons); no effect once the fast
+    /// path has been used.
+    pub fn disable_fast_path(&self) {
+        let _ = self.fast.set(None);
+    }
+
+    /// Ids and type ids of one single text through the fast path, truncated and with the template's special tokens;
+    /// `None` when the text (or this tokenizer) needs the full pipeline.
+    fn encode_single_fast(
+        &self,
+        fast: &FastWordPiece,
+        text: &str,
+        add_special_tokens: bool,
+        buf: &mut Vec<u8>,
+    ) -> CoreResult<Option<(Vec<u32>, Vec<u32>)>> {
+        let template = if add_special_tokens {
+            match fast.template() {
+                Some(t) => Some(t),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        let added = template.map_or(0, |t| t.prefix.len() + t.suffix.len());
+        let budget = match self.settings.max_length {
+            Some(max) if max <= added => return Ok(None),
+            Some(max) => Some(max - added),
+            None => None,
+        };
+        let mut content = Vec::new();
+        if !fast.encode_ids(&self.inner, text, buf, &mut content)? {
+            return Ok(None);
+        }
+        truncate_ids(&mut content, budget, self.settings.truncation_side);
+        Ok(Some(match template {
+            None => {
+                let types = vec![0; content.len()];
+                (content, types)
+            }
+            Some(t) => {
+                let mut ids = Vec::with_capacity(content.len() + added);
+                ids.extend_from_slice(&t.prefix);
+                ids.extend_from_slice(&content);
+                ids.extend_from_slice(&t.suffix);
+                let mut types = Vec::with_capacity(ids.len());
+                types.extend_from_slice(&t.prefix_types);
+                types.extend(std::iter::repeat_n(t.text_type, content.len()));
+                types.extend_from_slice(&t.suffix_types);
+                (ids, types)
+            }
+        }))
+    }
+
     /// Encodes texts (and optional second texts of pairs), in parallel, truncated but unpadded. A row whose
     /// second text is `None` is encoded as a single text (a batch may mix texts and pairs).
     pub fn encode(
@@ -212,30 +289,63 @@ impl BatchTokenizer {
                 p.len(),
             )?;
         }
-        let encode_one = |i: usize| -> CoreResult<Encoding> {
-            let input: EncodeInput = match pairs.and_then(|p| p[i].as_deref()) {
+        if let (Some(max), Some(p)) = (self.settings.max_length, pairs) {
+            let added = self
+                .inner
+                .get_post_processor()
+                .map_or(0, |pp| pp.added_tokens(true));
+            if max < added && p.iter().any(Option::is_some) {
+                return Err(invalid(format!(
+                    "max_length must be at least the {added} special tokens the tokenizer adds to a text pair, \
+                     got {max}"
+                )));
+            }
+        }
+        let fast = if texts.is_empty() {
+            None
+        } else {
+            self.fast_path()
+        };
+        let encode_one = |buf: &mut Vec<u8>, i: usize| -> CoreResult<(Vec<u32>, Vec<u32>)> {
+            let second = pairs.and_then(|p| p[i].as_deref());
+            if let (Some(fast), None) = (fast, second) {
+                if let Some(row) =
+                    self.encode_single_fast(fast, &texts[i], add_special_tokens, buf)?
+                {
+                    return Ok(row);
+                }
+            }
+            let input: EncodeInput = match second {
                 Some(second) => (texts[i].as_str(), second).into(),
                 None => texts[i].as_str().into(),
             };
             // Without offsets (only ids and type ids are kept): no byte-to-char map per text.
-            self.inner
+            let enc: Encoding = self
+                .inner
                 .encode_fast(input, add_special_tokens)
-                .map_err(|e| CoreError::Tokenizer(format!("could not tokenize text {i}: {e}")))
+                .map_err(|e| CoreError::Tokenizer(format!("could not tokenize text {i}: {e}")))?;
+            Ok((enc.get_ids().to_vec(), enc.get_type_ids().to_vec()))
         };
-        let encodings: Vec<CoreResult<Encoding>> =
+        let rows: Vec<CoreResult<(Vec<u32>, Vec<u32>)>> =
             if parallel::parallel_enabled() && texts.len() > 1 {
-                parallel::install(|| (0..texts.len()).into_par_iter().map(encode_one).collect())
+                parallel::install(|| {
+                    (0..texts.len())
+                        .into_par_iter()
+                        .map_init(Vec::new, encode_one)
+                        .collect()
+                })
             } else {
-                (0..texts.len()).map(encode_one).collect()
+                let mut buf = Vec::new();
+                (0..texts.len()).map(|i| encode_one(&mut buf, i)).collect()
             };
         let mut out = EncodedBatch {
             ids: Vec::with_capacity(texts.len()),
             type_ids: Vec::with_capacity(texts.len()),
         };
-        for enc in encodings {
-            let enc = enc?;
-            out.ids.push(enc.get_ids().to_vec());
-            out.type_ids.push(enc.get_type_ids().to_vec());
+        for row in rows {
+            let (ids, type_ids) = row?;
+            out.ids.push(ids);
+            out.type_ids.push(type_ids);
         }
         Ok(out)
     }
@@ -274,6 +384,20 @@ impl EncodedBatch {
     /// Token count of each row.
     pub fn lengths(&self) -> Vec<usize> {
         self.ids.iter().map(Vec::len).collect()
+    }
+}
+
+/// Cuts `ids` to `max_length` from `side`, as single-sequence truncation does.
+pub(crate) fn truncate_ids(ids: &mut Vec<u32>, max_length: Option<usize>, side: Side) {
+    if let Some(max) = max_length {
+        if ids.len() > max {
+            match side {
+                Side::Right => ids.truncate(max),
+                Side::Left => {
+                    ids.drain(..ids.len() - max);
+                }
+            }
+        }
     }
 }
 

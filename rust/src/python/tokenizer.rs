@@ -2,19 +2,17 @@
 
 use super::{detach, detach_into_numpy};
 use crate::error::CoreError;
-use crate::static_embed::{embed_mean, FastWordPiece};
+use crate::static_embed::embed_mean;
 use crate::tokenize::{BatchTokenizer, EncodedBatch, Padding, Side, TokenizerSettings, Truncation};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// A tokenizer loaded from `tokenizer.json`, with explicit truncation and padding settings.
 #[pyclass(module = "sentrs._core", name = "Tokenizer", frozen)]
 pub struct PyTokenizer {
     inner: Arc<BatchTokenizer>,
-    /// The ASCII WordPiece fast path of static embeddings, built on first use (None: not a BERT pipeline).
-    fast: Arc<OnceLock<Option<FastWordPiece>>>,
 }
 
 /// Ragged token ids of a whole input, kept in Rust until padded per batch.
@@ -72,7 +70,6 @@ impl PyTokenizer {
         let inner = detach(py, || BatchTokenizer::from_json(&json, s))?;
         Ok(PyTokenizer {
             inner: Arc::new(inner),
-            fast: Arc::new(OnceLock::new()),
         })
     }
 
@@ -158,11 +155,7 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let view = weights.as_array();
         let tok = Arc::clone(&self.inner);
-        let fast = Arc::clone(&self.fast);
-        detach_into_numpy(py, move || {
-            let fast = fast.get_or_init(|| FastWordPiece::new(&tok));
-            embed_mean(&tok, fast.as_ref(), &texts, view)
-        })
+        detach_into_numpy(py, move || embed_mean(&tok, &texts, view))
     }
 }
 
