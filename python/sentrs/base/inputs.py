@@ -28,6 +28,7 @@ from sentrs.exceptions import InputTypeError
 __all__ = [
     "SIMILARITY_FN_NAMES",
     "TextInput",
+    "as_batch_list",
     "check_batch_size",
     "check_encode_args",
     "check_pair",
@@ -187,6 +188,13 @@ def normalize_inputs(inputs: Any) -> list[TextInput]:
             f"Unsupported input type: inputs must be {_EXPECTED_TEXT_INPUTS}, got {_received(inputs)}{_hint(inputs)}"
         )
     return [item if type(item) is str else _text_item(item, i) for i, item in enumerate(batch)]
+
+
+def as_batch_list(inputs: Any) -> list[Any]:
+    """A batch (see :func:`is_single_text_input`) as a plain list of its inputs, unchecked."""
+    if isinstance(inputs, np.ndarray):
+        return list(inputs.tolist())
+    return list(inputs)
 
 
 def prepare_text_inputs(inputs: Any) -> tuple[list[TextInput], bool]:

@@ -254,7 +254,7 @@ def infer_batch_modality(samples: Sequence[Any], supported_modalities: Sequence[
     return found.pop() if len(found) == 1 else "message"
 
 
-def format_modality(modality: Modality) -> str:
+def format_modality(modality: Modality | str | tuple[str, ...]) -> str:
     """A modality for messages and config keys: ``("image", "text")`` is ``"image+text"``."""
     return "+".join(modality) if isinstance(modality, tuple) else modality
 

@@ -22,19 +22,29 @@ import tempfile
 import traceback
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
 from sentrs.base.hub import resolve_model_dir
-from sentrs.base.inputs import is_single_text_input, split_pairs
+from sentrs.base.inputs import as_batch_list, is_single_text_input, prepare_text_inputs, split_pairs
+from sentrs.base.modality import (
+    describe_input_types,
+    infer_batch_modality,
+    infer_modality,
+    is_message_dict,
+    is_pil_image,
+    may_name_media,
+    raise_unsupported_modality_error,
+)
 from sentrs.base.peft_mixin import PeftAdapterMixin
 from sentrs.base.prompts import QueryDocumentMixin, check_default_prompt_name, merge_prompts, resolve_prompt
 from sentrs.base.registry import load_module
 from sentrs.base.torch_layer import TorchLayer, attach_torch, register_torch_free, torch_attached
+from sentrs.exceptions import InputTypeError
 from sentrs.util.decorators import save_to_hub_args_decorator
 
 if TYPE_CHECKING:
@@ -516,12 +526,68 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
 
     @property
     def modalities(self) -> list[Any]:
-        """The input modalities the model takes (those of its input module; sentrs models take text)."""
+        """The input modalities the model takes, those of its input module: ``["text"]``, ``["text", "image"]``
+        (CLIP), ``["text", "message"]`` (a chat-template model), ..."""
         return list(getattr(self._first_module(), "modalities", None) or ["text"])
 
     def supports(self, modality: Any) -> bool:
-        """Whether the model takes inputs of ``modality`` (``"text"``, ...)."""
-        return modality in self.modalities
+        """Whether the model takes inputs of ``modality``: one of :attr:`modalities`, or a tuple such as
+        ``("image", "text")`` (one input combining them) whose parts it takes when it also takes ``"message"``
+        inputs, which is how such inputs are combined."""
+        supported = self.modalities
+        if modality in supported:
+            return True
+        if isinstance(modality, tuple) and "message" in supported:
+            return all(part in supported for part in modality)
+        return False
+
+    def _raise_unsupported(self, inputs: Sequence[Any], modality: Any) -> NoReturn:
+        """The reference's unsupported-modality ``ValueError``, naming the types received."""
+        try:
+            raise_unsupported_modality_error(inputs, modality, self.modalities, f"{type(self).__name__} model")
+        except ValueError as exc:
+            raise ValueError(f"{exc} Received: {describe_input_types(inputs)}.") from None
+
+    def _check_modality(self, inputs: Sequence[Any]) -> None:
+        """Raises when a batch's modality is one the model does not take (inputs of no known modality are left to
+        the input module, as in the reference)."""
+        try:
+            modality = infer_batch_modality(inputs, supported_modalities=self.modalities)
+        except (ValueError, TypeError):
+            return
+        if not self.supports(modality):
+            self._raise_unsupported(inputs, modality)
+
+    def _prepare_inputs(self, inputs: Any) -> tuple[list[Any], bool]:
+        """The inputs of ``encode`` as ``(batch, single)``.
+
+        Texts and (text, text) pairs are checked as :func:`~sentrs.base.inputs.prepare_text_inputs` does. Anything
+        else must be an input of a modality the model takes (an image for CLIP, a conversation for a chat-template
+        model), and is kept as it is; otherwise the error names what was received and what the model takes. A batch
+        that mixes modalities the model takes one by one is checked batch by batch, as the reference does.
+        """
+        try:
+            return prepare_text_inputs(inputs)
+        except InputTypeError as exc:
+            not_text = exc
+        single = is_single_text_input(inputs)
+        batch = [inputs] if single else as_batch_list(inputs)
+        supported = self.modalities
+        try:
+            modality = infer_batch_modality(batch, supported_modalities=supported)
+        except ValueError as exc:
+            if set(supported) <= {"text", "message"}:
+                raise not_text from None
+            raise InputTypeError(_unknown_input_message(batch, supported, single) or str(exc)) from None
+        if modality == "text":
+            raise not_text from None  # text-like, but not text (e.g. {"text": 1})
+        if not self.supports(modality):
+            if modality == "message" and "message" not in supported:
+                per_input = {infer_modality(x, supported_modalities=supported) for x in batch}
+                if "message" not in per_input and all(self.supports(m) for m in per_input):
+                    return batch, single  # mixed: every batch of it is checked on its own
+            self._raise_unsupported(batch, modality)
+        return batch, single
 
     def get_max_seq_length(self) -> int | None:
         """Deprecated: use ``max_seq_length``."""
@@ -547,17 +613,21 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         return sorted(names)
 
     def is_singular_input(self, inputs: Any) -> bool:
-        """A str (or one pair tuple) is a single input; lists and arrays are batches."""
+        """Whether ``inputs`` is one input rather than a batch: a list, a tuple or a str/object numpy array is a
+        batch, except a list of chat messages (one conversation); anything else (a str, an image, a dict) is one."""
         return is_single_text_input(inputs)
 
     def preprocess(self, inputs: Any, prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Tokenizes with the first module."""
+        """Turns a batch into model inputs with the first module (tokenizing texts; images and other modalities
+        through the processor), after checking the model takes the batch's modality."""
         from sentrs.base.modules.module import InputModule
 
         self._need_torch_modules("preprocess()")
         first = self._first_module()
         if not isinstance(first, InputModule):
             raise TypeError(f"the first module must be an input module with preprocess(), got {type(first).__name__}")
+        if isinstance(inputs, list) and inputs:
+            self._check_modality(inputs)
         return first.preprocess(inputs, prompt=prompt, **kwargs)
 
     def tokenize(self, inputs: Any, **kwargs: Any) -> dict[str, Any]:
@@ -569,14 +639,30 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         self._need_torch_modules("forward()")
         return _run_modules(list(self._modules.values()), input, None, kwargs)
 
-    def _inference_modules(self, task: str | None = None) -> list[nn.Module]:
-        """The modules an input of ``task`` goes through: a leading Router is replaced by the modules of its route."""
+    def _inference_modules(self, task: str | None = None, modality: Any = "text") -> list[nn.Module]:
+        """The modules an input of ``task`` and ``modality`` goes through: a leading Router is replaced by the modules
+        of its route (kept when ``modality`` is None: it then routes each batch itself)."""
         from sentrs.base.modules.router import Router
 
         modules = list(self._modules.values())
-        if isinstance(modules[0], Router):
-            return modules[0].route_modules(task, "text") + modules[1:]
+        if isinstance(modules[0], Router) and modality is not None:
+            return modules[0].route_modules(task, modality) + modules[1:]
         return modules
+
+    def _batch_modality(self, inputs: list[Any]) -> Any:
+        """The modality of all of ``inputs`` for routing: ``"text"`` for a model without image, audio or video
+        inputs (and for inputs of no known modality, which the text path reports), None for inputs that mix
+        modalities (each batch is routed on its own then)."""
+        media = {"image", "audio", "video"}
+        if not any(part in media for m in self.modalities for part in (m if isinstance(m, tuple) else (m,))):
+            return "text"
+        if all(type(x) is str and not may_name_media(x) for x in inputs):
+            return "text"
+        try:
+            found = {infer_modality(x, supported_modalities=self.modalities) for x in inputs}
+        except ValueError:
+            return "text"
+        return found.pop() if len(found) == 1 else None
 
     def _batched_forward(
         self,
@@ -629,10 +715,17 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
             self.to(device)
         self.eval()
         model_device = self.device
-        modules = self._inference_modules(kwargs.get("task"))
+        modality = self._batch_modality(inputs)
+        modules = self._inference_modules(kwargs.get("task"), modality)
         first = modules[0]
         forward_kwargs = {k: v for k, v in kwargs.items() if k != "processing_kwargs"}
-        if host_path and stop_before is None and model_device.type == "cpu" and not self._has_hooks(modules):
+        if (
+            modality == "text"
+            and host_path
+            and stop_before is None
+            and model_device.type == "cpu"
+            and not self._has_hooks(modules)
+        ):
             can_run_on_host = getattr(first, "can_run_on_host", None)
             if can_run_on_host is not None and can_run_on_host():
                 # A module whose whole forward pass runs in the Rust core (StaticEmbedding): large chunks, one call
@@ -648,7 +741,8 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
 
                 yield from run_batches(units, run_host, 1, show_progress_bar)
                 return
-        if not isinstance(first, TokenizedTextInput):
+        reads_as_text = getattr(first, "reads_as_text", None)
+        if not isinstance(first, TokenizedTextInput) or (callable(reads_as_text) and not reads_as_text(inputs)):
             yield from self._preprocessed_batches(
                 modules, inputs, prompt, batch_size, show_progress_bar, model_device, stop_before, kwargs
             )
@@ -688,8 +782,9 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         stop_before: nn.Module | None,
         kwargs: dict[str, Any],
     ) -> Iterator[tuple[npt.NDArray[np.int64], dict[str, Any]]]:
-        """Batches for an input module with its own ``preprocess`` (word embeddings, bag of words, ...): inputs
-        sorted by length, longest first, as the reference does, and each batch preprocessed by the module."""
+        """Batches for an input module with its own ``preprocess`` (word embeddings, bag of words, ...) and for inputs
+        that are not text (images, audio, ... through the processor): inputs sorted by length, longest first, as the
+        reference does, and each batch checked against the model's modalities and preprocessed by the module."""
         import torch
 
         from sentrs.base.engine import run_batches
@@ -697,6 +792,8 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         first = modules[0]
         if not callable(getattr(first, "preprocess", None)) and not callable(getattr(first, "tokenize", None)):
             raise TypeError(f"the first module must be an input module with preprocess(), got {type(first).__name__}")
+        # Plain text needs no check (the input module reports what it cannot read, as before).
+        check_modality = not all(type(x) is str for x in inputs) or self._batch_modality(inputs) != "text"
         lengths = np.array([input_length(x) for x in inputs], dtype=np.int64)
         order = np.argsort(-lengths, kind="stable")
         units = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -704,6 +801,8 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
 
         def run(rows: npt.NDArray[np.int64]) -> dict[str, Any]:
             batch = [inputs[int(r)] for r in rows]
+            if check_modality:
+                self._check_modality(batch)
             features = call_preprocess(first, batch, prompt, kwargs)
             if model_device.type != "cpu":
                 features = {k: (v.to(model_device) if isinstance(v, torch.Tensor) else v) for k, v in features.items()}
@@ -985,14 +1084,42 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
 
 
 def input_length(sample: Any) -> int:
-    """A size estimate of one input for length-sorted batching: characters of a text (summed over a pair)."""
+    """A size estimate of one input for length-sorted batching (the reference's): characters of a text (summed over
+    a pair, a conversation or a multimodal dict), elements of an array, pixels of an image."""
     if isinstance(sample, str):
         return len(sample)
-    if isinstance(sample, (tuple, list)):
+    if isinstance(sample, (tuple, list)) and sample and not is_message_dict(sample[0]):
         return sum(input_length(s) for s in sample)
     if isinstance(sample, dict):
+        if "array" in sample:
+            return input_length(sample["array"])
+        if "content" in sample:
+            content = sample["content"]
+            if isinstance(content, str):
+                return len(content)
+            if isinstance(content, list):
+                return sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+            return 1
         return sum(input_length(v) for v in sample.values())
+    if isinstance(sample, list) and sample and isinstance(sample[0], dict):
+        return sum(input_length(message) for message in sample)
+    if isinstance(sample, np.ndarray):
+        return int(sample.size)
+    if hasattr(sample, "nelement") and callable(sample.nelement):
+        return int(sample.nelement())
+    if is_pil_image(sample):
+        return int(sample.size[0] * sample.size[1])
     return 1
+
+
+def _unknown_input_message(batch: list[Any], supported: list[Any], single: bool) -> str | None:
+    """The reference's unknown-input message for the first input of no known modality, saying where it is."""
+    for i, item in enumerate(batch):
+        try:
+            infer_modality(item, supported_modalities=supported)
+        except ValueError as exc:
+            return str(exc) if single else f"{exc} (inputs[{i}])"
+    return None
 
 
 def call_preprocess(module: Any, inputs: list[Any], prompt: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from sentrs.base.inputs import (
     check_encode_args,
     check_optional_positive_int,
     check_single_process,
-    prepare_text_inputs,
 )
 from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
 from sentrs.base.model import BaseModel, ClassOnAccess, ModelOptions, QueryDocumentMixin, with_model_options
@@ -104,6 +103,8 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
             cache_dir=self.cache_folder,
             backend=hub_kwargs.get("backend", "torch"),
         )
+        if transformer.module_output_name != "token_embeddings":
+            return OrderedDict([("0", transformer)])  # it outputs sentence embeddings itself (CLIP)
         archs = getattr(transformer.auto_model.config, "architectures", None) or []
         mode = "lasttoken" if any(a.endswith("ForCausalLM") for a in archs) else "mean"
         pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode=mode)
@@ -191,7 +192,9 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
         chunk_size: int | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Embeds one text or a batch of texts.
+        """Embeds one input or a batch of them: texts, and for a multimodal model (CLIP, ...) images (PIL images,
+        image paths or URLs, ``(H, W, C)`` arrays), audio, video or ``{"text": ..., "image": ...}`` dicts, as the
+        model's :attr:`modalities` allow.
 
         Returns a ``(n, dim)`` float32 numpy array by default (1-D for a single str); ``convert_to_tensor``
         gives a tensor, ``convert_to_numpy=False`` a list of tensors; ``output_value="token_embeddings"`` a list
@@ -212,7 +215,7 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
         allowed = set(self.get_model_kwargs()) | {"task", "processing_kwargs"}
         precision_name = check_encode_args(batch_size, pool, device, kwargs, allowed, precision, truncate_dim)
         check_single_process(pool, device, "encoding", chunk_size)
-        batch, single = prepare_text_inputs(inputs)
+        batch, single = self._prepare_inputs(inputs)
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from sentrs.base.modality import format_modality, infer_batch_modality
 from sentrs.base.modules.module import InputModule, read_json_object
 
 __all__ = ["Asym", "Router"]
@@ -99,7 +100,8 @@ class Router(InputModule):
     def _routes_description(self) -> str:
         described = [f"task={name!r}" for name in self.sub_modules]
         for task, modality in self.route_mappings:
-            described.append(f"(task={task!r}, modality={modality!r})")
+            shown = format_modality(modality) if modality is not None else None
+            described.append(f"(task={task!r}, modality={shown!r})")
         return ", ".join(described)
 
     def resolve_route(self, task: str | None = None, modality: Any = None) -> str:
@@ -116,7 +118,8 @@ class Router(InputModule):
             raise ValueError(f"No route found for task {task!r}. Available routes: {self._routes_description()}")
         if self.default_route is None:
             raise ValueError(
-                f"Could not pick a route for task=None, modality={modality!r}: this Router has no default route. "
+                f"Could not pick a route for task=None, modality={format_modality(modality) if modality else None!r}: "
+                "this Router has no default route. "
                 f"Pass task= to encode (for example encode_query / encode_document). Routes: "
                 f"{self._routes_description()}"
             )
@@ -142,14 +145,18 @@ class Router(InputModule):
                 raise ValueError(f"dict inputs to a Router must all use one task key, got keys {sorted(keys)}")
             task = keys.pop()
             inputs = [item[task] for item in inputs]
-        if modality is None:
-            modality = "text"
+        if modality is None and inputs:
+            try:
+                modality = infer_batch_modality(inputs, supported_modalities=self.modalities)
+            except (ValueError, TypeError):
+                modality = None  # the route's input module reports what it cannot read
         first = self.route_modules(task, modality)[0]
         if not isinstance(first, InputModule):
             raise TypeError(f"the first module of a route must be an input module, got {type(first).__name__}")
         features = first.preprocess(inputs, prompt=prompt, **kwargs)
         features["task"] = task
-        features["modality"] = modality
+        if modality is not None:
+            features["modality"] = modality
         return features
 
     def forward(
@@ -167,6 +174,12 @@ class Router(InputModule):
         return features
 
     # ------------------------------------------------------------------ properties
+    @property
+    def modalities(self) -> list[Any]:
+        """Every modality an input module of a route takes (sorted)."""
+        found = {m for module in self._input_modules() for m in (getattr(module, "modalities", None) or ["text"])}
+        return sorted(found, key=str)
+
     def _input_modules(self) -> list[nn.Module]:
         return [next(iter(route.children())) for route in self.sub_modules.values()]
 

@@ -9,6 +9,10 @@ template) renders every input through the chat template first, as the reference 
 becomes a ``query`` and a ``document`` message, a single text a ``user`` message, and a prompt a ``system`` message
 in front. The rendered strings are tokenized without the tokenizer's own special tokens, and rows that truncation cut
 get the template's closing tokens written back over their last tokens.
+
+Images, audio and video go through the folder's transformers processor (``AutoProcessor``) and the model method that
+``modality_config`` names for their modality (CLIP: ``get_image_features``), as in the reference; see
+:mod:`sentrs.base.modules.multimodal`. Text batches keep the Rust tokenizer.
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ from typing_extensions import NotRequired, TypedDict
 
 from sentrs import ops
 from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, has_lowercase, read_json_object
-from sentrs.base.inputs import split_pairs
+from sentrs.base.inputs import check_pair, split_pairs
+from sentrs.base.modality import (
+    InputFormatter,
+    format_modality,
+    is_message_dict,
+    may_name_media,
+    parse_modality_key,
+    raise_unsupported_modality_error,
+)
+from sentrs.base.modules import multimodal
 from sentrs.base.modules.tokenized_input import TokenizedTextInput
 from sentrs.base.peft_mixin import load_transformer_config
 
@@ -38,7 +51,11 @@ _TASKS = TRANSFORMER_TASKS
 _CONFIG_FILES = TRANSFORMER_CONFIG_FILES
 # Tasks whose model reads the last position (causal LMs): the tokenizer pads on the left for them.
 _CAUSAL_TASKS = ("text-generation",)
-_MODALITIES = ("text", "message")
+_MODALITIES = ("text", "image", "audio", "video", "message")
+_MEDIA_MODALITIES = frozenset({"image", "audio", "video"})
+# Files a transformers processor beyond the tokenizer saves (processor_config.json also holds image processors in v5).
+_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json")
+_PROCESSING_KWARGS_KEYS = frozenset({"common", "text", "audio", "image", "video", "chat_template"})
 
 # How the reference lays out message content: model types it pins, then template text that indexes typed parts
 # ("structured": ``[{"type": "text", "text": ...}]``); any other template takes plain strings ("flat").
@@ -55,6 +72,16 @@ _CHAT_SIZE_KEYS = frozenset({"padding", "truncation", "max_length", "return_tens
 _SUFFIX_FILLERS = ("0", "1 2 3 4")
 _SUFFIX_CACHE_SIZE = 256
 _NO_TRUNCATION = 2**31 - 1
+
+
+def _is_conversation(item: Any) -> bool:
+    """A chat input: a message dict, or a list of them."""
+    return is_message_dict(item) or (isinstance(item, list) and bool(item) and is_message_dict(item[0]))
+
+
+def _is_text_only_conversation(item: Any) -> bool:
+    messages = [item] if is_message_dict(item) else item
+    return InputFormatter.is_text_only_messages([messages])
 
 
 def _strip_remote_code(d: dict[str, Any] | None) -> dict[str, Any]:
@@ -117,25 +144,35 @@ def normalize_query_expansion(value: Any) -> QueryExpansionConfig | None:
     return {"strategy": strategy, "attend": attend, "token": token, "length": length}
 
 
-def _checked_modality_config(modality_config: Any) -> dict[str, dict[str, Any]]:
-    """A copy of a ``modality_config`` after checking it only names what sentrs runs: text, and chat messages."""
+def _modality_key(key: Any) -> Any:
+    """A ``modality_config`` key as a modality: ``"image+text"`` and lists become tuples; None when unknown."""
+    if isinstance(key, str):
+        return parse_modality_key(key)
+    if isinstance(key, (tuple, list)) and key and all(isinstance(k, str) and k in _MODALITIES for k in key):
+        return tuple(key)
+    return None
+
+
+def _checked_modality_config(modality_config: Any) -> dict[Any, dict[str, Any]]:
+    """A copy of a ``modality_config`` with tuple keys for combined modalities, after checking its entries."""
     if not isinstance(modality_config, dict) or not modality_config:
         raise ValueError(f"modality_config must be a non-empty dict, got {modality_config!r}")
-    unknown = [key for key in modality_config if key not in _MODALITIES]
-    if unknown:
-        raise ValueError(
-            f"sentrs supports text models only: modality_config may hold 'text' and 'message' entries, got "
-            f"{unknown} in {modality_config!r}"
-        )
-    checked: dict[str, dict[str, Any]] = {}
+    checked: dict[Any, dict[str, Any]] = {}
     for key, params in modality_config.items():
+        modality = _modality_key(key)
+        if modality is None:
+            raise ValueError(
+                f"modality_config key {key!r} is not a modality; the keys are {list(_MODALITIES)} or combinations "
+                "like 'image+text'"
+            )
         if not isinstance(params, dict) or "method" not in params or "method_output_name" not in params:
             raise ValueError(
-                f"modality_config[{key!r}] must be a dict with 'method' and 'method_output_name', got {params!r}"
+                f"Invalid modality_config entry for {key!r}: each entry must be a dict with 'method' and "
+                f"'method_output_name' keys, but got {params!r}"
             )
-        if params["method"] != "forward":
-            raise ValueError(f"modality_config {key} method must be 'forward', got {params['method']!r}")
-        checked[key] = dict(params)
+        if not isinstance(params["method"], str):
+            raise ValueError(f"modality_config[{key!r}]['method'] must be a str, got {params['method']!r}")
+        checked[modality] = dict(params)
     return checked
 
 
@@ -302,9 +339,8 @@ class Transformer(TokenizedTextInput):
             config.num_labels = 1
         if max_seq_length is not None and "model_max_length" not in processor_kwargs:
             processor_kwargs["model_max_length"] = max_seq_length
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-            tokenizer_name_or_path or model_name_or_path, **processor_kwargs
-        )
+        self._processor: Any = None  # a multi-part or non-text processor; None when the tokenizer is the processor
+        self.tokenizer = self._load_processor(tokenizer_name_or_path or model_name_or_path, processor_kwargs)
         if backend == "torch":
             auto_cls = getattr(transformers, auto_name)
             self.model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
@@ -320,13 +356,19 @@ class Transformer(TokenizedTextInput):
                 model_name_or_path, backend, transformer_task, config, input_names, model_kwargs
             )
         max_pos = getattr(config, "max_position_embeddings", None)
-        if "model_max_length" not in processor_kwargs and isinstance(max_pos, int) and max_pos > 0:
-            self.tokenizer.model_max_length = min(self.tokenizer.model_max_length, max_pos)
-        if do_lower_case:
+        tokenizer = self.tokenizer
+        if (
+            tokenizer is not None
+            and "model_max_length" not in processor_kwargs
+            and isinstance(max_pos, int)
+            and max_pos > 0
+        ):
+            tokenizer.model_max_length = min(tokenizer.model_max_length, max_pos)
+        if do_lower_case and tokenizer is not None:
             self._add_lowercase()
-        if transformer_task in _CAUSAL_TASKS:
+        if transformer_task in _CAUSAL_TASKS and tokenizer is not None:
             # The last position must be a real token for every row: logits_to_keep=1 and LogitScore read it.
-            self.tokenizer.padding_side = "left"
+            tokenizer.padding_side = "left"
         requested_format = (modality_config or {}).get("message", {}).get("format", "auto")
         if requested_format not in ("auto", "flat", "structured"):
             raise ValueError(
@@ -335,7 +377,7 @@ class Transformer(TokenizedTextInput):
         self.message_format: MessageFormat = (
             requested_format if requested_format != "auto" else self._infer_message_format(config.model_type)
         )
-        if modality_config is None:
+        if modality_config is None and self._processor is None:
             self.modality_config = {"text": {"method": "forward", "method_output_name": default_output}}
             if getattr(self.tokenizer, "chat_template", None) is not None:
                 self.modality_config["message"] = {
@@ -343,12 +385,65 @@ class Transformer(TokenizedTextInput):
                     "method_output_name": default_output,
                     "format": self.message_format,
                 }
+        elif modality_config is None:
+            # A folder with a processor: its parts and the model decide, as in the reference.
+            self.modality_config, self.module_output_name = multimodal.infer_modality_config(
+                self.model, self._processor, transformer_task, default_output, default_key, self.message_format
+            )
+            if not self.modality_config:
+                raise ValueError(
+                    f"Could not tell which inputs {type(self.model).__name__} reads from its processor "
+                    f"{type(self._processor).__name__}; pass modality_config and module_output_name"
+                )
+        self._check_backend_modalities()
+        self._input_formatter = InputFormatter(
+            getattr(config, "model_type", "") or "",
+            self.message_format,
+            supported_modalities=list(self.modality_config),
+        )
+        self._method_params: dict[str, set[str] | None] = {}
         self._input_names = self._forward_input_names()
         self._takes_logits_to_keep = transformer_task in _CAUSAL_TASKS and self._forward_takes("logits_to_keep")
         self._suffix_cache: dict[tuple[str, ...], list[int]] = {}
         self._pair_probe: tuple[tuple[str, str], str | None] | None = None
         self._init_tokenizer_state()
         self.query_expansion = query_expansion
+
+    def _load_processor(self, path: str, processor_kwargs: dict[str, Any]) -> Any:
+        """Loads the tokenizer, and for a folder with processor files the whole processor (kept in ``_processor``);
+        returns the tokenizer (None for a processor without one, e.g. an image-only model)."""
+        import transformers
+
+        if not any(os.path.isfile(os.path.join(path, name)) for name in _PROCESSOR_FILES):
+            return transformers.AutoTokenizer.from_pretrained(path, **processor_kwargs)
+        try:
+            processor = transformers.AutoProcessor.from_pretrained(path, **processor_kwargs)
+        except Exception as exc:  # a processor part needing a missing package: text still works via the tokenizer
+            logger.warning(
+                "Could not load the processor of %s (%s: %s); loading its tokenizer only, so it reads text only",
+                path,
+                type(exc).__name__,
+                exc,
+            )
+            return transformers.AutoTokenizer.from_pretrained(path, **processor_kwargs)
+        if isinstance(processor, transformers.PreTrainedTokenizerBase):
+            return processor
+        self._processor = processor
+        return getattr(processor, "tokenizer", None)
+
+    def _check_backend_modalities(self) -> None:
+        """ONNX / OpenVINO exports run the text forward pass only."""
+        if self.backend == "torch":
+            return
+        from sentrs.exceptions import UnsupportedFeatureError
+
+        for modality, params in self.modality_config.items():
+            if modality not in ("text", "message") or params.get("method") != "forward":
+                raise UnsupportedFeatureError(
+                    f"backend={self.backend!r} runs the text forward pass only in sentrs, and this model reads "
+                    f"{format_modality(modality)!r} inputs with {params.get('method')!r}; load it with "
+                    "backend='torch'"
+                )
 
     # ------------------------------------------------------------------ the reference's attribute names
     @property
@@ -363,13 +458,30 @@ class Transformer(TokenizedTextInput):
 
     @property
     def processor(self) -> Any:
-        """The processor: for text models, the tokenizer."""
-        return self.tokenizer
+        """The transformers processor (``AutoProcessor``): for text models, the tokenizer."""
+        return self._processor if self._processor is not None else self.tokenizer
 
     @property
     def modalities(self) -> list[Any]:
-        """The input modalities this module takes (sentrs: text, and chat messages rendered from text)."""
+        """The input modalities this module takes: ``"text"``, ``"image"``, ``"audio"``, ``"video"``, ``"message"``
+        and tuples such as ``("image", "text")`` for combined inputs."""
         return list(self.modality_config)
+
+    @property
+    def max_seq_length(self) -> int | None:
+        """Truncation length in tokens, special tokens included (None: no limit). Without a tokenizer (an image-only
+        model): the text config's ``max_position_embeddings``, if any."""
+        if self.tokenizer is not None:
+            return TokenizedTextInput.max_seq_length.fget(self)  # type: ignore[attr-defined]
+        config = self.model.config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        value = getattr(text_config, "max_position_embeddings", None)
+        return value if isinstance(value, int) else None
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int | None) -> None:
+        if self.tokenizer is not None:
+            TokenizedTextInput.max_seq_length.fset(self, value)  # type: ignore[attr-defined]
 
     @property
     def renders_messages(self) -> bool:
@@ -537,7 +649,7 @@ class Transformer(TokenizedTextInput):
         the template indexes typed content parts or there is no template, flat otherwise."""
         if model_type in _PINNED_MESSAGE_FORMATS:
             return _PINNED_MESSAGE_FORMATS[model_type]
-        template = getattr(self.tokenizer, "chat_template", None)
+        template = getattr(self._chat_source, "chat_template", None)
         if not isinstance(template, str) or not template:
             return "structured"
         return "structured" if any(hint in template for hint in _STRUCTURED_TEMPLATE_HINTS) else "flat"
@@ -547,11 +659,29 @@ class Transformer(TokenizedTextInput):
             return {"role": role, "content": text}
         return {"role": role, "content": [{"type": "text", "text": text}]}
 
+    @property
+    def _chat_source(self) -> Any:
+        """What renders chat templates: the processor when it has its own template, else the tokenizer."""
+        if self._processor is not None and getattr(self._processor, "chat_template", None) is not None:
+            return self._processor
+        return self.tokenizer
+
     def conversations(self, inputs: list[Any], prompt: str | None = None) -> list[list[dict[str, Any]]]:
         """The chat messages of each input: a ``query`` and a ``document`` message for a (query, document) pair, a
-        ``user`` message for a single text, after a ``system`` message holding ``prompt`` when one is given."""
-        texts, pairs = split_pairs(inputs)
+        ``user`` message for a single text, the messages themselves for a message dict or a conversation (a list of
+        them), after a ``system`` message holding ``prompt`` when one is given."""
         head = [self._message("system", prompt)] if prompt else []
+        if any(_is_conversation(item) for item in inputs):
+            out = []
+            for i, item in enumerate(inputs):
+                if is_message_dict(item):
+                    out.append([*head, item])
+                elif _is_conversation(item):
+                    out.append([*head, *item])
+                else:
+                    out.extend(self.conversations([check_pair(item, i)], prompt))
+            return out
+        texts, pairs = split_pairs(inputs)
         conversations = []
         for i, text in enumerate(texts):
             pair = pairs[i] if pairs is not None else None
@@ -578,18 +708,18 @@ class Transformer(TokenizedTextInput):
             from transformers.utils.chat_template_utils import _get_template_variables
         except ImportError:  # without the introspection, an extra template variable does no harm
             return True
-        template = getattr(self.tokenizer, "chat_template", None)
+        template = getattr(self._chat_source, "chat_template", None)
         templates = template.values() if isinstance(template, dict) else [template]
         return any(isinstance(t, str) and "task" in _get_template_variables(t) for t in templates)
 
     def _render(self, conversations: list[list[dict[str, Any]]], chat_kwargs: dict[str, Any]) -> list[str]:
-        rendered = self.tokenizer.apply_chat_template(conversations, tokenize=False, **chat_kwargs)
+        rendered = self._chat_source.apply_chat_template(conversations, tokenize=False, **chat_kwargs)
         return [rendered] if isinstance(rendered, str) else [str(r) for r in rendered]
 
     def _pair_roles_failure(self, chat_kwargs: dict[str, Any]) -> str | None:
         """Why the chat template cannot carry a query/document pair (None when it can): found by rendering probe
         pairs and checking that changing either side changes the render. Cached per template and keywords."""
-        template = getattr(self.tokenizer, "chat_template", None)
+        template = getattr(self._chat_source, "chat_template", None)
         if template is None:
             return "the tokenizer has no chat template"
         key = (repr(template), repr(sorted(chat_kwargs.items())))
@@ -717,31 +847,154 @@ class Transformer(TokenizedTextInput):
         return super().prompt_length(prompt)
 
     def preprocess(self, inputs: list[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Tokenizes a batch into padded tensors (``input_ids``, ``attention_mask``, ...; ``logits_to_keep`` for a
-        causal LM); chat-rendered batches are marked ``modality="message"``, as in the reference."""
+        """Turns a batch into model inputs: texts are tokenized into padded tensors (``input_ids``,
+        ``attention_mask``, ...; ``logits_to_keep`` for a causal LM; chat-rendered batches are marked
+        ``modality="message"``, as in the reference); images, audio and video go through the processor
+        (``pixel_values``, ``input_features``, ...). ``features["modality"]`` says which it was."""
+        if isinstance(inputs, (str, tuple)):
+            inputs = [inputs]
+        inputs = list(inputs)
+        if not self.reads_as_text(inputs):
+            return self._processor_features(inputs, prompt, **kwargs)
         features = super().preprocess(inputs, prompt=prompt, **kwargs)
         if self.renders_messages:
             features.pop("prompt_length", None)
             features["modality"] = "message"
         return features
 
-    # ------------------------------------------------------------------ forward
-    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        model_inputs = {k: features[k] for k in self._input_names if k in features}
-        if self._takes_logits_to_keep:
-            model_inputs["logits_to_keep"] = features.get("logits_to_keep", self._logits_to_keep())
-        output = self.model(**model_inputs, return_dict=True)
-        modality = features.get("modality")
+    @property
+    def _reads_media(self) -> bool:
+        return any(
+            part in _MEDIA_MODALITIES
+            for modality in self.modality_config
+            for part in (modality if isinstance(modality, tuple) else (modality,))
+        )
+
+    def reads_as_text(self, inputs: list[Any]) -> bool:
+        """Whether a batch goes through the Rust tokenizer: always for a text-only module (it reports what it cannot
+        read); for a multimodal one, when every input is a text or a (text, text) pair (chat messages with text only,
+        for a chat-template model), not a media file or URL of a modality it reads."""
+        if not self._reads_media:
+            return True
+        for item in inputs:
+            if isinstance(item, str):
+                if may_name_media(item) and self._input_formatter.parse_inputs([item])[0] != "text":
+                    return False
+            elif isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+                continue
+            elif not (self.renders_messages and _is_conversation(item) and _is_text_only_conversation(item)):
+                return False
+        return True
+
+    def _merged_processing_kwargs(self, per_call: Any) -> dict[str, dict[str, Any]]:
+        """The module's ``processing_kwargs`` with a call's on top, per key (``text``, ``image``, ``common``, ...)."""
+        if not per_call:
+            return {key: dict(value) for key, value in self.processing_kwargs.items() if isinstance(value, dict)}
+        if not isinstance(per_call, dict):
+            raise ValueError(f"processing_kwargs must be a dict, got {type(per_call).__name__}")
+        unknown = set(per_call) - _PROCESSING_KWARGS_KEYS
+        if unknown:
+            _warn_once(
+                f"Unknown keys in per-call `processing_kwargs`: {unknown}. Valid keys are: "
+                f"{sorted(_PROCESSING_KWARGS_KEYS)}. Unknown keys will be ignored."
+            )
+        merged: dict[str, dict[str, Any]] = {}
+        for key in _PROCESSING_KWARGS_KEYS:
+            combined = {**self.processing_kwargs.get(key, {}), **per_call.get(key, {})}
+            if combined:
+                merged[key] = combined
+        return merged
+
+    def _processor_features(self, inputs: list[Any], prompt: str | None, **kwargs: Any) -> dict[str, Any]:
+        """Model inputs for a batch with images, audio or video, from the processor (the reference's settings)."""
+        from sentrs.exceptions import UnsupportedFeatureError
+
+        if not inputs:
+            return {}
+        modality, grouped, extra = self._input_formatter.parse_inputs(inputs)
+        if "message" in self.modality_config:
+            raise UnsupportedFeatureError(
+                f"This model renders {format_modality(modality)!r} inputs through its chat template (a 'message' "
+                "modality), which sentrs does only for text so far; encode text, or use sentence_transformers for "
+                "images, audio and video with this model"
+            )
         if modality not in self.modality_config:
-            modality = "message" if self.renders_messages else "text"
-        path = self.modality_config[modality]["method_output_name"]
-        value: Any = output
-        for part in [path] if isinstance(path, str) else list(path):
-            value = value[part] if isinstance(value, dict) or hasattr(value, "keys") else getattr(value, part)
-        features[self.module_output_name] = value
-        if getattr(self.model.config, "output_hidden_states", False) and "hidden_states" in output:
-            features["all_layer_embeddings"] = output["hidden_states"]
+            raise_unsupported_modality_error(inputs, modality, self.modalities, "Transformer module")
+        model_type = getattr(self.model.config, "model_type", "") or ""
+        common, per_modality = multimodal.default_processing_kwargs(model_type)
+        task = kwargs.get("task")
+        text_max_length = kwargs.get("max_length")
+        if text_max_length is None:
+            text_max_length = self.task_max_length(task)
+        if text_max_length is not None:
+            per_modality["text"]["max_length"] = text_max_length
+        merged = self._merged_processing_kwargs(kwargs.get("processing_kwargs"))
+        common.update(merged.get("common", {}))
+        for key, settings in per_modality.items():
+            settings.update(merged.get(key, {}))
+        logits_to_keep = per_modality["text"].pop("logits_to_keep", 1)
+        for key, settings in extra.items():
+            per_modality[key].update(settings)
+        features = multimodal.call_processor(self.processor, model_type, modality, grouped, per_modality, common)
+        features["modality"] = modality
+        if self.transformer_task in _CAUSAL_TASKS:
+            if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
+                raise ValueError(f"logits_to_keep must be a non-negative integer, got {logits_to_keep!r}")
+            features["logits_to_keep"] = logits_to_keep
         return features
+
+    # ------------------------------------------------------------------ forward
+    def _method_parameters(self, name: str) -> set[str] | None:
+        """The keyword names a model method takes (None for a ``forward`` that takes ``**kwargs``)."""
+        if name not in self._method_params:
+            import inspect
+
+            params = inspect.signature(getattr(self.model, name)).parameters
+            open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            self._method_params[name] = None if open_ended and name == "forward" else set(params)
+        return self._method_params[name]
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        modality: Any = features.get("modality") or "text"
+        if modality not in self.modality_config and modality in ("text", "message"):
+            modality = "message" if self.renders_messages else "text"
+        if modality not in self.modality_config:
+            raise ValueError(
+                f"This Transformer has no modality_config entry for {format_modality(modality)!r} inputs; it reads "
+                f"{', '.join(format_modality(m) for m in self.modality_config)}"
+            )
+        params = self.modality_config[modality]
+        method_name = params["method"]
+        if method_name == "forward" and modality in ("text", "message"):
+            model_inputs = {k: features[k] for k in self._input_names if k in features}
+            if self._takes_logits_to_keep:
+                model_inputs["logits_to_keep"] = features.get("logits_to_keep", self._logits_to_keep())
+            output = self.model(**model_inputs, return_dict=True)
+        else:
+            output = self._call_method(method_name, params["method_output_name"], features, kwargs)
+        features[self.module_output_name] = multimodal.read_output(output, params["method_output_name"])
+        if getattr(self.model.config, "output_hidden_states", False) and isinstance(output, dict):
+            if "hidden_states" in output:
+                features["all_layer_embeddings"] = output["hidden_states"]
+        return features
+
+    def _call_method(self, name: str, output_name: Any, features: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+        """Calls the model method a modality is read with, on the features it takes."""
+        method = getattr(self.model, name, None)
+        if method is None:
+            raise ValueError(f"Model does not have the requested '{name}' method")
+        candidates = {**features, **kwargs, "return_dict": True}
+        accepted = self._method_parameters(name)
+        if accepted is None:
+            call = {k: v for k, v in candidates.items() if k not in multimodal.NON_MODEL_FEATURE_KEYS}
+        else:
+            if name == "forward":
+                accepted = accepted | {"input_ids", "attention_mask", "token_type_ids", "inputs_embeds", "return_dict"}
+            call = {k: v for k, v in candidates.items() if k in accepted}
+        path = [output_name] if isinstance(output_name, str) else list(output_name or [])
+        if "hidden_states" in path:
+            call["output_hidden_states"] = True
+        return method(**call)
 
     def get_embedding_dimension(self) -> int:
         config = self.model.config
@@ -749,18 +1002,41 @@ class Transformer(TokenizedTextInput):
             return int(config.vocab_size)
         if self.transformer_task == "sequence-classification":
             return int(config.num_labels)
-        hidden = getattr(config, "hidden_size", None)
+        hidden = self._config_width(config)
+        if hidden is None and hasattr(config, "text_config"):
+            hidden = self._config_width(config.text_config)
+        for name in getattr(config, "sub_configs", None) or {}:
+            if hidden is None:
+                hidden = self._config_width(getattr(config, name, None))
         if hidden is None and hasattr(config, "get_text_config"):
             hidden = getattr(config.get_text_config(), "hidden_size", None)
         if hidden is None:
             raise ValueError(f"cannot tell the hidden size of a {type(config).__name__}")
         return int(hidden)
 
+    def _config_width(self, config: Any) -> int | None:
+        """The output width a config declares: its projection for a module that outputs sentence embeddings (CLIP),
+        else its hidden size (or the last of the stage widths of a vision backbone)."""
+        if config is None:
+            return None
+        if self.module_output_name == "sentence_embedding" and getattr(config, "projection_dim", None) is not None:
+            return int(config.projection_dim)
+        if getattr(config, "hidden_size", None) is not None:
+            return int(config.hidden_size)
+        for name in ("neck_hidden_sizes", "hidden_sizes", "embed_dims"):
+            value = getattr(config, name, None)
+            if isinstance(value, list) and value:
+                return int(value[-1])
+            if isinstance(value, int):
+                return value
+        value = getattr(config, "hidden_dim", None)
+        return int(value) if isinstance(value, int) else None
+
     # ------------------------------------------------------------------ save / load
     def get_config_dict(self) -> dict[str, Any]:
         config: dict[str, Any] = {
             "transformer_task": self.transformer_task,
-            "modality_config": self.modality_config,
+            "modality_config": {format_modality(m): dict(p) for m, p in self.modality_config.items()},
             "module_output_name": self.module_output_name,
         }
         if self.processing_kwargs:
@@ -773,7 +1049,7 @@ class Transformer(TokenizedTextInput):
 
     def save(self, output_path: str, safe_serialization: bool = True) -> None:
         self.model.save_pretrained(output_path)
-        self.tokenizer.save_pretrained(output_path)
+        self.processor.save_pretrained(output_path)
         self.save_config(output_path)
 
     @classmethod
@@ -806,19 +1082,35 @@ class Transformer(TokenizedTextInput):
             max_len = config.pop("max_seq_length")
             if max_len is not None:
                 legacy_tok.setdefault("model_max_length", max_len)
+        if isinstance(config.get("modality_config"), dict):
+            parsed: dict[Any, Any] = {}
+            for key, params in config["modality_config"].items():
+                modality = _modality_key(key)
+                if modality is None:
+                    logger.warning("Ignoring unknown modality key %r in modality_config", key)
+                    continue
+                parsed[modality] = params
+            config["modality_config"] = parsed
         if "modality_config" not in config:
             # Saved by a text-only release: keep it text-only, even if its tokenizer has a chat template.
             task = config.get("transformer_task", init.get("transformer_task", "feature-extraction"))
-            if task in _TASKS:
-                _, output, key = _TASKS[task]
-                config["modality_config"] = {"text": {"method": "forward", "method_output_name": output}}
-                config["module_output_name"] = key
+            default = cls._default_modality_config(task)
+            if default is not None:
+                config["modality_config"], config["module_output_name"] = default
         init.update(config)
         init["model_kwargs"] = {**legacy_model, **(model_kwargs or {})}
         init["processor_kwargs"] = {**legacy_tok, **(processor_kwargs or {})}
         init["config_kwargs"] = {**legacy_cfg, **(config_kwargs or {})}
         init["backend"] = backend
         return cls(model_dir, **init)
+
+    @classmethod
+    def _default_modality_config(cls, task: str) -> tuple[dict[Any, dict[str, Any]], str] | None:
+        """The modality config (and output name) of a saved module whose config has none: a text-only release's."""
+        if task not in _TASKS:
+            return None
+        _, output, key = _TASKS[task]
+        return {"text": {"method": "forward", "method_output_name": output}}, key
 
     def __repr__(self) -> str:
         config = self.get_config_dict()

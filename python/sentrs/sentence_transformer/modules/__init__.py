@@ -1,17 +1,17 @@
 """Modules of dense models, importable as ``sentrs.sentence_transformer.modules`` and the old path ``sentrs.models``.
 
 The shared modules of :mod:`sentrs.base.modules` are here too, as in the reference, with the static and classic
-modules (imported on first use). ``CLIPModel`` raises :class:`~sentrs.exceptions.NotYetAvailableError`.
+modules (imported on first use), and the deprecated ``CLIPModel``.
 """
 
 from __future__ import annotations
 
 from sentrs._lazy import lazy_module_attrs
-from sentrs._unavailable import unavailable_getattr
 from sentrs.base.modules import Asym, Dense, InputModule, Module, Normalize, Router, Transformer
 from sentrs.sentence_transformer.modules.pooling import Pooling
 
 _LAZY = {
+    "CLIPModel": "sentrs.sentence_transformer.modules.clip_model",
     "StaticEmbedding": "sentrs.sentence_transformer.modules.static_embedding",
     "WordEmbeddings": "sentrs.sentence_transformer.modules.word_embeddings",
     "WordWeights": "sentrs.sentence_transformer.modules.word_weights",
@@ -33,6 +33,7 @@ __all__ = [
     "LSTM",
     "Asym",
     "BoW",
+    "CLIPModel",
     "Dense",
     "Dropout",
     "InputModule",
@@ -48,6 +49,4 @@ __all__ = [
     "WordWeights",
 ]
 
-__getattr__, __dir__ = lazy_module_attrs(
-    __name__, _LAZY, missing=unavailable_getattr(__name__, {"CLIPModel": "the {name} module"})
-)
+__getattr__, __dir__ = lazy_module_attrs(__name__, _LAZY)
