@@ -37,40 +37,54 @@ def _read_texts(stream: TextIO, name: str, field: str) -> list[str]:
 
 
 def _encode(args: argparse.Namespace) -> int:
+    """Streams the input to disk in chunks (see :func:`sentrs.streaming.encode_to_disk`); stdin is read whole."""
+    from pathlib import Path
+
     import numpy as np
 
     from sentrs import SentenceTransformer
+    from sentrs.streaming import encode_to_disk
 
+    input_format = "jsonl" if args.jsonl else args.input_format
+    source: Any
     if args.input == "-":
-        texts = _read_texts(sys.stdin, "<stdin>.jsonl" if args.jsonl else "<stdin>", args.field)
+        source = _read_texts(sys.stdin, "<stdin>.jsonl" if input_format == "jsonl" else "<stdin>", args.field)
+    elif not Path(args.input).exists():
+        print(f"sentrs encode: input file not found: {args.input}", file=sys.stderr)
+        return 2
     else:
-        try:
-            with open(args.input, encoding="utf-8") as f:
-                texts = _read_texts(f, ".jsonl" if args.jsonl else args.input, args.field)
-        except FileNotFoundError:
-            print(f"sentrs encode: input file not found: {args.input}", file=sys.stderr)
-            return 2
+        source = args.input
     model = SentenceTransformer(args.model, device=args.device, trust_remote_code=False, **_backend_kwargs(args))
     start = time.perf_counter()
-    embeddings = model.encode(
-        texts,
-        batch_size=args.batch_size,
-        show_progress_bar=not args.quiet,
-        prompt_name=args.prompt_name,
-        prompt=args.prompt,
-        normalize_embeddings=args.normalize,
-        precision=args.precision,
-        truncate_dim=args.truncate_dim,
-    )
-    seconds = time.perf_counter() - start
-    np.save(args.output, embeddings)
-    if not args.quiet:
-        rate = len(texts) / seconds if seconds > 0 else float("inf")
-        print(
-            f"encoded {len(texts)} texts -> {args.output} {tuple(embeddings.shape)} {embeddings.dtype} "
-            f"in {seconds:.2f}s ({rate:.0f} texts/s)",
-            file=sys.stderr,
+    try:
+        out = encode_to_disk(
+            model,
+            source,
+            args.output,
+            output_format=args.format,
+            input_format=input_format,  # type: ignore[arg-type]  # argparse choices
+            field=args.field,
+            chunk_size=args.chunk_size,
+            resume=not args.restart,
+            show_progress_bar=not args.quiet,
+            batch_size=args.batch_size,
+            prompt_name=args.prompt_name,
+            prompt=args.prompt,
+            normalize_embeddings=args.normalize,
+            precision=args.precision,
+            truncate_dim=args.truncate_dim,
         )
+    except ValueError as exc:
+        raise SystemExit(f"sentrs encode: {exc}") from exc
+    seconds = time.perf_counter() - start
+    if not args.quiet:
+        if args.format == "npy":
+            result = np.load(out, mmap_mode="r")
+            n, what = len(result), f"{tuple(result.shape)} {result.dtype}"
+        else:
+            n, what = -1, "shards"
+        rate = f" ({n / seconds:.0f} texts/s)" if n >= 0 and seconds > 0 else ""
+        print(f"encoded {'' if n < 0 else n} texts -> {out} {what} in {seconds:.2f}s{rate}", file=sys.stderr)
     return 0
 
 
@@ -192,9 +206,27 @@ def build_parser() -> argparse.ArgumentParser:
     enc = sub.add_parser("encode", help="embed texts (one per line, or JSONL) into a .npy file")
     enc.add_argument("model", help="model folder or Hugging Face Hub id")
     enc.add_argument("input", help="text file with one text per line, a .jsonl file, or - for stdin")
-    enc.add_argument("-o", "--output", required=True, help="output .npy path")
+    enc.add_argument("-o", "--output", required=True, help="output .npy path (or folder, for the shard formats)")
+    enc.add_argument(
+        "--format",
+        default="npy",
+        choices=["npy", "npy-shards", "parquet-shards"],
+        help="one .npy file (default), or a folder with one .npy or .parquet file per chunk",
+    )
     enc.add_argument("--jsonl", action="store_true", help="treat the input as JSONL whatever its name")
-    enc.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
+    enc.add_argument(
+        "--input-format",
+        default="auto",
+        choices=["auto", "lines", "jsonl", "parquet"],
+        help="auto: .jsonl/.ndjson is JSONL, .parquet or a folder is Parquet, anything else one text per line",
+    )
+    enc.add_argument("--field", default="text", help="JSONL field or Parquet column holding the text (default: text)")
+    enc.add_argument(
+        "--chunk-size", type=int, default=65536, help="texts encoded and written at a time (bounds the memory)"
+    )
+    enc.add_argument(
+        "--restart", action="store_true", help="start over instead of resuming an interrupted run of the same job"
+    )
     enc.add_argument("--batch-size", type=int, default=32)
     enc.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
     enc.add_argument("--prompt-name", default=None)
