@@ -567,9 +567,13 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         that mixes modalities the model takes one by one is checked batch by batch, as the reference does.
         """
         try:
-            return prepare_text_inputs(inputs)
+            batch, single = prepare_text_inputs(inputs)
         except InputTypeError as exc:
             not_text = exc
+        else:
+            if not self.supports("text"):  # an image-only model, say (strings may name its images)
+                self._check_modality(batch)
+            return batch, single
         single = is_single_text_input(inputs)
         batch = [inputs] if single else as_batch_list(inputs)
         supported = self.modalities
