@@ -49,6 +49,7 @@ _LAZY = {
     "SparseStaticEmbedding": "sentrs.sparse_encoder.modules.sparse_static_embedding",
     "SpladePooling": "sentrs.sparse_encoder.modules.splade_pooling",
     "register_module_class": "sentrs.base.registry",
+    "install_as_sentence_transformers": "sentrs.compat",
     "DefaultBatchSampler": "sentrs.base.sampler",
     "MultiDatasetDefaultBatchSampler": "sentrs.base.sampler",
     "LoggingHandler": "sentrs.util.logging",
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
         export_static_quantized_openvino_model,
     )
     from sentrs.base.sampler import DefaultBatchSampler, MultiDatasetDefaultBatchSampler
+    from sentrs.compat import install_as_sentence_transformers
     from sentrs.cross_encoder.model import CrossEncoder
     from sentrs.cross_encoder.model_card import CrossEncoderModelCardData
     from sentrs.cross_encoder.trainer import CrossEncoderTrainer
@@ -140,6 +142,7 @@ __all__ = [
     "export_dynamic_quantized_onnx_model",
     "export_optimized_onnx_model",
     "export_static_quantized_openvino_model",
+    "install_as_sentence_transformers",
     "mine_hard_negatives",
     "quantize_embeddings",
     "resolve_ids",
