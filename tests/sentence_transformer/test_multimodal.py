@@ -419,6 +419,12 @@ def test_unknown_input_types_and_unsupported_modalities(clips: tuple[Any, Any]) 
     # The input module refuses what its modality config lacks, naming what it reads.
     with pytest.raises(ValueError, match="Modality 'audio' is not supported by this Transformer module"):
         ours[0].preprocess([wave])
+    with pytest.raises(ValueError, match="modality_config names 'audio', but the processor .* does not read it"):
+        sentrs.models.Transformer(
+            ours[0].model.name_or_path,
+            modality_config={"audio": {"method": "forward", "method_output_name": None}},
+            module_output_name="sentence_embedding",
+        )
     with pytest.raises(ValueError, match="modality_config key 'smell' is not a modality"):
         sentrs.models.Transformer(
             ours[0].model.name_or_path, modality_config={"smell": {}}, module_output_name="sentence_embedding"

@@ -396,6 +396,7 @@ class Transformer(TokenizedTextInput):
                     f"{type(self._processor).__name__}; pass modality_config and module_output_name"
                 )
         self._check_backend_modalities()
+        self._check_processor_modalities()
         self._input_formatter = InputFormatter(
             getattr(config, "model_type", "") or "",
             self.message_format,
@@ -430,6 +431,23 @@ class Transformer(TokenizedTextInput):
             return processor
         self._processor = processor
         return getattr(processor, "tokenizer", None)
+
+    def _check_processor_modalities(self) -> None:
+        """Every modality of ``modality_config`` must be one the processor reads (a text model's tokenizer reads
+        text, and chat messages rendered from it)."""
+        readable = multimodal.processor_modalities(self.processor)
+        if "text" in readable:
+            readable.append("message")
+        for modality in self.modality_config:
+            parts = modality if isinstance(modality, tuple) else (modality,)
+            if all(part in readable for part in parts):
+                continue
+            quoted = [repr(m) for m in readable]
+            allowed = " and ".join(quoted) if len(quoted) <= 2 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+            raise ValueError(
+                f"modality_config names {format_modality(modality)!r}, but the processor of this model "
+                f"({type(self.processor).__name__}) does not read it: modality_config may hold {allowed} entries"
+            )
 
     def _check_backend_modalities(self) -> None:
         """ONNX / OpenVINO exports run the text forward pass only."""
