@@ -38,6 +38,13 @@ class TokenizedTextInput(InputModule):
         self._rust_key: tuple[Any, ...] | None = None
         self._prompt_lengths: dict[str, int] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the Rust tokenizer (rebuilt on first use): multi-process pools send modules to workers."""
+        state = dict(super().__getstate__())
+        state["_rust_tokenizer"] = None
+        state["_rust_key"] = None
+        return state
+
     @property
     def max_seq_length(self) -> int | None:
         """Truncation length in tokens, special tokens included (None: no limit)."""

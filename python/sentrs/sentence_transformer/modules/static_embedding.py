@@ -118,6 +118,13 @@ class StaticEmbedding(InputModule):
         self._rust: ops.Tokenizer | None = None
         self._rust_key: tuple[Any, ...] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the Rust tokenizer (rebuilt on first use)."""
+        state = dict(super().__getstate__())
+        state["_rust"] = None
+        state["_rust_key"] = None
+        return state
+
     # ------------------------------------------------------------------ tokenizing
     @property
     def max_seq_length(self) -> float:
