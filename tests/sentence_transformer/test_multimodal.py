@@ -372,6 +372,47 @@ def test_audio_model_matches(wav2vec2_dir: str) -> None:
         ours.encode(mixed_rates)
 
 
+def test_chat_messages_on_a_chat_template_model(tmp_path: Path) -> None:
+    """A text model with a chat template takes message dicts and conversations, rendered by the template (and a
+    prompt as a system message), with the reference's embeddings."""
+    import sentence_transformers
+
+    from tests.cross_encoder.test_llm_reranker import CHAT_TEMPLATE, _build
+
+    folder = _build(tmp_path / "llm", CHAT_TEMPLATE)
+    ref = sentence_transformers.SentenceTransformer(folder, device="cpu")
+    ours = sentrs.SentenceTransformer(folder, device="cpu")
+    assert ours.modalities == ref.modalities == ["text", "message"]
+    conversation = [
+        {"role": "user", "content": "what is the capital of france"},
+        {"role": "assistant", "content": "paris"},
+    ]
+    for inputs in (
+        conversation,
+        [conversation, [{"role": "user", "content": "cat"}]],
+        [{"role": "user", "content": "dog"}],
+    ):
+        _close(ours.encode(inputs), ref.encode(inputs))
+        _close(ours.encode(inputs, prompt="judge only : "), ref.encode(inputs, prompt="judge only : "))
+    assert ours.encode(conversation).ndim == 1  # a conversation is one input
+
+
+def test_reference_helper_names(clip_dir: str) -> None:
+    from sentence_transformers.base.modules import Transformer as RefTransformer
+    from transformers import CLIPModel as HFCLIPModel
+
+    from sentrs.base.modules import Transformer
+
+    for name in ("pooler_output", "last_hidden_state"):
+        for method in (HFCLIPModel.get_text_features, HFCLIPModel.forward):
+            assert Transformer._infer_method_output_name(name, method) == RefTransformer._infer_method_output_name(
+                name, method
+            )
+    for task in ("feature-extraction", "fill-mask", "sequence-classification", "text-generation"):
+        config = {"transformer_task": task}
+        assert Transformer._get_default_modality_config(config) == RefTransformer._get_default_modality_config(config)
+
+
 # ------------------------------------------------------------------ errors
 def test_image_to_a_text_only_model(make_tiny_st: Any) -> None:
     import sentence_transformers

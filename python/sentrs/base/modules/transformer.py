@@ -1122,6 +1122,15 @@ class Transformer(TokenizedTextInput):
         init["backend"] = backend
         return cls(model_dir, **init)
 
+    # The reference's helper names, for code written against them.
+    _infer_method_output_name = staticmethod(multimodal.output_name_if_declared)
+    _get_method_output_fields = staticmethod(multimodal.method_output_fields)
+
+    @classmethod
+    def _get_default_modality_config(cls, config: dict[str, Any]) -> tuple[dict[Any, dict[str, Any]], str] | None:
+        """The default modality config and output name for a saved config dict (its ``transformer_task``)."""
+        return cls._default_modality_config(config.get("transformer_task", "feature-extraction"))
+
     @classmethod
     def _default_modality_config(cls, task: str) -> tuple[dict[Any, dict[str, Any]], str] | None:
         """The modality config (and output name) of a saved module whose config has none: a text-only release's."""
