@@ -118,6 +118,9 @@ def test_clip_loads_as_one_transformer_with_the_references_config(clips: tuple[A
     for modality in ("text", "image", "audio", ("image", "text"), "message"):
         assert ours.supports(modality) == ref.supports(modality), modality
     assert ours.get_embedding_dimension() == ref.get_embedding_dimension() == 16
+    assert type(ours.processor) is type(ref.processor)
+    assert type(ours.tokenizer) is type(ref.tokenizer)
+    assert ours.max_seq_length == ref.max_seq_length
 
 
 def test_clip_text_embeddings_match(clips: tuple[Any, Any]) -> None:

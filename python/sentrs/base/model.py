@@ -497,6 +497,15 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         self._first_module().tokenizer = value
 
     @property
+    def processor(self) -> Any:
+        """The processor of the input module (``AutoProcessor``: a CLIPProcessor, ...; the tokenizer of a text
+        model)."""
+        if self._engine is not None:
+            return self.tokenizer
+        first = self._first_module()
+        return getattr(first, "processor", None) or getattr(first, "tokenizer", None)
+
+    @property
     def max_seq_length(self) -> int | None:
         """Truncation length of the input module in tokens (special tokens included)."""
         if self._engine is not None:
