@@ -30,8 +30,6 @@ NOT_YET: dict[str, str] = {
     "sentrs.base.merging": "merging",
     # the cross-encoder's LogitScore module, and its argument-compatibility decorators module
     "sentrs.cross_encoder.util": "cross-encoder modules",
-    # sparse search back-ends (Qdrant, Elasticsearch, OpenSearch, Seismic)
-    "sentrs.sparse_encoder.search_engines": "sparse search engines",
     # the reference's backend/ module layout (sentrs' backend/ is laid out differently; being rewritten)
     "sentrs.backend.load": "backend layout",
     "sentrs.backend.optimize": "backend layout",

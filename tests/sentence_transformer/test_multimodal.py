@@ -469,6 +469,8 @@ def test_unknown_input_types_and_unsupported_modalities(clips: tuple[Any, Any]) 
             modality_config={"audio": {"method": "forward", "method_output_name": None}},
             module_output_name="sentence_embedding",
         )
+    with pytest.raises(sentrs.exceptions.UnsupportedFeatureError, match="backend='onnx' runs text models only"):
+        sentrs.SentenceTransformer(ours[0].model.name_or_path, backend="onnx")
     with pytest.raises(ValueError, match="modality_config key 'smell' is not a modality"):
         sentrs.models.Transformer(
             ours[0].model.name_or_path, modality_config={"smell": {}}, module_output_name="sentence_embedding"

@@ -32,6 +32,7 @@ from sentrs.base.modality_types import MULTIMODAL_DICT_KEYS, MessageFormat, Moda
 
 __all__ = [
     "InputFormatter",
+    "folder_has_processor",
     "format_modality",
     "infer_batch_modality",
     "infer_modality",
@@ -61,6 +62,13 @@ PINNED_MESSAGE_FORMATS: dict[str, Literal["structured", "flat"]] = {
 # Template text that indexes typed content parts, so the template wants ``[{"type": "text", "text": ...}]``.
 STRUCTURED_TEMPLATE_HINTS = ("content[0]", ".type", "'type'", '"type"', "item.type", "message.content[")
 PAIR_ROLES = ("query", "document")
+# Files a transformers processor beyond the tokenizer saves (processor_config.json also holds image processors in v5).
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json")
+
+
+def folder_has_processor(folder: str) -> bool:
+    """Whether a model folder has a processor beyond its tokenizer: the model reads images, audio or video."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in PROCESSOR_FILES)
 
 
 # ------------------------------------------------------------------ types that live in optional libraries

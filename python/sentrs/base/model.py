@@ -33,6 +33,7 @@ from sentrs.base.hub import resolve_model_dir
 from sentrs.base.inputs import as_batch_list, is_single_text_input, prepare_text_inputs, split_pairs
 from sentrs.base.modality import (
     describe_input_types,
+    folder_has_processor,
     infer_batch_modality,
     infer_modality,
     is_message_dict,
@@ -242,6 +243,7 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
                 and all(hub_kwargs.get(k) is None for k in _TORCH_ONLY_OPTIONS)
                 and tokenizer_kwargs is None
                 and self._engine_options_ok()
+                and not folder_has_processor(model_dir)  # image, audio or video inputs: the torch modules
             )
             if use_engine:
                 self._engine = self._load_engine(model_dir, saved_config, backend, model_kwargs)

@@ -30,6 +30,7 @@ from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, has
 from sentrs.base.inputs import check_pair, split_pairs
 from sentrs.base.modality import (
     InputFormatter,
+    folder_has_processor,
     format_modality,
     is_message_dict,
     may_name_media,
@@ -53,8 +54,6 @@ _CONFIG_FILES = TRANSFORMER_CONFIG_FILES
 _CAUSAL_TASKS = ("text-generation",)
 _MODALITIES = ("text", "image", "audio", "video", "message")
 _MEDIA_MODALITIES = frozenset({"image", "audio", "video"})
-# Files a transformers processor beyond the tokenizer saves (processor_config.json also holds image processors in v5).
-_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json")
 _PROCESSING_KWARGS_KEYS = frozenset({"common", "text", "audio", "image", "video", "chat_template"})
 
 # How the reference lays out message content: model types it pins, then template text that indexes typed parts
@@ -415,8 +414,15 @@ class Transformer(TokenizedTextInput):
         returns the tokenizer (None for a processor without one, e.g. an image-only model)."""
         import transformers
 
-        if not any(os.path.isfile(os.path.join(path, name)) for name in _PROCESSOR_FILES):
+        if not folder_has_processor(path):
             return transformers.AutoTokenizer.from_pretrained(path, **processor_kwargs)
+        if self.backend != "torch":
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                f"backend={self.backend!r} runs text models only in sentrs, and {path} has a processor for image, "
+                "audio or video inputs; load it with backend='torch'"
+            )
         try:
             processor = transformers.AutoProcessor.from_pretrained(path, **processor_kwargs)
         except Exception as exc:  # a processor part needing a missing package: text still works via the tokenizer
