@@ -256,7 +256,7 @@ def test_rank_legacy_keywords_and_pool_arguments(
         np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], atol=1e-5)
     with pytest.raises(TypeError, match="unexpected keyword"):
         ours.rank(PAIRS[0][0], docs, bogus=1)
-    with pytest.raises(Exception, match="multi-process"):
+    with pytest.raises(ValueError, match="multi-process pool has no worker processes"):
         ours.rank(PAIRS[0][0], docs, pool={"input": None, "output": None, "processes": []})
 
 

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 import sentrs
-from sentrs.exceptions import UnsupportedFeatureError
 from sentrs.util import mine_hard_negatives
 
 datasets = pytest.importorskip("datasets")
@@ -484,11 +483,20 @@ def test_bad_datasets(ours_memo: Any) -> None:
         mine_hard_negatives({"a": ["x"], "b": ["y"]}, ours_memo)  # type: ignore[arg-type]
 
 
-def test_multi_process_unsupported(pairs_dataset: Any, ours_memo: Any) -> None:
-    with pytest.raises(UnsupportedFeatureError, match="use_multi_process"):
-        mine_hard_negatives(pairs_dataset, ours_memo, use_multi_process=True)
-    with pytest.raises(NotImplementedError):
-        mine_hard_negatives(pairs_dataset, ours_memo, use_multi_process=["cpu", "cpu"])
+@pytest.mark.slow  # spawns two worker interpreters
+def test_multi_process_gives_the_same_rows(pairs_dataset: Any, our_minilm: Any) -> None:
+    single = mine_hard_negatives(pairs_dataset, our_minilm, num_negatives=2, output_scores=True)
+    pooled = mine_hard_negatives(
+        pairs_dataset, our_minilm, num_negatives=2, output_scores=True, use_multi_process=["cpu", "cpu"]
+    )
+    assert pooled.column_names == single.column_names
+    for name in single.column_names:
+        if name == "scores":
+            np.testing.assert_allclose(np.array(pooled[name]), np.array(single[name]), atol=1e-5)
+        else:
+            assert pooled[name] == single[name], name
+    with pytest.raises(ValueError, match="use_multi_process must be a bool or a list of devices"):
+        mine_hard_negatives(pairs_dataset, our_minilm, use_multi_process="cpu")  # type: ignore[arg-type]
 
 
 class _NoEncode:

@@ -36,10 +36,10 @@ __all__ = [
     "check_predict_args",
     "check_rank_args",
     "check_similarity_fn_name",
-    "check_single_process",
     "is_message_dict",
     "is_single_pair_input",
     "is_single_text_input",
+    "multi_process_requested",
     "normalize_inputs",
     "pop_sentences_alias",
     "prepare_pair_inputs",
@@ -267,7 +267,7 @@ def check_predict_args(
             activation_fn = legacy
     kwargs.pop("num_workers", None)
     check_batch_size(batch_size)
-    check_single_process(pool, device, "prediction")
+    multi_process_requested(pool, device)
     unused = set(kwargs) - {"task", "processing_kwargs"}
     if unused:
         raise ValueError(f"CrossEncoder.predict() got keyword arguments it does not use: {sorted(unused)}")
@@ -365,17 +365,24 @@ def check_precision(precision: Any) -> str:
     return str(precision)
 
 
-def check_single_process(pool: Any, device: Any, what: str, chunk_size: Any = None) -> None:
-    """``pool=`` and ``device=[...]`` (multi-process work) are not supported: a clear error naming ``what``.
-
-    ``chunk_size`` only sizes the pieces sent to a pool's workers (the reference ignores it without one); it is
-    checked all the same, so a bad value fails here rather than once pools exist."""
+def multi_process_requested(pool: Any, device: Any, chunk_size: Any = None) -> bool:
+    """Whether a call runs in a multi-process pool (``pool=`` given, or ``device`` a list of devices), with the
+    pool arguments checked: ``chunk_size`` a positive int or None, ``pool`` the dict ``start_multi_process_pool``
+    returns, a device list not empty."""
     if chunk_size is not None and (not _is_integer(chunk_size) or int(chunk_size) < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    if pool is not None or isinstance(device, list):
-        from sentrs.exceptions import UnsupportedFeatureError
-
-        raise UnsupportedFeatureError(f"multi-process {what} (pool=, device=[...]) is not supported by sentrs yet")
+    if pool is not None:
+        if not isinstance(pool, dict) or not {"input", "output", "processes"} <= set(pool):
+            raise ValueError(
+                "pool must be the dict returned by start_multi_process_pool() (keys 'input', 'output', "
+                f"'processes'), got {type(pool).__name__}"
+            )
+        return True
+    if isinstance(device, list):
+        if not device:
+            raise ValueError("device must be a device or a non-empty list of devices for multi-process work, got []")
+        return True
+    return False
 
 
 def check_encode_args(
@@ -390,7 +397,7 @@ def check_encode_args(
     """The argument checks of ``SentenceTransformer.encode`` (both implementations). Returns the precision, with
     ``None`` read as ``"float32"`` (see :func:`check_precision`)."""
     check_batch_size(batch_size)
-    check_single_process(pool, device, "encoding")
+    multi_process_requested(pool, device)
     unused = set(kwargs) - allowed
     if unused:
         raise ValueError(

@@ -1010,6 +1010,37 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         """Alias of :meth:`save`."""
         self.save(path, **kwargs)
 
+    # ------------------------------------------------------------------ multi-process pools
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (a pool's worker process receives the model so) attaches torch first: the class must be an
+        ``nn.Sequential`` again before the module state is restored."""
+        attach_torch()
+        from torch import nn
+
+        nn.Module.__setstate__(self, state)
+
+    def start_multi_process_pool(self, target_devices: list[str] | None = None) -> dict[str, Any]:
+        """Starts one worker process per device (``["cpu", "cpu"]``, ``["cuda:0", "cuda:1"]``; default: every CUDA
+        device, else four CPU workers) for ``encode``/``predict``/``rank`` with ``pool=``.
+
+        The model moves to the CPU and into shared memory; each worker gets it once. CPU workers share the CPUs this
+        process may use between them (torch, Rust-core and tokenizer threads alike). Stop the pool with
+        :meth:`stop_multi_process_pool`.
+
+        Returns:
+            ``{"input": queue, "output": queue, "processes": [...]}``, as the reference.
+        """
+        from sentrs.base.multi_process import start_pool
+
+        return start_pool(self, target_devices)
+
+    @staticmethod
+    def stop_multi_process_pool(pool: dict[str, Any]) -> None:
+        """Terminates the workers of a pool from :meth:`start_multi_process_pool` and closes its queues."""
+        from sentrs.base.multi_process import stop_pool
+
+        stop_pool(pool)
+
     def evaluate(self, evaluator: BaseEvaluator, output_path: str | None = None) -> dict[str, float] | float:
         """Runs ``evaluator`` on this model and returns its result (usually a dict of metrics).
 

@@ -21,7 +21,7 @@ import pickle
 import queue
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ __all__ = ["Pool", "available_cpus", "run_in_pool", "start_pool", "stop_pool"]
 
 logger = logging.getLogger(__name__)
 
-Pool = dict[Literal["input", "output", "processes"], Any]
+Pool = dict[str, Any]
 
 
 def available_cpus() -> int:
@@ -85,7 +85,7 @@ def start_pool(model: Any, target_devices: Sequence[str] | None = None) -> Pool:
     return {"input": input_queue, "output": output_queue, "processes": processes}
 
 
-def stop_pool(pool: Pool) -> None:
+def stop_pool(pool: dict[str, Any]) -> None:
     """Terminates the workers and closes the queues."""
     for p in pool["processes"]:
         p.terminate()
@@ -108,7 +108,9 @@ def _worker(device: str, model: Any, input_queue: Any, output_queue: Any, thread
     while True:
         chunk_id, inputs, kwargs = input_queue.get()
         try:
-            out = model._inference(inputs, device=device, **kwargs)
+            kwargs = dict(kwargs)
+            method = getattr(model, kwargs.pop("__method__", "_inference"))
+            out = method(inputs, device=device, **kwargs)
             out = _to_host(out)
         except Exception as exc:
             logger.exception("Error in %s worker on %s for chunk %d", type(model).__name__, device, chunk_id)
@@ -135,7 +137,7 @@ def _to_host(value: Any) -> Any:
     return value
 
 
-def _next_result(pool: Pool, poll_interval: float = 1.0) -> Any:
+def _next_result(pool: dict[str, Any], poll_interval: float = 1.0) -> Any:
     """One result from the workers, checking that they are alive whenever none arrives for ``poll_interval`` s."""
     while True:
         try:
@@ -154,15 +156,16 @@ def _next_result(pool: Pool, poll_interval: float = 1.0) -> Any:
 def run_in_pool(
     model: Any,
     inputs: Sequence[Any],
-    pool: Pool | None,
+    pool: dict[str, Any] | None,
     device: Any,
     chunk_size: int | None,
     show_progress_bar: bool,
     merge: Callable[[list[Any]], Any] | None = None,
+    method: str = "_inference",
     **kwargs: Any,
 ) -> Any:
-    """Runs ``model._inference(chunk, **kwargs)`` over ``inputs`` in ``pool`` (or a pool started for the device list
-    ``device`` and stopped afterwards) and merges the chunk results in input order."""
+    """Runs ``model.<method>(chunk, device=<worker device>, **kwargs)`` over ``inputs`` in ``pool`` (or a pool
+    started for the device list ``device`` and stopped afterwards) and merges the chunk results in input order."""
     from tqdm.autonotebook import trange
 
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -176,11 +179,17 @@ def run_in_pool(
     try:
         if not isinstance(pool, dict) or not {"input", "output", "processes"} <= set(pool):
             raise ValueError("pool must be the dict returned by start_multi_process_pool()")
+        if not pool["processes"]:
+            raise ValueError(
+                "the multi-process pool has no worker processes; start one with start_multi_process_pool()"
+            )
         if len(inputs) == 0:
             return merge([]) if merge is not None else []
         if chunk_size is None:
             chunk_size = max(1, min(math.ceil(len(inputs) / len(pool["processes"]) / 10), 5000))
         kwargs["show_progress_bar"] = False
+        if method != "_inference":
+            kwargs["__method__"] = method
         starts = range(0, len(inputs), chunk_size)
         for chunk_id, start in enumerate(starts):
             pool["input"].put([chunk_id, list(inputs[start : start + chunk_size]), kwargs])

@@ -13,8 +13,8 @@ import numpy as np
 from sentrs.base.inputs import (
     check_predict_args,
     check_rank_args,
-    check_single_process,
     is_single_pair_input,
+    multi_process_requested,
     prepare_pair_inputs,
     rank_results,
 )
@@ -350,7 +350,7 @@ class CrossEncoder(BaseModel, FitMixin):
         inputs, activation_fn = check_predict_args(inputs, activation_fn, batch_size, pool, device, kwargs)
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
-        check_single_process(pool, device, "scoring", chunk_size)
+        use_pool = multi_process_requested(pool, device, chunk_size)
         batch, single = prepare_pair_inputs(inputs)
         if not batch:
             if convert_to_tensor:
@@ -359,7 +359,23 @@ class CrossEncoder(BaseModel, FitMixin):
                 return torch.tensor([])
             return np.array([]) if convert_to_numpy else []
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
-        logits = self._score(batch, resolved_prompt, batch_size, bool(show_progress_bar), device, **kwargs)
+        if use_pool:
+            from sentrs.base.multi_process import run_in_pool
+
+            logits = run_in_pool(
+                self,
+                batch,
+                pool,
+                device,
+                chunk_size,
+                bool(show_progress_bar),
+                method="_score",
+                prompt=resolved_prompt,
+                batch_size=batch_size,
+                **kwargs,
+            )
+        else:
+            logits = self._score(batch, resolved_prompt, batch_size, bool(show_progress_bar), device, **kwargs)
         if activation_fn is None and self.__dict__["_activation_fn"] is None:
             # The engine path with the saved activation: numpy all the way.
             from sentrs.base.engine.steps import ACTIVATIONS

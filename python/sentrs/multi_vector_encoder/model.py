@@ -18,7 +18,7 @@ import numpy as np
 
 from sentrs.base.inputs import (
     check_batch_size,
-    check_single_process,
+    multi_process_requested,
     pop_sentences_alias,
     prepare_text_inputs,
 )
@@ -177,17 +177,16 @@ class MultiVectorEncoder(QueryDocumentMixin, BaseModel):
             convert_to_numpy: float numpy arrays instead of tensors (moved to the CPU batch by batch).
             device: where to run (the model moves there).
             normalize_embeddings: make each token vector unit length (before any per-call pooling).
-            pool, chunk_size: multi-process encoding (not supported yet: a clear error).
+            pool, chunk_size: multi-process encoding (see ``start_multi_process_pool``).
             token_pooling: a :class:`~sentrs.multi_vector_encoder.modules.BaseTokenPooling` applied to this call's
                 outputs (on top of any pooling module the model has) for the tasks it lists.
             task: ``"query"`` or ``"document"``: the length, query expansion and mask of that side (use
                 :meth:`encode_query` / :meth:`encode_document`).
         """
-        import torch
 
         inputs = pop_sentences_alias(inputs, kwargs)
         batch_size = check_batch_size(batch_size)
-        check_single_process(pool, device, "encoding", chunk_size)
+        use_pool = multi_process_requested(pool, device, chunk_size)
         if output_value not in ("token_embeddings", None):
             raise ValueError(
                 f"output_value must be 'token_embeddings' or None (each input's raw output features), got "
@@ -224,13 +223,50 @@ class MultiVectorEncoder(QueryDocumentMixin, BaseModel):
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
         if task is not None:
             kwargs["task"] = task
-        results: list[Any] = [None] * len(batch)
         if batch:
             self._warn_compounding_pooling(token_pooling, task)
+        options: dict[str, Any] = dict(
+            prompt=resolved_prompt,
+            batch_size=batch_size,
+            output_value=output_value,
+            normalize_embeddings=normalize_embeddings,
+            token_pooling=token_pooling,
+            convert_to_numpy=convert_to_numpy,
+            **kwargs,
+        )
+        if use_pool and batch:
+            from sentrs.base.multi_process import run_in_pool
+
+            results = run_in_pool(self, batch, pool, device, chunk_size, bool(show_progress_bar), **options)
+        else:
+            results = self._inference(batch, show_progress_bar=bool(show_progress_bar), device=device, **options)
+        if convert_to_numpy:
+            results = [_to_numpy(e) for e in results]
+        return results[0] if single else results
+
+    def _inference(
+        self,
+        batch: list[Any],
+        *,
+        prompt: str | None,
+        batch_size: int,
+        show_progress_bar: bool,
+        device: str | None,
+        output_value: str | None,
+        normalize_embeddings: bool,
+        token_pooling: BaseTokenPooling | None,
+        convert_to_numpy: bool,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Per-input token embeddings (or feature dicts for ``output_value=None``) in input order; ``task`` (in
+        ``kwargs``) selects the query or document side."""
+        import torch
+
+        task = kwargs.get("task")
+        results: list[Any] = [None] * len(batch)
+        if batch:
             with torch.inference_mode():
-                for rows, out in self._batched_forward(
-                    batch, resolved_prompt, batch_size, bool(show_progress_bar), device, **kwargs
-                ):
+                for rows, out in self._batched_forward(batch, prompt, batch_size, show_progress_bar, device, **kwargs):
                     if output_value is None:
                         if token_pooling is not None:
                             out = token_pooling(out, task=task)
@@ -248,9 +284,7 @@ class MultiVectorEncoder(QueryDocumentMixin, BaseModel):
                         embeddings = pooled
                     for row, embedding in zip(rows, embeddings):
                         results[int(row)] = embedding.cpu() if convert_to_numpy else embedding
-        if convert_to_numpy:
-            results = [_to_numpy(e) for e in results]
-        return results[0] if single else results
+        return results
 
     def _warn_compounding_pooling(self, token_pooling: BaseTokenPooling | None, task: str | None) -> None:
         from sentrs.multi_vector_encoder.modules.token_pooling import BaseTokenPooling

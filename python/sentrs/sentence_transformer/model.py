@@ -15,7 +15,7 @@ from sentrs import ops
 from sentrs.base.inputs import (
     check_encode_args,
     check_optional_positive_int,
-    check_single_process,
+    multi_process_requested,
 )
 from sentrs.base.inputs import pop_sentences_alias as _pop_sentences_alias
 from sentrs.base.model import BaseModel, ClassOnAccess, ModelOptions, QueryDocumentMixin, with_model_options
@@ -214,7 +214,7 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
             )
         allowed = set(self.get_model_kwargs()) | {"task", "processing_kwargs"}
         precision_name = check_encode_args(batch_size, pool, device, kwargs, allowed, precision, truncate_dim)
-        check_single_process(pool, device, "encoding", chunk_size)
+        use_pool = multi_process_requested(pool, device, chunk_size)
         batch, single = self._prepare_inputs(inputs)
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
@@ -229,7 +229,12 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
             truncate_dim=truncate_dim,
             **kwargs,
         )
-        if self._distributed_inference is not None and device is None:
+        if use_pool and len(batch):
+            from sentrs.base.multi_process import run_in_pool
+
+            pool_kwargs = {k: v for k, v in inference_kwargs.items() if k != "show_progress_bar"}
+            result = run_in_pool(self, batch, pool, device, chunk_size, bool(show_progress_bar), **pool_kwargs)
+        elif self._distributed_inference is not None and device is None:
             # Inside distributed_evaluation on rank 0: every process of the job embeds a shard.
             result = self._distributed_inference(batch, **inference_kwargs)
         else:
@@ -259,6 +264,37 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
         if single:
             return embeddings[0]
         return embeddings
+
+    def encode_multi_process(
+        self,
+        sentences: list[str],
+        pool: dict[str, Any],
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        chunk_size: int | None = None,
+        show_progress_bar: bool | None = None,
+        precision: Literal["float32", "int8", "uint8", "binary", "ubinary"] = "float32",
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+    ) -> np.ndarray:
+        """Deprecated in the reference: ``encode(sentences, pool=pool, ...)`` does the same."""
+        result: np.ndarray = self.encode(
+            sentences,
+            prompt_name=prompt_name,
+            prompt=prompt,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            output_value="sentence_embedding",
+            precision=precision,
+            convert_to_numpy=True,
+            convert_to_tensor=False,
+            normalize_embeddings=normalize_embeddings,
+            truncate_dim=truncate_dim,
+            pool=pool,
+            chunk_size=chunk_size,
+        )
+        return result
 
     def _inference(
         self,

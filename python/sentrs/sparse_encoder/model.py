@@ -14,7 +14,7 @@ from sentrs.base.inputs import (
     SIMILARITY_FN_NAMES,
     check_batch_size,
     check_optional_positive_int,
-    check_single_process,
+    multi_process_requested,
     pop_sentences_alias,
     prepare_text_inputs,
 )
@@ -211,7 +211,7 @@ class SparseEncoder(QueryDocumentMixin, SimilarityMixin, BaseModel):
 
         inputs = pop_sentences_alias(inputs, kwargs)
         batch_size = check_batch_size(batch_size)
-        check_single_process(pool, device, "encoding", chunk_size)
+        use_pool = multi_process_requested(pool, device, chunk_size)
         unused = set(kwargs) - set(self.get_model_kwargs()) - {"task", "processing_kwargs", "max_active_dims"}
         if unused:
             raise ValueError(
@@ -236,9 +236,25 @@ class SparseEncoder(QueryDocumentMixin, SimilarityMixin, BaseModel):
                 if convert_to_sparse_tensor and convert_to_tensor
                 else (empty if convert_to_tensor else [])
             )
-        coo = self._inference(
-            batch, resolved_prompt, batch_size, bool(show_progress_bar), device, max_active_dims, **kwargs
-        )
+        if use_pool:
+            from sentrs.base.multi_process import run_in_pool
+
+            coo = run_in_pool(
+                self,
+                batch,
+                pool,
+                device,
+                chunk_size,
+                bool(show_progress_bar),
+                prompt=resolved_prompt,
+                batch_size=batch_size,
+                max_active_dims=max_active_dims,
+                **kwargs,
+            )
+        else:
+            coo = self._inference(
+                batch, resolved_prompt, batch_size, bool(show_progress_bar), device, max_active_dims, **kwargs
+            )
         if not save_to_cpu and self.device.type != "cpu":
             coo = coo.to(self.device)
         result: Any = coo if convert_to_sparse_tensor else coo.to_dense()

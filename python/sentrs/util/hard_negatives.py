@@ -110,7 +110,8 @@ def mine_hard_negatives(
         batch_size: encoding (and cross-encoder) batch size.
         faiss_batch_size: queries per search call.
         use_faiss: search with a faiss ``IndexFlatIP`` (needs ``faiss-cpu`` or ``faiss-gpu``).
-        use_multi_process: not supported by sentrs; anything truthy raises ``UnsupportedFeatureError``.
+        use_multi_process: embed (and rescore) in a multi-process pool: True for the default devices (every CUDA
+            device, else four CPU workers), or a list of devices such as ``["cpu", "cpu"]``.
         verbose: print progress bars and a statistics summary.
         cache_folder: folder for ``query_embeddings_{hash}.npy`` / ``corpus_embeddings_{hash}.npy`` caches (the
             reference's file names, so both libraries share a cache).
@@ -137,10 +138,13 @@ def mine_hard_negatives(
     _check_int("range_min", range_min, minimum=0)
     if range_max is not None:
         _check_int("range_max", range_max, minimum=1)
-    if use_multi_process:
-        from sentrs.exceptions import UnsupportedFeatureError
-
-        raise UnsupportedFeatureError("use_multi_process is not supported by sentrs yet; pass use_multi_process=False")
+    if not isinstance(use_multi_process, bool) and not (
+        isinstance(use_multi_process, list) and all(isinstance(d, str) for d in use_multi_process)
+    ):
+        raise ValueError(
+            f"use_multi_process must be a bool or a list of devices such as ['cpu', 'cpu'], got {use_multi_process!r}"
+        )
+    devices = None if isinstance(use_multi_process, bool) else use_multi_process
     faiss: Any = None
     if use_faiss:
         try:
@@ -259,6 +263,7 @@ def mine_hard_negatives(
         batch_size=batch_size,
         verbose=verbose,
         cache_folder=cache_folder,
+        devices=devices if use_multi_process else False,
     )
 
     k = range_max + max_positives  # room for the positives among the candidates
@@ -275,7 +280,15 @@ def mine_hard_negatives(
         absolute_margin is not None or relative_margin is not None or max_score is not None or min_score is not None
     ):
         cand_scores, positive_scores = _rescore(
-            cross_encoder, queries, corpus_texts, cand_ids, pair_query, pair_positive, batch_size, verbose
+            cross_encoder,
+            queries,
+            corpus_texts,
+            cand_ids,
+            pair_query,
+            pair_positive,
+            batch_size,
+            verbose,
+            devices if use_multi_process else False,
         )
 
     scores = cand_scores.copy()
@@ -400,8 +413,10 @@ def _embed(
     batch_size: int,
     verbose: bool,
     cache_folder: str | None,
+    devices: list[str] | bool | None = False,
 ) -> tuple[F32, F32]:
-    """Normalised ``(n_queries, dim)`` and ``(n_corpus, dim)`` float32 embeddings, read from / written to the cache."""
+    """Normalised ``(n_queries, dim)`` and ``(n_corpus, dim)`` float32 embeddings, read from / written to the cache;
+    ``devices`` other than False runs them in a multi-process pool on those devices (None: the default ones)."""
     query_file = corpus_file = None
     query_emb: F32 | None = None
     corpus_emb: F32 | None = None
@@ -418,7 +433,47 @@ def _embed(
         query_emb = _load_cached(query_file, len(queries), verbose)
         corpus_emb = _load_cached(corpus_file, len(corpus), verbose)
 
-    common = {"batch_size": batch_size, "normalize_embeddings": True, "convert_to_numpy": True}
+    common: dict[str, Any] = {"batch_size": batch_size, "normalize_embeddings": True, "convert_to_numpy": True}
+    pool = None
+    if devices is not False and (corpus_emb is None or query_emb is None):
+        pool = model.start_multi_process_pool(target_devices=devices or None)
+        common["pool"] = pool
+    try:
+        return _embed_with(
+            model,
+            queries,
+            corpus,
+            query_emb,
+            corpus_emb,
+            query_file,
+            corpus_file,
+            common,
+            query_prompt_name,
+            query_prompt,
+            corpus_prompt_name,
+            corpus_prompt,
+            verbose,
+        )
+    finally:
+        if pool is not None:
+            model.stop_multi_process_pool(pool)
+
+
+def _embed_with(
+    model: Any,
+    queries: list[str],
+    corpus: list[str],
+    query_emb: F32 | None,
+    corpus_emb: F32 | None,
+    query_file: str | None,
+    corpus_file: str | None,
+    common: dict[str, Any],
+    query_prompt_name: str | None,
+    query_prompt: str | None,
+    corpus_prompt_name: str | None,
+    corpus_prompt: str | None,
+    verbose: bool,
+) -> tuple[F32, F32]:
     if corpus_emb is None:
         corpus_emb = _as_f32(
             model.encode_document(
@@ -528,14 +583,23 @@ def _rescore(
     pair_positive: I64,
     batch_size: int,
     verbose: bool,
+    devices: list[str] | bool | None = False,
 ) -> tuple[F32, F32]:
-    """Cross-encoder scores of every (query, candidate) and (query, positive) pair, in one ``predict`` call."""
+    """Cross-encoder scores of every (query, candidate) and (query, positive) pair, in one ``predict`` call (in a
+    multi-process pool on ``devices`` unless False)."""
     rows, cols = np.nonzero(cand_ids >= 0)  # padding (-1) stays unscored; it is masked to -inf later
     pairs = [(queries[q], corpus[c]) for q, c in zip(rows.tolist(), cand_ids[rows, cols].tolist())]
     pairs += [(queries[q], corpus[p]) for q, p in zip(pair_query.tolist(), pair_positive.tolist())]
-    predicted = _as_f32(
-        cross_encoder.predict(pairs, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=verbose)
-    )
+    pool = cross_encoder.start_multi_process_pool(target_devices=devices or None) if devices is not False else None
+    try:
+        predicted = _as_f32(
+            cross_encoder.predict(
+                pairs, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=verbose, pool=pool
+            )
+        )
+    finally:
+        if pool is not None:
+            cross_encoder.stop_multi_process_pool(pool)
     if predicted.ndim != 1:
         raise ValueError(
             f"cross_encoder must give one score per pair (num_labels=1), got scores of shape {predicted.shape}"
