@@ -20,7 +20,7 @@ from sentrs.exceptions import ModuleTypeError
         ([1, 2], TypeError, r"inputs\[0\] must be a str, got int"),
         (["ok", None], TypeError, r"inputs\[1\] must be a str, got NoneType"),
         (42, TypeError, "got int"),
-        ({"image": "x.png"}, TypeError, "dict"),
+        ({"image": "x.png"}, ValueError, "Modality 'image' is not supported.*Received: dict"),
     ],
 )
 def test_bad_inputs(our_minilm: Any, inputs: Any, exc: type[Exception], match: str) -> None:

@@ -484,10 +484,13 @@ def test_bad_datasets(ours_memo: Any) -> None:
 
 
 @pytest.mark.slow  # spawns two worker interpreters
-def test_multi_process_gives_the_same_rows(pairs_dataset: Any, our_minilm: Any) -> None:
-    single = mine_hard_negatives(pairs_dataset, our_minilm, num_negatives=2, output_scores=True)
+def test_multi_process_gives_the_same_rows(pairs_dataset: Any, minilm_path: str) -> None:
+    import sentrs
+
+    model = sentrs.SentenceTransformer(minilm_path, device="cpu")  # a fresh one: other tests patch the shared model
+    single = mine_hard_negatives(pairs_dataset, model, num_negatives=2, output_scores=True)
     pooled = mine_hard_negatives(
-        pairs_dataset, our_minilm, num_negatives=2, output_scores=True, use_multi_process=["cpu", "cpu"]
+        pairs_dataset, model, num_negatives=2, output_scores=True, use_multi_process=["cpu", "cpu"]
     )
     assert pooled.column_names == single.column_names
     for name in single.column_names:
@@ -496,7 +499,7 @@ def test_multi_process_gives_the_same_rows(pairs_dataset: Any, our_minilm: Any) 
         else:
             assert pooled[name] == single[name], name
     with pytest.raises(ValueError, match="use_multi_process must be a bool or a list of devices"):
-        mine_hard_negatives(pairs_dataset, our_minilm, use_multi_process="cpu")  # type: ignore[arg-type]
+        mine_hard_negatives(pairs_dataset, model, use_multi_process="cpu")  # type: ignore[arg-type]
 
 
 class _NoEncode:
