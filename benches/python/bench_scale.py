@@ -136,7 +136,8 @@ def section_throughput(args: argparse.Namespace) -> None:
         note = "driver only: actors run under the raylet" if mode == "ray" else ""
         workers_rss = f"{r['child_rss']:,.0f}" if mode == "pool" else "-"
         rows.append([mode, f"{rate:,.0f}", ratio, f"{r['rss']:,.0f}", workers_rss, note])
-    print(f"\nthroughput: {args.n:,} WordNet glosses, {Path(model_dir).name}, {args.workers} workers (pool / Ray)")
+    label = "all-MiniLM-L6-v2" if args.model == "minilm" else Path(model_dir).name
+    print(f"\nthroughput: {args.n:,} WordNet glosses, {label}, {args.workers} workers (pool / Ray)")
     print(
         benchutil.format_table(
             ["run", "texts/s", "vs reference", "peak RSS MiB", "largest worker MiB", "note"], rows, left=1
