@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = [
     "POOLING_LEGACY_KEYS",
     "TRANSFORMER_CONFIG_FILES",
     "TRANSFORMER_TASKS",
+    "file_named_in_errors",
     "folder_has_chat_template",
     "has_lowercase",
     "legacy_pooling_config",
+    "module_folder",
     "read_json_object",
 ]
 
@@ -63,6 +67,57 @@ def read_json_object(path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
     return config
+
+
+def module_folder(model_dir: str, sub: Any, source: str) -> str:
+    """The folder of module ``sub`` listed in ``source`` (``modules.json``, a router config), inside ``model_dir``.
+
+    Raises ValueError naming ``source`` when ``sub`` is not a relative path, is rooted (POSIX or Windows syntax), has a
+    ``..`` component or a NUL byte, or resolves (through symlinks) to a place outside ``model_dir``. Files inside a
+    module folder may still be symlinks (the Hugging Face cache links every file to its blob store).
+    """
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not isinstance(sub, str):
+        raise ValueError(f"{source}: module path must be a str relative to the model folder, got {sub!r}")
+    windows = PureWindowsPath(sub)
+    if "\0" in sub or windows.anchor or PurePosixPath(sub).is_absolute() or ".." in windows.parts:
+        raise ValueError(
+            f"{source}: module path must be a relative folder without '..' inside the model folder, got {sub!r}"
+        )
+    folder = os.path.join(model_dir, sub) if sub else model_dir
+    root = os.path.realpath(model_dir)
+    resolved = os.path.realpath(folder)
+    if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
+        raise ValueError(
+            f"{source}: module path {sub!r} resolves to {resolved}, outside the model folder {root} (a symlink "
+            "leaving the folder); refusing to load it"
+        )
+    if sub and os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"{source}: module path {sub!r} is a file, {folder}; expected a module folder")
+    return folder
+
+
+@contextmanager
+def file_named_in_errors(path: str, *classes: type[BaseException]) -> Iterator[None]:
+    """Re-raises a parse error of the file ``path`` (a safetensors header, a pickle, ``classes``) as the same class,
+    so callers' ``except`` clauses still match, with ``path`` leading its message."""
+    try:
+        yield
+    except Exception as exc:
+        if not (type(exc).__name__ in _FILE_PARSE_ERRORS or isinstance(exc, classes)) or path in str(exc):
+            raise
+        try:
+            renamed = type(exc)(f"{path} could not be read: {exc}")
+        except Exception:  # an exception class with a different constructor: keep it as it is
+            renamed = None
+        if renamed is None:
+            raise
+        raise renamed from exc
+
+
+# Parse errors of weight files whose messages do not say which file (matched by name: no import of their packages).
+_FILE_PARSE_ERRORS = frozenset({"SafetensorError", "UnpicklingError"})
 
 
 def has_lowercase(normalizer: Any) -> bool:

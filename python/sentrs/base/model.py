@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import traceback
 import warnings
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+from sentrs.base.formats import module_folder
 from sentrs.base.hub import resolve_model_dir
 from sentrs.base.inputs import as_batch_list, is_single_text_input, prepare_text_inputs, split_pairs
 from sentrs.base.modality import (
@@ -412,18 +414,15 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         entries = _read_json(path)
         if not isinstance(entries, list) or not entries:
             raise ValueError(f"{path} must hold a non-empty JSON list of modules, got {entries!r}")
-        modules: OrderedDict[str, nn.Module] = OrderedDict()
+        folders = []  # every path is checked before any module (custom code included) is loaded
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or "type" not in entry or "path" not in entry:
                 raise ValueError(f"{path}: entry {i} must be an object with 'type' and 'path' keys, got {entry!r}")
-            sub = entry["path"]
-            if not isinstance(sub, str) or os.path.isabs(sub) or ".." in sub.replace("\\", "/").split("/"):
-                raise ValueError(f"{path}: entry {i} path must be a relative folder without '..', got {sub!r}")
+            folders.append(module_folder(model_dir, entry["path"], f"{path}: entry {i}"))
+        modules: OrderedDict[str, nn.Module] = OrderedDict()
+        for i, (entry, folder) in enumerate(zip(entries, folders)):
             module = load_module(
-                entry["type"],
-                os.path.join(model_dir, sub) if sub else model_dir,
-                trust_remote_code=trust_remote_code,
-                **hub_kwargs,
+                entry["type"], folder, trust_remote_code=trust_remote_code, model_dir=model_dir, **hub_kwargs
             )
             modules[str(entry.get("name", i))] = module
         return modules
@@ -1078,7 +1077,7 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
                 if "safe_serialization" not in str(exc):
                     raise
                 module.save(folder)  # type: ignore[operator]
-            type_ref = getattr(module, "reference_type", "") or f"{type(module).__module__}.{type(module).__name__}"
+            type_ref = getattr(module, "reference_type", "") or _custom_type_ref(module, folder)
             entries.append({"idx": idx, "name": name, "path": sub, "type": type_ref})
         with open(os.path.join(path, "modules.json"), "w", encoding="utf-8") as f:
             json.dump(entries, f, indent=2)
@@ -1205,6 +1204,22 @@ def _run_modules(
             accepted = {k: v for k, v in kwargs.items() if k in getattr(module, "forward_kwargs", set())}
         features = module(features, **accepted)
     return features
+
+
+def _custom_type_ref(module: Any, folder: str) -> str:
+    """The ``modules.json`` type of a module outside sentrs. A class loaded from a model folder's ``.py`` file
+    (``transformers_modules.<folder>.<hash>.<file>``) gets that file, and the files it imports, copied into
+    ``folder`` and is written as ``<file>.<Class>``, as the reference does."""
+    module_name = type(module).__module__
+    if not module_name.startswith("transformers_modules."):
+        return f"{module_name}.{type(module).__name__}"
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    class_file = sys.modules[module_name].__file__
+    assert class_file is not None
+    for source in [class_file, *get_relative_import_files(class_file)]:
+        shutil.copy(source, os.path.join(folder, os.path.basename(source)))
+    return f"{module_name.rsplit('.', 1)[-1]}.{type(module).__name__}"
 
 
 def _swap_into_place(tmp: str, target: str) -> None:

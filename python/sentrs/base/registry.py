@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +13,14 @@ from sentrs.exceptions import ModuleTypeError
 if TYPE_CHECKING:
     from sentrs.base.modules.module import Module
 
-__all__ = ["fullname", "import_from_string", "load_module", "module_class_for_type", "register_module_class"]
+__all__ = [
+    "fullname",
+    "import_from_string",
+    "is_custom_type",
+    "load_module",
+    "module_class_for_type",
+    "register_module_class",
+]
 
 # The built-in module classes by class name (and legacy alias), imported on first use.
 _BUILTIN: dict[str, str] = {
@@ -67,22 +76,42 @@ def register_module_class(cls: type[Module], *aliases: str) -> None:
         _BY_NAME[alias] = cls
 
 
-def module_class_for_type(type_ref: str) -> type[Module]:
-    """The sentrs class for a ``modules.json`` type string.
+def is_custom_type(type_ref: str) -> bool:
+    """Whether a ``modules.json`` type names a class outside sentence-transformers, sentrs and the known aliases."""
+    type_ref = _FOREIGN_ALIASES.get(type_ref, type_ref)
+    return type_ref.split(".", 1)[0] not in ("sentence_transformers", "sentrs") and type_ref not in _BUILTIN
+
+
+def module_class_for_type(
+    type_ref: str, trust_remote_code: bool = False, model_dir: str | None = None, module_dir: str | None = None
+) -> type[Module]:
+    """The class for a ``modules.json`` type string.
 
     Accepts the reference's current paths (``sentence_transformers.base.modules.transformer.Transformer``), its
-    legacy ones (``sentence_transformers.models.Transformer``, ``...sparse_encoder.models.*``) and sentrs' own.
+    legacy ones (``sentence_transformers.models.Transformer``, ``...sparse_encoder.models.*``) and sentrs' own. A
+    class outside those (custom code: ``modeling_custom.MyModule`` beside the model, or an installed package's class)
+    is imported only with ``trust_remote_code=True``, as the reference requires; otherwise ModuleTypeError (a
+    ValueError) names the type and the folder.
+
+    Args:
+        type_ref: the ``type`` of a ``modules.json`` entry (or of a router config).
+        trust_remote_code: allow importing a custom class (this runs code chosen by the model folder).
+        model_dir: the model folder, where a custom class's ``.py`` file is looked up first.
+        module_dir: the module's own folder, looked up next (a saved custom module keeps its ``.py`` file there).
     """
     if not isinstance(type_ref, str) or not type_ref:
         raise ModuleTypeError(f"modules.json entry 'type' must be a non-empty str, got {type_ref!r}")
+    if is_custom_type(type_ref):
+        where = f" in {model_dir}" if model_dir else ""
+        if not trust_remote_code:
+            raise ModuleTypeError(
+                f"module type {type_ref!r}{where} is custom code, not part of sentence-transformers or sentrs; "
+                "importing it runs code chosen by the model folder. Inspect that code, then pass "
+                "trust_remote_code=True to allow it. Supported module types: " + ", ".join(supported_module_names())
+            )
+        return _import_custom_class(type_ref, [d for d in (model_dir, module_dir) if d])
     type_ref = _FOREIGN_ALIASES.get(type_ref, type_ref)
-    root = type_ref.split(".", 1)[0]
     class_name = type_ref.rsplit(".", 1)[-1]
-    if root not in ("sentence_transformers", "sentrs") and type_ref not in _BUILTIN:
-        raise ModuleTypeError(
-            f"module type {type_ref!r} is custom code from the model repository; sentrs does not run custom "
-            "module code. Supported module types: " + ", ".join(supported_module_names())
-        )
     cls = _lookup(class_name)
     if cls is None:
         raise ModuleTypeError(
@@ -92,12 +121,53 @@ def module_class_for_type(type_ref: str) -> type[Module]:
     return cls
 
 
-def load_module(type_ref: str, module_dir: str, trust_remote_code: bool = False, **hub_kwargs: Any) -> Module:
-    """Loads one module folder; input modules and Transformers also get the loading options (``model_kwargs`` ...)."""
-    cls = module_class_for_type(type_ref)
+def _import_custom_class(type_ref: str, folders: list[str]) -> Any:
+    """A trusted custom class: from a ``.py`` file of the first of ``folders`` that has it (transformers' dynamic
+    modules, as the reference), else from an installed package."""
+    module_file = type_ref.rsplit(".", 1)[0].replace(".", os.sep) + ".py"
+    for folder in folders:
+        if os.path.isfile(os.path.join(folder, module_file)):
+            from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+            return get_class_from_dynamic_module(type_ref, folder, local_files_only=True)
+    try:
+        return import_from_string(type_ref)
+    except ImportError as exc:
+        where = f" (no {module_file} in {' or '.join(dict.fromkeys(folders))})" if folders else ""
+        raise ModuleTypeError(f"cannot import the custom module type {type_ref!r}{where}: {exc}") from exc
+
+
+def load_module(
+    type_ref: str,
+    module_dir: str,
+    trust_remote_code: bool = False,
+    model_dir: str | None = None,
+    **hub_kwargs: Any,
+) -> Module:
+    """Loads one module folder; input modules and Transformers also get the loading options (``model_kwargs`` ...).
+
+    ``model_dir`` is the model folder holding ``modules.json`` (where custom code is looked up); it defaults to
+    ``module_dir``.
+    """
+    cls = module_class_for_type(
+        type_ref, trust_remote_code=trust_remote_code, model_dir=model_dir or module_dir, module_dir=module_dir
+    )
+    if is_custom_type(type_ref):
+        return _load_custom_module(cls, module_dir, trust_remote_code, hub_kwargs)
     if getattr(cls, "takes_hub_kwargs", False):
         return cls.load(module_dir, trust_remote_code=trust_remote_code, **hub_kwargs)
     return cls.load(module_dir, trust_remote_code=trust_remote_code)
+
+
+def _load_custom_module(cls: Any, module_dir: str, trust_remote_code: bool, hub_kwargs: dict[str, Any]) -> Any:
+    """Calls a custom class's ``load`` the way the reference does: ``load(path)`` for an old one-argument ``load``,
+    else its current keyword API (``subfolder``, ``local_files_only``, the loading options)."""
+    load = getattr(cls, "load", None)
+    if load is None:
+        raise ModuleTypeError(f"custom module class {fullname(cls)} has no load() method to read {module_dir}")
+    if len(inspect.signature(load).parameters) == 1:
+        return load(module_dir)
+    return load(module_dir, subfolder="", local_files_only=True, trust_remote_code=trust_remote_code, **hub_kwargs)
 
 
 def fullname(o: Any) -> str:

@@ -631,18 +631,20 @@ def _is_stanford_colbert(model_dir: str) -> bool:
 
 def _read_root_tensor(model_dir: str, key: str) -> Tensor:
     """One tensor of the weights file at a folder's root (safetensors, else a weights-only torch file)."""
-    import torch
-
     st_path = os.path.join(model_dir, "model.safetensors")
     if os.path.isfile(st_path):
         from safetensors import safe_open
 
-        with safe_open(st_path, framework="pt") as f:
+        from sentrs.base.formats import file_named_in_errors
+
+        with file_named_in_errors(st_path), safe_open(st_path, framework="pt") as f:
             if key in f.keys():
                 return f.get_tensor(key)
     bin_path = os.path.join(model_dir, "pytorch_model.bin")
     if os.path.isfile(bin_path):
-        state = torch.load(bin_path, map_location="cpu", weights_only=True)
+        from sentrs.base.modules.module import load_pickled_weights
+
+        state = load_pickled_weights(bin_path)
         if key in state:
             return state[key]
     raise ValueError(f"{model_dir} is a Stanford ColBERT folder without the projection weight {key!r}")

@@ -21,8 +21,10 @@ from sentrs.base.engine.tokenizer import FolderTokenizer, NeedsTorch
 from sentrs.base.formats import (
     TRANSFORMER_CONFIG_FILES,
     TRANSFORMER_TASKS,
+    file_named_in_errors,
     folder_has_chat_template,
     legacy_pooling_config,
+    module_folder,
     read_json_object,
 )
 
@@ -91,9 +93,11 @@ def read_module_entries(model_dir: str) -> list[tuple[str, str]]:
         type_ref, sub = entry["type"], entry["path"]
         if type_ref.split(".", 1)[0] not in ("sentence_transformers", "sentrs"):
             raise NeedsTorch(f"custom module type {type_ref}")
-        if os.path.isabs(sub) or ".." in sub.replace("\\", "/").split("/"):
-            raise NeedsTorch(f"module path {sub!r}")
-        result.append((type_ref.rsplit(".", 1)[-1], os.path.join(model_dir, sub)))
+        try:
+            folder = module_folder(model_dir, sub, path)
+        except ValueError as exc:  # the torch loader raises it
+            raise NeedsTorch(f"module path {sub!r}") from exc
+        result.append((type_ref.rsplit(".", 1)[-1], folder))
     return result
 
 
@@ -282,7 +286,8 @@ class HostDense:
             raise NeedsTorch("Dense without model.safetensors")
         from safetensors.numpy import load_file
 
-        weights = load_file(weights_path)
+        with file_named_in_errors(weights_path):
+            weights = load_file(weights_path)
         weight = weights.get("linear.weight")
         if weight is None or weight.shape != (config.get("out_features"), config.get("in_features")):
             raise NeedsTorch("Dense weights do not match the config")

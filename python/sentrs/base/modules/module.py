@@ -10,9 +10,31 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from sentrs.base.formats import read_json_object
+from sentrs.base.formats import file_named_in_errors, read_json_object
 
-__all__ = ["InputModule", "Module", "read_json_object"]
+__all__ = ["InputModule", "Module", "load_pickled_weights", "read_json_object", "read_weights_file"]
+
+
+def load_pickled_weights(path: str) -> Any:
+    """The tensors of a ``pytorch_model.bin``, unpickled weights-only: a pickle holding anything but tensors and
+    plain containers (code to run) is refused with ``pickle.UnpicklingError`` naming ``path``."""
+    with file_named_in_errors(path, RuntimeError, EOFError):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_weights_file(model_dir: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``model.safetensors`` (or, failing that, a weights-only ``pytorch_model.bin``) in
+    ``model_dir``; a corrupt file raises its parse error naming it, a folder with neither FileNotFoundError."""
+    st_path = os.path.join(model_dir, "model.safetensors")
+    if os.path.isfile(st_path):
+        from safetensors.torch import load_file
+
+        with file_named_in_errors(st_path):
+            return dict(load_file(st_path))
+    bin_path = os.path.join(model_dir, "pytorch_model.bin")
+    if os.path.isfile(bin_path):
+        return dict(load_pickled_weights(bin_path))
+    raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
 
 
 class Module(nn.Module):
@@ -68,12 +90,12 @@ class Module(nn.Module):
         if os.path.exists(st_path):
             from safetensors.torch import load_model
 
-            load_model(self, st_path, strict=True)
+            with file_named_in_errors(st_path):
+                load_model(self, st_path, strict=True)
             return
         bin_path = os.path.join(model_dir, "pytorch_model.bin")
         if os.path.exists(bin_path):
-            state = torch.load(bin_path, map_location="cpu", weights_only=True)
-            self.load_state_dict(state, strict=True)
+            self.load_state_dict(load_pickled_weights(bin_path), strict=True)
             return
         raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from sentrs.base.formats import module_folder
 from sentrs.base.modality import format_modality, infer_batch_modality
 from sentrs.base.modules.module import InputModule, read_json_object
 
@@ -279,9 +280,8 @@ class Router(InputModule):
                 or ".." in module_id.replace("\\", "/").split("/")
             ):
                 raise ValueError(f"Router module id must be a relative folder name without '..', got {module_id!r}")
-            loaded[module_id] = load_module(
-                type_ref, os.path.join(model_dir, module_id), trust_remote_code=trust_remote_code, **hub_kwargs
-            )
+            folder = module_folder(model_dir, module_id, f"Router module id in {model_dir}")
+            loaded[module_id] = load_module(type_ref, folder, trust_remote_code=trust_remote_code, **hub_kwargs)
         routes: dict[str, list[nn.Module]] = {}
         for route, module_ids in config["structure"].items():
             missing = [m for m in module_ids if m not in loaded]

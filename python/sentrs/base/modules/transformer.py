@@ -26,7 +26,13 @@ import numpy as np
 from typing_extensions import NotRequired, TypedDict
 
 from sentrs import ops
-from sentrs.base.formats import TRANSFORMER_CONFIG_FILES, TRANSFORMER_TASKS, has_lowercase, read_json_object
+from sentrs.base.formats import (
+    TRANSFORMER_CONFIG_FILES,
+    TRANSFORMER_TASKS,
+    file_named_in_errors,
+    has_lowercase,
+    read_json_object,
+)
 from sentrs.base.inputs import check_pair, split_pairs
 from sentrs.base.modality import (
     InputFormatter,
@@ -40,6 +46,7 @@ from sentrs.base.modality import (
 from sentrs.base.modules import multimodal
 from sentrs.base.modules.tokenized_input import TokenizedTextInput
 from sentrs.base.peft_mixin import load_transformer_config
+from sentrs.exceptions import TokenizerError
 
 __all__ = ["QueryExpansionConfig", "Transformer", "normalize_query_expansion"]
 
@@ -224,6 +231,67 @@ class RenderedEncoding:
         return input_ids, attention_mask, token_type_ids
 
 
+# Tokenizer files that are JSON objects, checked in this order to name the broken one when a tokenizer fails to load.
+_TOKENIZER_JSON_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "processor_config.json",
+    "preprocessor_config.json",
+)
+
+
+def tokenizer_load_error(path: str, exc: BaseException) -> TokenizerError:
+    """A TokenizerError for a tokenizer of ``path`` that failed to load with ``exc``, naming the broken file."""
+    for name in _TOKENIZER_JSON_FILES:
+        file = os.path.join(path, name)
+        if not os.path.lexists(file):
+            continue
+        problem = ""
+        if os.path.isdir(file):
+            problem = "is a folder, expected a JSON file"
+        else:
+            try:
+                with open(file, encoding="utf-8") as f:
+                    content = json.load(f)
+            except (OSError, ValueError) as parse_exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                problem = f"is not valid JSON ({parse_exc})"
+            else:
+                if not isinstance(content, dict):
+                    problem = f"must hold a JSON object, got {type(content).__name__}"
+        if problem:
+            return TokenizerError(f"cannot load the tokenizer of {path}: {file} {problem}")
+    return TokenizerError(f"cannot load the tokenizer of {path} ({type(exc).__name__}: {exc})")
+
+
+def _check_tokenizer_has_vocabulary(tokenizer: Any, path: str) -> None:
+    """Raises TokenizerError for a tokenizer made of its special tokens only: what transformers builds, without a
+    word of warning, for a folder whose vocabulary files are missing or unreadable (every text would become
+    ``[UNK]``: a silently wrong model)."""
+    special_ids = getattr(tokenizer, "all_special_ids", None)
+    if tokenizer is None or not special_ids:
+        return
+    try:
+        size = len(tokenizer)
+    except TypeError:
+        return
+    if size <= len(set(special_ids)):
+        raise TokenizerError(
+            f"the tokenizer of {path} has no vocabulary, only its {size} special tokens: its tokenizer.json (or "
+            "vocab.txt, vocab.json, ...) is missing or unreadable"
+        )
+
+
+def _weights_file_name(model_dir: str) -> str:
+    """The weights file ``from_pretrained`` reads in ``model_dir`` (for error messages)."""
+    for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
+        if os.path.exists(os.path.join(model_dir, name)):
+            return os.path.join(model_dir, name)
+    return model_dir
+
+
 class Transformer(TokenizedTextInput):
     """Wraps a transformers model (``AutoModel`` by default) and its tokenizer.
 
@@ -339,10 +407,21 @@ class Transformer(TokenizedTextInput):
         if max_seq_length is not None and "model_max_length" not in processor_kwargs:
             processor_kwargs["model_max_length"] = max_seq_length
         self._processor: Any = None  # a multi-part or non-text processor; None when the tokenizer is the processor
-        self.tokenizer = self._load_processor(tokenizer_name_or_path or model_name_or_path, processor_kwargs)
+        tokenizer_path = tokenizer_name_or_path or model_name_or_path
+        if os.path.isdir(os.path.join(tokenizer_path, "tokenizer.json")):
+            # transformers would silently build a tokenizer of special tokens only
+            raise TokenizerError(f"{os.path.join(tokenizer_path, 'tokenizer.json')} is a folder, expected a JSON file")
+        try:
+            self.tokenizer = self._load_processor(tokenizer_path, processor_kwargs)
+        except (OSError, ImportError, NotImplementedError):  # missing files or packages: already named
+            raise
+        except Exception as exc:
+            raise tokenizer_load_error(tokenizer_path, exc) from exc
+        _check_tokenizer_has_vocabulary(self.tokenizer, tokenizer_path)
         if backend == "torch":
             auto_cls = getattr(transformers, auto_name)
-            self.model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+            with file_named_in_errors(_weights_file_name(model_name_or_path)):
+                self.model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
         else:
             from sentrs.backend import load_backend_model
 

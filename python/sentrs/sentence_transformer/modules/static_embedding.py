@@ -303,12 +303,6 @@ def _model2vec_table(static_model: Any) -> torch.Tensor:
 
 def _read_state(model_dir: str) -> dict[str, Any]:
     """The tensors of ``model.safetensors`` (or a weights-only ``pytorch_model.bin``) in ``model_dir``."""
-    st_path = os.path.join(model_dir, "model.safetensors")
-    if os.path.isfile(st_path):
-        from safetensors.torch import load_file
+    from sentrs.base.modules.module import read_weights_file
 
-        return dict(load_file(st_path))
-    bin_path = os.path.join(model_dir, "pytorch_model.bin")
-    if os.path.isfile(bin_path):
-        return dict(torch.load(bin_path, map_location="cpu", weights_only=True))
-    raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
+    return dict(read_weights_file(model_dir))

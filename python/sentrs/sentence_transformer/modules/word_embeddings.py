@@ -102,16 +102,9 @@ def _tokenizer_reference_path(tokenizer: WordTokenizer) -> str:
 
 def _read_state_dict(model_dir: str) -> dict[str, torch.Tensor]:
     """The tensors of ``model.safetensors`` (or ``pytorch_model.bin``) in ``model_dir``."""
-    st_path = os.path.join(model_dir, "model.safetensors")
-    if os.path.exists(st_path):
-        from safetensors.torch import load_file
+    from sentrs.base.modules.module import read_weights_file
 
-        return load_file(st_path)
-    bin_path = os.path.join(model_dir, "pytorch_model.bin")
-    if os.path.exists(bin_path):
-        state: dict[str, torch.Tensor] = torch.load(bin_path, map_location="cpu", weights_only=True)
-        return state
-    raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
+    return read_weights_file(model_dir)
 
 
 def _as_weight_matrix(embedding_weights: Any) -> torch.Tensor:

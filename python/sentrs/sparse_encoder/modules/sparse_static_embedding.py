@@ -150,16 +150,9 @@ class SparseStaticEmbedding(TokenizedTextInput):
 
 def _read_weight(model_dir: str) -> torch.Tensor:
     """The saved ``weight`` tensor (its own length, whatever the tokenizer's vocabulary size)."""
-    st_path = os.path.join(model_dir, "model.safetensors")
-    if os.path.exists(st_path):
-        from safetensors.torch import load_file
+    from sentrs.base.modules.module import read_weights_file
 
-        state = load_file(st_path)
-    else:
-        bin_path = os.path.join(model_dir, "pytorch_model.bin")
-        if not os.path.exists(bin_path):
-            raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
-        state = torch.load(bin_path, map_location="cpu", weights_only=True)
+    state = read_weights_file(model_dir)
     if "weight" not in state:
         raise ValueError(f"the weights in {model_dir} have no 'weight' tensor, got keys {sorted(state)}")
     return state["weight"]
