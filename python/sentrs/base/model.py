@@ -1222,8 +1222,33 @@ def _custom_type_ref(module: Any, folder: str) -> str:
     return f"{module_name.rsplit('.', 1)[-1]}.{type(module).__name__}"
 
 
+def _exchange_paths(a: str, b: str) -> bool:
+    """Swaps two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the platform
+    or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # no libc symbol (glibc < 2.28, musl)
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), a, None, b)
+
+
 def _swap_into_place(tmp: str, target: str) -> None:
-    """Moves the finished folder ``tmp`` to ``target``, keeping files of an old ``target`` that it lacks."""
+    """Moves the finished folder ``tmp`` to ``target``, keeping files of an old ``target`` that it lacks.
+
+    The old folder is replaced in one atomic step where the system can swap two paths (Linux), so a process killed
+    at any point leaves either the old folder or the new one at ``target``; elsewhere the old folder is renamed aside
+    for the instant between two renames."""
     if not os.path.exists(target):
         os.replace(tmp, target)
         return
@@ -1236,6 +1261,9 @@ def _swap_into_place(tmp: str, target: str) -> None:
                 shutil.copytree(src, dst)
             else:
                 shutil.copy2(src, dst)
+    if _exchange_paths(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
+        return
     backup = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.old-", dir=os.path.dirname(target))
     os.rmdir(backup)
     os.replace(target, backup)

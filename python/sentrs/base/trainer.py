@@ -49,7 +49,30 @@ from sentrs.base.training_args import BaseTrainingArguments
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BaseTrainer"]
+__all__ = ["BaseTrainer", "last_complete_checkpoint"]
+
+_CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The ``checkpoint-N`` folder of ``output_dir`` with the highest step among those a save finished, or None.
+
+    transformers writes a checkpoint's files one after another and ``trainer_state.json`` last, so a folder without
+    it is what a run killed while saving leaves behind: it is skipped (with a warning naming it).
+    """
+    if not os.path.isdir(output_dir):
+        return None
+    steps = []
+    for name in os.listdir(output_dir):
+        match = _CHECKPOINT_NAME.match(name)
+        if match and os.path.isdir(os.path.join(output_dir, name)):
+            steps.append((int(match.group(1)), os.path.join(output_dir, name)))
+    for _, path in sorted(steps, reverse=True):
+        if os.path.isfile(os.path.join(path, "trainer_state.json")):
+            return path
+        logger.warning("Skipping the incomplete checkpoint %s (no trainer_state.json: its save did not finish)", path)
+    return None
+
 
 # Feature keys that mark a column's features in a collated batch: ``{column}_{suffix}``.
 _FEATURE_SUFFIXES = (
@@ -469,9 +492,15 @@ class BaseTrainer(Trainer, ABC):
             self.model.train(was_training)
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
+        """As ``transformers.Trainer.train``; ``resume_from_checkpoint=True`` resumes from the last *complete*
+        checkpoint of ``output_dir``, passing over one that a killed run left half-written."""
         if not self._inputs_checked:
             self.check_datasets_fit_losses()
             self._inputs_checked = True
+        if args and args[0] is True:
+            args = (last_complete_checkpoint(self.args.output_dir) or True, *args[1:])
+        elif kwargs.get("resume_from_checkpoint") is True:
+            kwargs["resume_from_checkpoint"] = last_complete_checkpoint(self.args.output_dir) or True
         return super().train(*args, **kwargs)
 
     # -- evaluation ------------------------------------------------------------------------------------------

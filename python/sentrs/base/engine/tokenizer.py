@@ -15,6 +15,7 @@ from typing import Any
 
 from sentrs import ops
 from sentrs.base.formats import has_lowercase, read_json_object
+from sentrs.exceptions import TokenizerError
 
 __all__ = ["FolderTokenizer", "NeedsTorch"]
 
@@ -73,8 +74,10 @@ class FolderTokenizer:
         path = os.path.join(folder, "tokenizer.json")
         if not os.path.isfile(path):
             raise NeedsTorch(f"{folder} has no tokenizer.json")
-        with open(path, encoding="utf-8") as f:
-            spec = json.load(f)
+        try:
+            spec = read_json_object(path)
+        except ValueError as exc:
+            raise TokenizerError(str(exc)) from exc
         config_path = os.path.join(folder, "tokenizer_config.json")
         config = read_json_object(config_path) if os.path.isfile(config_path) else {}
         for key in _PIPELINE_KEYS:
@@ -96,7 +99,10 @@ class FolderTokenizer:
         self.truncation_side = str(config.get("truncation_side", "right"))
         self.add_special_tokens = add_special_tokens
 
-        probe = ops.Tokenizer.from_str(self._json)
+        try:
+            probe = ops.Tokenizer.from_str(self._json)
+        except TokenizerError as exc:
+            raise TokenizerError(f"{path}: {exc}") from exc
         pad = _token_content(config.get("pad_token")) or _token_content(special_map.get("pad_token"))
         pad_id = probe.token_to_id(pad) if pad is not None else None
         if pad_id is None:
