@@ -82,14 +82,14 @@ class OpenVINOModel(ExportedModel):
         if throughput:
             self.streams = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._local = threading.local()
+        self._local.request = self.request  # the constructing thread's
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.streams > 1:  # one request per calling thread: requests are not thread-safe
-            request = getattr(self._local, "request", None)
-            if request is None:
-                request = self._local.request = self.compiled.create_infer_request()
-        else:
-            request = self.request
+        # One request per calling thread, whatever the streams: requests are not thread-safe, and a model shared by
+        # threads (a Transformer module's, or the engine's called from several threads) runs them at once.
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
         request.infer(inputs)
         return {name: np.array(request.get_tensor(name).data, copy=True) for name in self.output_names}
 

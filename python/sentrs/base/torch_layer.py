@@ -16,6 +16,7 @@ ONNX models have no torch parameters in their transformer either.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import weakref
@@ -54,6 +55,17 @@ def attach_torch() -> None:
         for instance in list(_torch_free):
             nn.Sequential.__init__(instance)
         _torch_free.clear()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_one_torch_thread_after_fork)
+
+
+def _one_torch_thread_after_fork() -> None:
+    """In a forked child, torch runs on one thread: the parent's OpenMP workers do not exist there, so torch's first
+    parallel region (a layer norm, a matrix product) would wait for them forever. torch's own DataLoader workers
+    avoid it the same way; the Rust kernels likewise run on the calling thread after a fork (``sentrs.ops``)."""
+    set_num_threads = getattr(sys.modules.get("torch"), "set_num_threads", None)
+    if set_num_threads is not None:
+        set_num_threads(1)
 
 
 def register_torch_free(instance: Any) -> None:

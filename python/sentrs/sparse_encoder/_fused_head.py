@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,35 @@ __all__ = ["FusedSpladeHead"]
 
 # Token rows per decoder block: 128 x 30,522 fp32 logits are 16 MB (the fastest of 32 to 512 tokens on a 2-core Xeon).
 _BLOCK_TOKENS = 128
+
+# The capture is per thread: while one thread encodes with the fused head, other threads calling the same decoder
+# (another encode, a forward pass, training) must get its logits. The decoder's forward is swapped once for a
+# dispatcher while any thread captures (``_users`` counts them per decoder), and the dispatcher asks the calling
+# thread's ``_capturing.heads`` whether to capture.
+_patch_lock = threading.Lock()
+_users: dict[int, int] = {}
+_capturing = threading.local()
+
+
+def _thread_heads() -> dict[int, FusedSpladeHead]:
+    """The calling thread's capturing heads, by ``id`` of their decoder."""
+    heads: dict[int, FusedSpladeHead] | None = getattr(_capturing, "heads", None)
+    if heads is None:
+        heads = _capturing.heads = {}
+    return heads
+
+
+def _dispatcher(decoder: nn.Linear) -> Any:
+    """The decoder's forward while some thread captures: the input, recorded, on a capturing thread; else logits."""
+
+    def forward(hidden: torch.Tensor) -> torch.Tensor:
+        head = _thread_heads().get(id(decoder))
+        if head is None:
+            return nn.Linear.forward(decoder, hidden)
+        head._captured = hidden
+        return hidden
+
+    return forward
 
 
 class FusedSpladeHead:
@@ -50,6 +80,7 @@ class FusedSpladeHead:
         self.splade = splade
         self.decoder = decoder
         self._captured: torch.Tensor | None = None
+        self._outer: FusedSpladeHead | None = None
         self._buffer: torch.Tensor | None = None
 
     @classmethod
@@ -81,7 +112,7 @@ class FusedSpladeHead:
 
     @contextlib.contextmanager
     def capturing(self) -> Iterator[None]:
-        """Within this context the decoder returns its input (recorded) instead of the logits."""
+        """Within this context the decoder returns its input (recorded) instead of the logits, on this thread."""
         self._patch()
         try:
             yield
@@ -99,14 +130,31 @@ class FusedSpladeHead:
             self._patch()
 
     def _patch(self) -> None:
-        def capture(hidden: torch.Tensor) -> torch.Tensor:
-            self._captured = hidden
-            return hidden
-
-        self.decoder.__dict__["forward"] = capture  # an instance attribute: nn.Module.__call__ finds it first
+        """Captures the decoder's input on this thread (other threads still get logits)."""
+        key = id(self.decoder)
+        with _patch_lock:
+            heads = _thread_heads()
+            self._outer = heads.get(key)  # a capture this one nests in (restored by _unpatch)
+            heads[key] = self
+            if _users.get(key, 0) == 0:
+                # An instance attribute: nn.Module.__call__ finds it before the class's forward.
+                self.decoder.__dict__["forward"] = _dispatcher(self.decoder)
+            _users[key] = _users.get(key, 0) + 1
 
     def _unpatch(self) -> None:
-        self.decoder.__dict__.pop("forward", None)
+        key = id(self.decoder)
+        with _patch_lock:
+            heads = _thread_heads()
+            if heads.get(key) is not self:
+                return
+            if self._outer is not None:
+                heads[key] = self._outer
+            else:
+                del heads[key]
+            _users[key] -= 1
+            if _users[key] == 0:
+                del _users[key]
+                self.decoder.__dict__.pop("forward", None)
 
     def _probe(self) -> bool:
         """Whether the model's output is exactly the decoder applied to the captured input, on a short input."""

@@ -6,6 +6,7 @@ Padding and truncation are set explicitly (pad to the longest row of a batch, lo
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 import torch
@@ -18,6 +19,10 @@ __all__ = ["TokenizedTextInput", "split_pairs"]
 
 # Tokenizers without a length limit report a huge model_max_length.
 _NO_LIMIT = 10**12
+
+# Guards the cached Rust tokenizer and its key, which threads sharing a module read and replace together (a thread
+# must never get a tokenizer built for another thread's truncation length).
+_rust_tokenizer_lock = threading.Lock()
 
 
 class TokenizedTextInput(InputModule):
@@ -87,18 +92,19 @@ class TokenizedTextInput(InputModule):
             tok.padding_side,
             tok.truncation_side,
         )
-        if self._rust_tokenizer is None or key != self._rust_key:
-            self._rust_tokenizer = ops.Tokenizer.from_str(
-                backend.to_str(),
-                max_length=max_length,
-                truncation_strategy=truncation,
-                truncation_side=tok.truncation_side,
-                pad_id=pad_id,
-                pad_type_id=getattr(tok, "pad_token_type_id", 0),
-                padding_side=tok.padding_side,
-            )
-            self._rust_key = key
-        return self._rust_tokenizer
+        with _rust_tokenizer_lock:
+            if self._rust_tokenizer is None or key != self._rust_key:
+                self._rust_tokenizer = ops.Tokenizer.from_str(
+                    backend.to_str(),
+                    max_length=max_length,
+                    truncation_strategy=truncation,
+                    truncation_side=tok.truncation_side,
+                    pad_id=pad_id,
+                    pad_type_id=getattr(tok, "pad_token_type_id", 0),
+                    padding_side=tok.padding_side,
+                )
+                self._rust_key = key
+            return self._rust_tokenizer
 
     def call_max_length(self, **kwargs: Any) -> int | None:
         """The truncation length of one call, as the reference ranks the settings: ``max_length`` in the call's or the
