@@ -16,7 +16,9 @@ __all__ = [
     "code_dot_topk_i8",
     "code_dot_topk_u8",
     "community_detection",
+    "cpu_features",
     "dense_to_csr",
+    "detected_simd_level",
     "hamming_topk",
     "intern_str_columns",
     "intern_u64",
@@ -32,13 +34,17 @@ __all__ = [
     "pool",
     "rescore_bits",
     "rescore_rows",
+    "set_simd_ceiling",
     "similarity_matrix",
     "similarity_pairwise",
+    "simd_level",
     "splade_max_head",
     "splade_pool",
+    "supported_simd_levels",
     "token_assign",
     "token_inverted_lists",
     "token_kmeans",
+    "topk_last_pass",
     "topk_search",
     "topk_self_search",
 ]
@@ -47,6 +53,12 @@ __version__: str
 
 def _mark_forked() -> None: ...
 def num_threads() -> int: ...
+def simd_level() -> str: ...
+def detected_simd_level() -> str: ...
+def supported_simd_levels() -> list[str]: ...
+def set_simd_ceiling(level: str | None = None) -> None: ...
+def cpu_features() -> list[tuple[str, bool]]: ...
+def topk_last_pass() -> tuple[str, int, int]: ...
 
 @final
 class Tokenizer:

@@ -14,6 +14,7 @@ pub mod parallel;
 pub mod pooling;
 pub mod quantize;
 pub mod sampler;
+pub mod simd;
 pub mod similarity;
 pub mod sparse;
 pub mod sparse_head;

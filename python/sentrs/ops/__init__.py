@@ -11,12 +11,16 @@ Environment:
   fp32 only; results are the same, this is for benchmarks and checks. Read here at each call and passed to the
   kernel as ``force_fp32`` (the kernels themselves read no environment variable).
 - ``SENTRS_NUM_THREADS``: size of the core's thread pool, read once when the pool starts.
+- ``SENTRS_SIMD``: caps the SIMD level of every kernel (``scalar``, ``avx2``, ``avx2_vnni`` or ``avx512``), read once;
+  :func:`set_simd_level` and :func:`force_simd_level` do the same at run time. A cap above what the CPU runs changes
+  nothing, so every level a machine supports can be checked on it. Results are the same at every level.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -33,7 +37,11 @@ __all__ = [
     "Tokenizer",
     "code_dot_topk",
     "community_detection",
+    "cpu_features",
+    "cpu_summary",
     "dense_to_csr",
+    "detected_simd_level",
+    "force_simd_level",
     "hamming_topk",
     "maxsim",
     "maxsim_amx_supported",
@@ -46,10 +54,13 @@ __all__ = [
     "pool",
     "rescore_bits",
     "rescore_rows",
+    "set_simd_level",
+    "simd_level",
     "similarity_matrix",
     "similarity_pairwise",
     "splade_max_head",
     "splade_pool",
+    "supported_simd_levels",
     "token_assign",
     "token_candidate_search",
     "token_inverted_lists",
@@ -74,6 +85,59 @@ def num_threads() -> int:
     return _core.num_threads()
 
 
+SIMD_LEVELS: tuple[str, ...] = ("scalar", "avx2", "avx2_vnni", "avx512")
+
+
+def simd_level() -> str:
+    """The SIMD level the Rust kernels run at now: the CPU's, capped by ``SENTRS_SIMD`` or :func:`set_simd_level`."""
+    return _core.simd_level()
+
+
+def detected_simd_level() -> str:
+    """The widest SIMD level this CPU runs (``scalar``, ``avx2``, ``avx2_vnni`` or ``avx512``)."""
+    return _core.detected_simd_level()
+
+
+def supported_simd_levels() -> list[str]:
+    """Every SIMD level this CPU runs, narrowest first (each can be forced with :func:`force_simd_level`)."""
+    return _core.supported_simd_levels()
+
+
+def set_simd_level(level: str | None) -> None:
+    """Caps the SIMD level of every Rust kernel, process-wide (``None``: back to ``SENTRS_SIMD``, or no cap).
+
+    Raises:
+        ValueError: ``level`` is not one of ``scalar``, ``avx2``, ``avx2_vnni``, ``avx512`` or None.
+    """
+    if level is not None and not isinstance(level, str):
+        raise TypeError(f"level must be a str or None, got {type(level).__name__}")
+    _core.set_simd_ceiling(level)
+
+
+@contextlib.contextmanager
+def force_simd_level(level: str) -> Iterator[str]:
+    """Runs the block with the Rust kernels capped at ``level``; yields the level they run at (lower when the CPU
+    lacks ``level``). The previous cap is restored afterwards. Process-wide: other threads see the cap too."""
+    previous = simd_level()
+    capped_before = previous != detected_simd_level()
+    set_simd_level(level)
+    try:
+        yield simd_level()
+    finally:
+        set_simd_level(previous if capped_before else None)
+
+
+def cpu_features() -> dict[str, bool]:
+    """The CPU features the kernels dispatch on (``avx2``, ``avx512_bf16``, ``amx``, ...), as ``{name: present}``."""
+    return dict(_core.cpu_features())
+
+
+def cpu_summary() -> str:
+    """One line for benchmark output: the active SIMD level, the CPU's features and the core's thread count."""
+    present = " ".join(name for name, has in cpu_features().items() if has) or "none"
+    return f"simd level {simd_level()} (detected {detected_simd_level()}); CPU features: {present}; {num_threads()} threads"
+
+
 def _as_f32_matrix(x: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
@@ -85,6 +149,42 @@ def _as_f32_matrix(x: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+# The largest count the core takes (its sizes are usize; numpy's are int64). A larger limit (a batch size, a
+# number of pairs, ...) means the same as this one.
+_COUNT_MAX = 2**63 - 1
+
+
+def _count(value: Any, name: str, minimum: int = 0) -> int:
+    """``value`` as an int >= ``minimum`` (bools, floats and strings refused), capped at ``_COUNT_MAX``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+    return min(int(value), _COUNT_MAX)
+
+
+def _pad_hits(
+    ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """``(ids, scores)`` widened to ``k`` columns with id -1 and score -inf (numpy refuses an impossible size)."""
+    if ids.shape[1] >= k:
+        return ids, scores
+    wide_ids = np.full((ids.shape[0], k), -1, dtype=np.int64)
+    wide_scores = np.full((ids.shape[0], k), -np.inf, dtype=np.float32)
+    wide_ids[:, : ids.shape[1]] = ids
+    wide_scores[:, : ids.shape[1]] = scores
+    return wide_ids, wide_scores
+
+
+def _check_offsets(offsets: npt.ArrayLike, rows: int, name: str) -> npt.NDArray[np.int64]:
+    """Ragged offsets as int64: from 0, non-decreasing, ending at ``rows``; ValueError naming ``name`` otherwise."""
+    arr = np.asarray(offsets)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu" or len(arr) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D integer array, got dtype {arr.dtype} and shape {arr.shape}")
+    if arr[0] != 0 or arr[-1] != rows or (len(arr) > 1 and bool((np.diff(arr) < 0).any())):
+        raise ValueError(f"{name} must start at 0, never decrease and end at {rows}, got {arr.tolist()[:8]}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
 def plan_batches(
     lengths: Sequence[int] | npt.NDArray[np.integer], batch_size: int, max_tokens: int | None = None
 ) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
@@ -93,9 +193,14 @@ def plan_batches(
     Returns ``(order, batches)``: ``order`` is the permutation of row indices, ``batches`` a list of index
     arrays into the input (each at most ``batch_size`` rows and, when given, ``max_tokens`` padded tokens).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    order, bounds = _core.plan_batches([int(n) for n in lengths], int(batch_size), max_tokens)
+    batch_size = _count(batch_size, "batch_size", 1)
+    if max_tokens is not None:
+        max_tokens = _count(max_tokens, "max_tokens", 1)
+    # Token counts: 2**32 bounds rows * longest row far below the core's usize.
+    counts = [_count(n, "lengths") for n in lengths]
+    if any(n > 2**32 for n in counts):
+        raise ValueError(f"lengths must be token counts below 2**32, got {max(counts)}")
+    order, bounds = _core.plan_batches(counts, batch_size, max_tokens)
     return order, [order[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 1)]
 
 
@@ -115,7 +220,7 @@ def pool(
     if tokens.ndim != 3:
         raise ValueError(f"token_embeddings must be 3-D (batch, seq, hidden), got shape {tokens.shape}")
     mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
-    return _core.pool(tokens, mask, list(modes), int(skip_first))
+    return _core.pool(tokens, mask, list(modes), _count(skip_first, "skip_first"))
 
 
 def normalize(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -189,15 +294,13 @@ def community_detection(
 
     Communities smaller than ``min_community_size`` are dropped and no row is in two communities.
     """
-    if isinstance(min_community_size, bool) or not isinstance(min_community_size, (int, np.integer)):
-        raise ValueError(f"min_community_size must be a positive integer, got {min_community_size!r}")
-    if min_community_size < 1:
-        raise ValueError(f"min_community_size must be a positive integer, got {min_community_size!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    min_community_size = _count(min_community_size, "min_community_size", 1)
+    batch_size = _count(batch_size, "batch_size", 1)
+    if isinstance(threshold, (bool, str)) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+        raise TypeError(f"threshold must be a number, got {threshold!r}")
     x = _as_f32_matrix(embeddings, "embeddings")
     _check_finite(x, "embeddings")
-    offsets, members = _core.community_detection(x, float(threshold), int(min_community_size), int(batch_size))
+    offsets, members = _core.community_detection(x, float(threshold), min_community_size, batch_size)
     flat = members.tolist()
     return [flat[offsets[c] : offsets[c + 1]] for c in range(len(offsets) - 1)]
 
@@ -213,7 +316,10 @@ def mine_pairs(
     s = np.ascontiguousarray(scores, dtype=np.float32)
     if i.ndim != 2 or i.shape != s.shape:
         raise ValueError(f"ids and scores must be 2-D arrays of one shape, got {i.shape} and {s.shape}")
-    return _core.mine_pairs(i, s, int(max_pairs))
+    # Row indices: below 2**31 the core's pair keys (lo * rows + hi) cannot overflow.
+    if i.size and i.max() >= 2**31:
+        raise ValueError(f"ids must be row indices below 2**31, got {i.max()}")
+    return _core.mine_pairs(i, s, _count(max_pairs, "max_pairs"))
 
 
 def _as_code_matrix(x: npt.ArrayLike, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
@@ -282,11 +388,13 @@ def code_dot_topk(
 CsrArrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]
 
 
-def _check_max_active_dims(max_active_dims: int | None) -> None:
+def _check_max_active_dims(max_active_dims: int | None) -> int | None:
+    """``max_active_dims`` as an int (or None: keep every value); ValueError unless a positive integer or None."""
     if max_active_dims is not None and (
         isinstance(max_active_dims, bool) or not isinstance(max_active_dims, (int, np.integer)) or max_active_dims < 1
     ):
         raise ValueError(f"max_active_dims must be a positive integer or None, got {max_active_dims!r}")
+    return None if max_active_dims is None else min(int(max_active_dims), _COUNT_MAX)
 
 
 def splade_pool(
@@ -298,7 +406,7 @@ def splade_pool(
 ) -> CsrArrays:
     """SPLADE pooling of MLM logits ``(batch, seq, vocab)``: ``pool_t log1p(relu(logit))`` over attended tokens
     (``log1p`` twice for ``log1p_relu``), as CSR ``(indptr, indices, values)``, pruned to ``max_active_dims``."""
-    _check_max_active_dims(max_active_dims)
+    max_active_dims = _check_max_active_dims(max_active_dims)
     x = np.ascontiguousarray(logits, dtype=np.float32)
     if x.ndim != 3:
         raise ValueError(f"logits must be 3-D (batch, seq, vocab), got shape {x.shape}")
@@ -318,7 +426,7 @@ def splade_max_head(
     bias on Intel AMX, exact (bf16 tiles pick the entries that can be active, fp32 rescores them): what
     :func:`splade_pool` gives on the decoder's fp32 logits. None when the inputs hold non-finite values. Only on
     CPUs where :func:`maxsim_amx_supported`."""
-    _check_max_active_dims(max_active_dims)
+    max_active_dims = _check_max_active_dims(max_active_dims)
     mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
     return _core.splade_max_head(
         np.ascontiguousarray(hidden, dtype=np.float32),
@@ -332,7 +440,7 @@ def splade_max_head(
 
 def dense_to_csr(x: npt.ArrayLike, max_active_dims: int | None = None) -> CsrArrays:
     """Dense rows to CSR ``(indptr, indices, values)``, keeping the ``max_active_dims`` largest magnitudes."""
-    _check_max_active_dims(max_active_dims)
+    max_active_dims = _check_max_active_dims(max_active_dims)
     return _core.dense_to_csr(_as_f32_matrix(x, "embeddings"), max_active_dims)
 
 
@@ -398,14 +506,20 @@ def maxsim_topk(
     kernel: str = "auto",
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Exact MaxSim top-``k`` per query: ``(ids, scores)``, ``(n_queries, k)``, best first, ``-1`` past the end."""
-    return _core.maxsim_topk(
-        queries, query_offsets, documents, document_offsets, int(k), query_weights, empty_score, kernel
+    k = _count(k, "k")
+    n_documents = max(len(np.asarray(document_offsets)) - 1, 0)
+    # The core fills (n_queries, k) itself; past the documents the padding is made here, where numpy refuses an
+    # impossible k with a ValueError.
+    ids, scores = _core.maxsim_topk(
+        queries, query_offsets, documents, document_offsets, min(k, n_documents), query_weights, empty_score, kernel
     )
+    return _pad_hits(ids, scores, k)
 
 
 def token_kmeans(data: npt.NDArray[np.float32], k: int, iterations: int = 8, seed: int = 0) -> npt.NDArray[np.float32]:
     """Spherical k-means centroids ``(k, dim)`` of unit token vectors (k-means++ seeds)."""
-    return _core.token_kmeans(data, int(k), int(iterations), int(seed))
+    seed = _count(seed, "seed")
+    return _core.token_kmeans(data, _count(k, "k", 1), _count(iterations, "iterations"), seed)
 
 
 def token_assign(data: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
@@ -417,7 +531,12 @@ def token_inverted_lists(
     codes: npt.NDArray[np.uint32], document_offsets: npt.NDArray[np.int64], n_centroids: int
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     """The documents holding each centroid: ``(ids, offsets)``."""
-    return _core.token_inverted_lists(np.ascontiguousarray(codes, dtype=np.uint32), document_offsets, int(n_centroids))
+    codes = np.ascontiguousarray(codes, dtype=np.uint32)
+    offsets = _check_offsets(document_offsets, len(codes), "document_offsets")
+    n_centroids = _count(n_centroids, "n_centroids")
+    if n_centroids > 2**32:
+        raise ValueError(f"n_centroids must be at most 2**32 (codes are uint32), got {n_centroids}")
+    return _core.token_inverted_lists(codes, offsets, n_centroids)
 
 
 def token_candidate_search(
@@ -434,7 +553,10 @@ def token_candidate_search(
     candidates: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """PLAID-style candidate search (see ``sentrs.multi_vector_encoder.search``): ``(ids, scores)``."""
-    return _core.candidate_search(
+    k = _count(k, "k")
+    nprobe, candidates = _count(nprobe, "nprobe"), _count(candidates, "candidates")
+    n_documents = max(len(np.asarray(document_offsets)) - 1, 0)
+    ids, scores = _core.candidate_search(
         queries,
         query_offsets,
         documents,
@@ -443,7 +565,8 @@ def token_candidate_search(
         codes,
         list_ids,
         list_offsets,
-        int(k),
-        int(nprobe),
-        int(candidates),
+        min(k, n_documents),
+        nprobe,
+        candidates,
     )
+    return _pad_hits(ids, scores, k)

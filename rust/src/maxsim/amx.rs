@@ -26,7 +26,13 @@ pub(crate) const K_STEP: usize = 32;
 pub(crate) const STEP: usize = 32;
 
 /// Whether this CPU and OS run the AMX kernel (cpuid AMX-TILE and AMX-BF16, and the OS grants the tile state).
+/// Also requires the active SIMD level to be AVX-512 ([`crate::simd`]), so a lower forced level turns it off.
 pub fn supported() -> bool {
+    crate::simd::active() >= crate::simd::Level::Avx512 && cpu_has_amx()
+}
+
+/// Whether this CPU and OS run the AMX kernel, whatever the active SIMD level.
+pub fn cpu_has_amx() -> bool {
     static SUPPORTED: OnceLock<bool> = OnceLock::new();
     *SUPPORTED.get_or_init(detect)
 }

@@ -236,11 +236,60 @@ fn num_threads() -> usize {
     crate::parallel::current_num_threads()
 }
 
+/// The SIMD level the kernels run at now (`scalar`, `avx2`, `avx2_vnni` or `avx512`).
+#[pyfunction]
+fn simd_level() -> &'static str {
+    crate::simd::active().name()
+}
+
+/// The widest SIMD level this CPU runs.
+#[pyfunction]
+fn detected_simd_level() -> &'static str {
+    crate::simd::detected().name()
+}
+
+/// Every SIMD level this CPU runs, narrowest first.
+#[pyfunction]
+fn supported_simd_levels() -> Vec<&'static str> {
+    crate::simd::supported_levels()
+        .into_iter()
+        .map(|l| l.name())
+        .collect()
+}
+
+/// Caps the SIMD level of every kernel (process-wide); `None` goes back to `SENTRS_SIMD` (or no cap).
+#[pyfunction]
+#[pyo3(signature = (level=None))]
+fn set_simd_ceiling(level: Option<&str>) -> PyResult<()> {
+    let parsed = match level {
+        None => None,
+        Some(name) => Some(crate::simd::Level::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = crate::simd::Level::ALL.iter().map(|l| l.name()).collect();
+            PyValueError::new_err(format!(
+                "level must be one of {names:?} or None, got {name:?}"
+            ))
+        })?),
+    };
+    crate::simd::set_ceiling(parsed);
+    Ok(())
+}
+
+/// The CPU features the kernels dispatch on, as `{name: present}`.
+#[pyfunction]
+fn cpu_features() -> Vec<(&'static str, bool)> {
+    crate::simd::feature_report()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(detected_simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(supported_simd_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(set_simd_ceiling, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu_features, m)?)?;
     tokenizer::register(m)?;
     batching::register(m)?;
     pooling::register(m)?;

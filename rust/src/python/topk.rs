@@ -48,6 +48,12 @@ fn topk_search<'py>(
     })
 }
 
+/// How the last `topk_search` of the process ran: `(candidate pass, queries through it, queries it could not prove)`.
+#[pyfunction]
+fn topk_last_pass() -> (&'static str, usize, usize) {
+    crate::topk::last_pass()
+}
+
 /// Best `k` other rows of a set searched against itself (half the GEMM work): `(ids, scores)`, `(n, min(k, n-1))`.
 #[pyfunction]
 #[pyo3(signature = (embeddings, k, score_function="cosine"))]
@@ -68,5 +74,6 @@ fn topk_self_search<'py>(
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(topk_search, m)?)?;
     m.add_function(wrap_pyfunction!(topk_self_search, m)?)?;
+    m.add_function(wrap_pyfunction!(topk_last_pass, m)?)?;
     Ok(())
 }

@@ -219,17 +219,20 @@ pub(super) enum Kernel {
     Portable,
 }
 
-/// The widest popcount kernel this CPU runs.
+/// The widest popcount kernel this CPU runs at the active SIMD level ([`crate::simd`]).
 pub(super) fn detect_kernel() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+        let level = crate::simd::active();
+        if level >= crate::simd::Level::Avx512
+            && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("popcnt")
         {
             return Kernel::Avx512;
         }
-        if std::arch::is_x86_feature_detected!("avx2")
+        if level >= crate::simd::Level::Avx2
+            && std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("popcnt")
         {
             return Kernel::Avx2;

@@ -50,11 +50,13 @@ macro_rules! widest_kernel {
         fn $name() -> fn(&[f64], &[$elem]) -> f64 {
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                let level = crate::simd::active();
+                if level >= crate::simd::Level::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
                     // SAFETY: avx512f was just detected.
                     return |q, x| unsafe { $avx512(q, x) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2")
+                if level >= crate::simd::Level::Avx2
+                    && std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
                 {
                     // SAFETY: avx2 and fma were just detected.

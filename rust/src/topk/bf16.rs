@@ -16,8 +16,13 @@ const PANEL: usize = 16;
 /// Queries scored together per panel pass (accumulators held in registers).
 const GROUP: usize = 8;
 
-/// Whether this CPU runs the bf16 kernel.
+/// Whether this CPU runs the bf16 kernel at the active SIMD level ([`crate::simd`]).
 pub fn supported() -> bool {
+    crate::simd::active() >= crate::simd::Level::Avx512 && cpu_supported()
+}
+
+/// Whether this CPU has the features of the bf16 kernel (avx512f and avx512bf16), whatever the active level.
+pub fn cpu_supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
