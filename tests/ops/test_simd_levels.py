@@ -106,9 +106,8 @@ def test_hamming_and_rescoring_kernels(level: str) -> None:
     q64 = queries.astype(np.float64)
     np.testing.assert_allclose(rescored, np.einsum("qd,qkd->qk", q64, bits[ids].astype(np.float64)), rtol=1e-6)
     rows = rng.standard_normal((2000, 256)).astype(np.float32)
-    np.testing.assert_allclose(
-        ops.rescore_rows(queries, rows, ids), np.einsum("qd,qkd->qk", q64, rows[ids].astype(np.float64)), rtol=1e-6, atol=1e-6
-    )
+    want_rows = np.einsum("qd,qkd->qk", q64, rows[ids].astype(np.float64))
+    np.testing.assert_allclose(ops.rescore_rows(queries, rows, ids), want_rows, rtol=1e-6, atol=1e-6)
 
 
 def test_maxsim_kernels(level: str) -> None:

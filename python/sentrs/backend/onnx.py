@@ -49,13 +49,18 @@ def _require_onnxruntime() -> Any:
 
 
 def available_cores() -> int:
-    """Physical CPU cores this process may use (SMT siblings count once): the intra-op thread count that keeps
-    every core busy without two threads fighting over one core's vector units."""
+    """Physical CPU cores this process may use (SMT siblings count once), capped by the cgroup's CPU quota (a
+    container limited to 2 CPUs on a 64-core host gets 2): the intra-op thread count that keeps every core busy
+    without two threads fighting over one core's vector units."""
+    from sentrs.util.environment import cgroup_cpu_limit
+
     try:
         cpus = os.sched_getaffinity(0)
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
-    return max(1, _physical_cores(cpus) or len(cpus))
+    cores = max(1, _physical_cores(cpus) or len(cpus))
+    limit = cgroup_cpu_limit()
+    return cores if limit is None else max(1, min(cores, limit))
 
 
 def _physical_cores(cpus: set[int], cpuinfo: str = "/proc/cpuinfo") -> int | None:

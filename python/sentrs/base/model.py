@@ -49,6 +49,7 @@ from sentrs.base.registry import load_module
 from sentrs.base.torch_layer import TorchLayer, attach_torch, register_torch_free, torch_attached
 from sentrs.exceptions import InputTypeError
 from sentrs.util.decorators import save_to_hub_args_decorator
+from sentrs.util.environment import fit_torch_threads_to_cpu_quota
 
 if TYPE_CHECKING:
     import torch
@@ -135,6 +136,10 @@ def default_device() -> str:
     return "cpu"
 
 
+# A README.md above this size is not read (model cards are kilobytes; a hostile folder may hold gigabytes).
+_MAX_MODEL_CARD_BYTES = 16 * 1024 * 1024
+
+
 def _read_json(path: str) -> Any:
     with open(path, encoding="utf-8") as f:
         try:
@@ -192,6 +197,7 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
             processor_kwargs = {**tokenizer_kwargs, **(processor_kwargs or {})}
         if backend not in ("torch", "onnx", "openvino"):
             raise ValueError(f"backend must be 'torch', 'onnx' or 'openvino', got {backend!r}")
+        fit_torch_threads_to_cpu_quota()
         self.prompts: dict[str, str] = {}
         self.default_prompt_name = default_prompt_name
         self.trust_remote_code = trust_remote_code
@@ -293,6 +299,8 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         readme = os.path.join(model_dir, "README.md")
         if same_type and os.path.isfile(os.path.join(model_dir, "modules.json")) and os.path.isfile(readme):
             try:
+                if os.path.getsize(readme) > _MAX_MODEL_CARD_BYTES:
+                    raise OSError(f"larger than {_MAX_MODEL_CARD_BYTES} bytes, not read")
                 with open(readme, encoding="utf-8") as f:
                     self._model_card_text = f.read()
             except (OSError, UnicodeDecodeError) as exc:

@@ -135,7 +135,8 @@ def cpu_features() -> dict[str, bool]:
 def cpu_summary() -> str:
     """One line for benchmark output: the active SIMD level, the CPU's features and the core's thread count."""
     present = " ".join(name for name, has in cpu_features().items() if has) or "none"
-    return f"simd level {simd_level()} (detected {detected_simd_level()}); CPU features: {present}; {num_threads()} threads"
+    level = f"simd level {simd_level()} (detected {detected_simd_level()})"
+    return f"{level}; CPU features: {present}; {num_threads()} threads"
 
 
 def _as_f32_matrix(x: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:

@@ -14,8 +14,11 @@ import sys
 from typing import Any
 
 __all__ = [
+    "available_cpus",
+    "cgroup_cpu_limit",
     "check_package_availability",
     "check_version_requirements",
+    "fit_torch_threads_to_cpu_quota",
     "get_device_name",
     "get_installed_version",
     "is_accelerate_available",
@@ -28,6 +31,82 @@ logger = logging.getLogger(__name__)
 
 # Names a model's requirements may use for a package whose distribution is called otherwise.
 _PACKAGE_ALIASES = {"pytorch": "torch"}
+
+
+def cgroup_cpu_limit(root: str = "/sys/fs/cgroup") -> int | None:
+    """CPUs the process's cgroup quota allows (rounded up), or None without a quota.
+
+    Reads cgroup v2's ``cpu.max`` (``"<quota> <period>"`` or ``"max <period>"``) of the process's own cgroup (from
+    ``/proc/self/cgroup``), falling back to the root's, then cgroup v1's ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``.
+    """
+    candidates = []
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            for line in f:
+                parts = line.strip().split(":", 2)
+                if len(parts) == 3 and parts[0] == "0" and parts[2].startswith("/"):
+                    candidates.append(os.path.join(root, parts[2].lstrip("/"), "cpu.max"))
+    except OSError:
+        pass
+    candidates.append(os.path.join(root, "cpu.max"))
+    for path in candidates:
+        try:
+            with open(path, encoding="utf-8") as f:
+                quota, _, period = f.read().strip().partition(" ")
+        except OSError:
+            continue
+        if quota == "max":
+            return None
+        try:
+            q, p = int(quota), int(period or "100000")
+        except ValueError:
+            return None
+        return max(1, -(-q // p)) if q > 0 and p > 0 else None
+    try:
+        with open(os.path.join(root, "cpu", "cpu.cfs_quota_us"), encoding="utf-8") as f:
+            q = int(f.read().strip())
+        with open(os.path.join(root, "cpu", "cpu.cfs_period_us"), encoding="utf-8") as f:
+            p = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    return max(1, -(-q // p)) if q > 0 and p > 0 else None
+
+
+def available_cpus() -> int:
+    """Logical CPUs this process may run on: its affinity mask (``os.sched_getaffinity``), capped by the cgroup CPU
+    quota. What thread pools should size themselves to (``os.cpu_count()`` counts the whole host)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    return max(1, cpus if limit is None else min(cpus, limit))
+
+
+_TORCH_THREADS_FITTED = False
+
+
+def fit_torch_threads_to_cpu_quota() -> None:
+    """Once per process: lower torch's intra-op thread count to the cgroup CPU quota when it is above it.
+
+    torch sizes its pool from the affinity mask, which a container's quota does not shrink (a 2-CPU container on a
+    64-core host would run 64 threads on 2 CPUs' worth of time). Nothing changes when ``OMP_NUM_THREADS`` is set,
+    without a quota, or when torch already runs fewer threads; a later ``torch.set_num_threads`` wins.
+    """
+    global _TORCH_THREADS_FITTED
+    if _TORCH_THREADS_FITTED:
+        return
+    _TORCH_THREADS_FITTED = True
+    if os.environ.get("OMP_NUM_THREADS") or "torch" not in sys.modules:
+        return
+    limit = cgroup_cpu_limit()
+    if limit is None:
+        return
+    import torch
+
+    if torch.get_num_threads() > limit:
+        logger.info("Running torch on %d threads: this process's cgroup CPU quota", limit)
+        torch.set_num_threads(limit)
 
 
 def check_package_availability(package_name: str, owner: str) -> bool:
