@@ -6,17 +6,30 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 __all__ = ["main"]
+
+
+# The longest input line read (64 Mi characters): memory stays bounded on a file without newlines.
+_MAX_LINE_CHARS = 1 << 26
+
+
+def _bounded_lines(stream: TextIO, name: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of ``stream``; SystemExit naming ``name`` for a line longer than ``_MAX_LINE_CHARS``
+    (read no further into it)."""
+    for lineno, line in enumerate(iter(lambda: stream.readline(_MAX_LINE_CHARS + 1), ""), start=1):
+        if len(line) > _MAX_LINE_CHARS and not line.endswith("\n"):
+            raise SystemExit(f"sentrs: {name}:{lineno}: a line longer than {_MAX_LINE_CHARS} characters")
+        yield lineno, line
 
 
 def _read_texts(stream: TextIO, name: str, field: str) -> list[str]:
     """One text per line, or one JSON object per line (``.jsonl``) with the text under ``field``."""
     texts: list[str] = []
     is_jsonl = name.endswith((".jsonl", ".ndjson"))
-    for lineno, line in enumerate(stream, start=1):
+    for lineno, line in _bounded_lines(stream, name):
         line = line.rstrip("\n").rstrip("\r")
         if is_jsonl:
             if not line.strip():
@@ -122,7 +135,7 @@ def _search(args: argparse.Namespace) -> int:
     queries = list(args.query or [])
     if args.queries_file:
         with open(args.queries_file, encoding="utf-8") as f:
-            queries += [line.rstrip("\n") for line in f if line.strip()]
+            queries += [line.rstrip("\n") for _, line in _bounded_lines(f, args.queries_file) if line.strip()]
     if not queries:
         print("sentrs search: give at least one --query or a --queries-file", file=sys.stderr)
         return 2

@@ -45,6 +45,10 @@ def _detect_format(path: Path, input_format: str) -> str:
     return "lines"
 
 
+# The longest input line read (64 MiB): memory stays bounded on a file without newlines.
+MAX_LINE_BYTES = 1 << 26
+
+
 def iter_inputs(
     source: str | os.PathLike[str], input_format: InputFormat = "auto", field: str = "text"
 ) -> Iterator[str]:
@@ -58,7 +62,12 @@ def iter_inputs(
         yield from _iter_parquet(path, field)
         return
     with open(path, "rb") as f:  # lines end at "\n" only (as count_inputs counts them); "\r\n" is stripped
-        for lineno, raw in enumerate(f, start=1):
+        for lineno, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):  # read no further into an endless line
+                raise ValueError(
+                    f"{path}:{lineno}: a line longer than {MAX_LINE_BYTES} bytes; one text per line is expected "
+                    "(is this a text file?)"
+                )
             try:
                 line = raw.decode("utf-8").rstrip("\n").rstrip("\r")
             except UnicodeDecodeError as exc:

@@ -266,6 +266,28 @@ def tokenizer_load_error(path: str, exc: BaseException) -> TokenizerError:
     return TokenizerError(f"cannot load the tokenizer of {path} ({type(exc).__name__}: {exc})")
 
 
+# Tokenizer files read whole by transformers; none of a real tokenizer comes near the cap (tokenizer.json of large
+# multilingual vocabularies: tens of MB), so a larger one is refused before it is read into memory.
+_TOKENIZER_FILES = (*_TOKENIZER_JSON_FILES, "vocab.txt", "merges.txt", "spiece.model", "tokenizer.model")
+_MAX_TOKENIZER_FILE_BYTES = 1 << 30
+
+
+def _check_tokenizer_files(path: str) -> None:
+    """TokenizerError naming a tokenizer file of ``path`` that is a folder (transformers would silently build a
+    tokenizer of special tokens only) or too large to be one (bounded work on a hostile folder)."""
+    if not os.path.isdir(path):
+        return
+    for name in _TOKENIZER_FILES:
+        file = os.path.join(path, name)
+        if os.path.isdir(file):
+            raise TokenizerError(f"{file} is a folder, expected a file")
+        if os.path.isfile(file) and os.path.getsize(file) > _MAX_TOKENIZER_FILE_BYTES:
+            raise TokenizerError(
+                f"{file} is {os.path.getsize(file)} bytes, more than any tokenizer file ({_MAX_TOKENIZER_FILE_BYTES} "
+                "bytes at most); refusing to read it"
+            )
+
+
 def _check_tokenizer_has_vocabulary(tokenizer: Any, path: str) -> None:
     """Raises TokenizerError for a tokenizer made of its special tokens only: what transformers builds, without a
     word of warning, for a folder whose vocabulary files are missing or unreadable (every text would become
@@ -408,9 +430,7 @@ class Transformer(TokenizedTextInput):
             processor_kwargs["model_max_length"] = max_seq_length
         self._processor: Any = None  # a multi-part or non-text processor; None when the tokenizer is the processor
         tokenizer_path = tokenizer_name_or_path or model_name_or_path
-        if os.path.isdir(os.path.join(tokenizer_path, "tokenizer.json")):
-            # transformers would silently build a tokenizer of special tokens only
-            raise TokenizerError(f"{os.path.join(tokenizer_path, 'tokenizer.json')} is a folder, expected a JSON file")
+        _check_tokenizer_files(tokenizer_path)
         try:
             self.tokenizer = self._load_processor(tokenizer_path, processor_kwargs)
         except (OSError, ImportError, NotImplementedError):  # missing files or packages: already named
