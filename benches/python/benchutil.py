@@ -135,10 +135,19 @@ def machine_lines() -> list[str]:
     try:
         from sentrs import ops
 
-        lines.append(f"sentrs core threads: {ops.num_threads()}")
+        lines.append(f"sentrs core: {ops.cpu_summary()}")
     except ImportError:  # pragma: no cover - sentrs not built
         pass
+    caps = [f"{name}={os.environ[name]}" for name in ISA_CAPS if os.environ.get(name)]
+    if caps:
+        lines.append("instruction-set caps in force: " + " ".join(caps))
     return lines
+
+
+#: Environment variables that cap the instruction set each library uses: sentrs' kernels, torch's ATen kernels and
+#: oneDNN. ``SENTRS_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` runs both libraries as on an
+#: AVX2-only CPU (an emulation on a wider CPU: the same instructions, not the same core).
+ISA_CAPS = ("SENTRS_SIMD", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
 
 def cpu_feature_line() -> str:

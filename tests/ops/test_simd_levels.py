@@ -132,3 +132,16 @@ def test_forcing_an_unknown_level_is_a_clear_error() -> None:
         ops.set_simd_level(2)  # type: ignore[arg-type]
     assert ops.simd_level() == ops.detected_simd_level()
     assert "simd level" in ops.cpu_summary()
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+def test_integer_code_search_is_exact(level: str, dtype: type[np.integer]) -> None:
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(8)
+    q = rng.integers(info.min, info.max + 1, size=(13, 200), dtype=dtype)
+    c = rng.integers(info.min, info.max + 1, size=(3000, 200), dtype=dtype)
+    ids, scores = ops.code_dot_topk(q, c, 12)
+    exact = q.astype(np.int64) @ c.astype(np.int64).T
+    want = np.argsort(-exact, axis=1, kind="stable")[:, :12]
+    np.testing.assert_array_equal(ids, want)
+    np.testing.assert_array_equal(scores.astype(np.int64), np.take_along_axis(exact, want, axis=1))

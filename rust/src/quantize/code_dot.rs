@@ -3,11 +3,13 @@
 
 use crate::cancel::Cancel;
 use crate::error::{check_same_size, invalid, CoreResult};
+use crate::simd::Level;
+use crate::topk::fused::{self, I16Kernel};
 use crate::topk::hits::TopKState;
 use ndarray::{s, Array2, ArrayView2};
 
-/// Integer codes that can be widened to float for scoring.
-pub trait Code: Copy + Send + Sync {
+/// Integer codes that can be widened to float (or int16) for scoring.
+pub trait Code: Copy + Send + Sync + Into<i16> {
     /// The code as a float.
     fn to_f32(self) -> f32;
 }
@@ -27,9 +29,22 @@ const CODE_BLOCK: usize = 4096;
 
 /// Best `k` corpus rows by inner product of integer codes (int8 or uint8): `(ids, scores)`, best first.
 ///
-/// Blocks of the corpus are widened to float32 and scored with a GEMM (exact for codes of up to 8 bits and
-/// dimensions below 2^24 / 255^2), so memory stays at one block. `cancel` is checked between blocks.
+/// From the AVX2 level ([`crate::simd`]) the int16 kernels of [`crate::topk::fused`] score the codes with exact
+/// integer sums; below it (or past [`fused::MAX_CODE_DIM`] dimensions) blocks of the corpus are widened to float32
+/// and scored with a GEMM (exact for dimensions below 2^24 / 255^2). Memory stays at one block either way.
+/// `cancel` is checked between blocks.
 pub fn code_dot_topk<T: Code>(
+    queries: ArrayView2<T>,
+    corpus: ArrayView2<T>,
+    k: usize,
+    cancel: &Cancel,
+) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    code_dot_topk_at(crate::simd::active(), queries, corpus, k, cancel)
+}
+
+/// [`code_dot_topk`] at SIMD level `level` (capped at what this CPU runs).
+pub fn code_dot_topk_at<T: Code>(
+    level: Level,
     queries: ArrayView2<T>,
     corpus: ArrayView2<T>,
     k: usize,
@@ -48,6 +63,19 @@ pub fn code_dot_topk<T: Code>(
     let mut state = TopKState::new(nq, k);
     if nq == 0 || k == 0 {
         return Ok(state.finish());
+    }
+    let level = level.min(crate::simd::detected());
+    if queries.ncols() <= fused::MAX_CODE_DIM {
+        let kernel = if level >= Level::Avx2Vnni && fused::i16_supported(I16Kernel::AvxVnni) {
+            Some(I16Kernel::AvxVnni)
+        } else if level >= Level::Avx2 && fused::i16_supported(I16Kernel::Avx2) {
+            Some(I16Kernel::Avx2)
+        } else {
+            None
+        };
+        if let Some(kernel) = kernel {
+            return fused::code_topk(kernel, queries, corpus, k, cancel);
+        }
     }
     let q = queries.mapv(T::to_f32);
     for c0 in (0..nc).step_by(CODE_BLOCK) {
@@ -73,7 +101,8 @@ mod tests {
                                   vals in proptest::collection::vec(any::<i8>(), 86 * 10)) {
             let q = Array2::from_shape_fn((nq, d), |(i, j)| vals[i * 10 + j]);
             let c = Array2::from_shape_fn((nc, d), |(i, j)| vals[(6 + i) * 10 + j]);
-            let (ids, scores) = code_dot_topk(q.view(), c.view(), k, &Cancel::new()).unwrap();
+            for level in crate::simd::supported_levels() {
+            let (ids, scores) = code_dot_topk_at(level, q.view(), c.view(), k, &Cancel::new()).unwrap();
             for i in 0..nq {
                 let mut all: Vec<(i64, usize)> = (0..nc)
                     .map(|j| ((0..d).map(|t| i64::from(q[[i, t]]) * i64::from(c[[j, t]])).sum(), j))
@@ -82,6 +111,35 @@ mod tests {
                 for r in 0..ids.ncols() {
                     prop_assert_eq!(ids[[i, r]] as usize, all[r].1);
                     prop_assert_eq!(scores[[i, r]] as i64, all[r].0);
+                }
+            }
+            }
+        }
+    }
+
+    #[test]
+    fn uint8_codes_score_exactly_at_every_level() {
+        let (nq, nc, d) = (7, 3000, 201);
+        let q = Array2::from_shape_fn((nq, d), |(i, j)| ((i * 37 + j * 11) % 256) as u8);
+        let c = Array2::from_shape_fn((nc, d), |(i, j)| ((i * 53 + j * 29 + i * j) % 256) as u8);
+        for level in crate::simd::supported_levels() {
+            let (ids, scores) =
+                code_dot_topk_at(level, q.view(), c.view(), 15, &Cancel::new()).unwrap();
+            for i in 0..nq {
+                let mut all: Vec<(i64, usize)> = (0..nc)
+                    .map(|j| {
+                        (
+                            (0..d)
+                                .map(|t| i64::from(q[[i, t]]) * i64::from(c[[j, t]]))
+                                .sum(),
+                            j,
+                        )
+                    })
+                    .collect();
+                all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                for r in 0..15 {
+                    assert_eq!(ids[[i, r]] as usize, all[r].1, "{}", level.name());
+                    assert_eq!(scores[[i, r]] as i64, all[r].0, "{}", level.name());
                 }
             }
         }

@@ -539,15 +539,38 @@ pub(super) fn scan_i16(
     heaps: &mut [BinaryHeap<Hit>],
     k: usize,
 ) {
+    let levels = queries.levels;
+    scan_i16_rows(
+        kernel,
+        queries,
+        block.nrows(),
+        col_offset,
+        heaps,
+        k,
+        |r, out| {
+            let s_c = quantize_row(block.row(r), levels, out);
+            s_c * factor.as_ref().map_or(1.0, |f| f[r])
+        },
+    );
+}
+
+/// [`scan_i16`] over `rows` rows whose int16 pairs and score factor `row_words(r, out)` writes.
+#[allow(clippy::too_many_arguments)]
+fn scan_i16_rows(
+    kernel: I16Kernel,
+    queries: &I16Queries,
+    rows: usize,
+    col_offset: usize,
+    heaps: &mut [BinaryHeap<Hit>],
+    k: usize,
+    row_words: impl Fn(usize, &mut [u32]) -> f32 + Sync,
+) {
     assert!(
         i16_supported(kernel),
         "{kernel:?} is not supported by this CPU"
     );
-    let (pairs, levels) = (queries.pairs, queries.levels);
-    let panels = pack_panels(block.nrows(), pairs, |r, out: &mut [u32]| {
-        let s_c = quantize_row(block.row(r), levels, out);
-        s_c * factor.as_ref().map_or(1.0, |f| f[r])
-    });
+    let pairs = queries.pairs;
+    let panels = pack_panels(rows, pairs, row_words);
     #[cfg(target_arch = "x86_64")]
     {
         let tile: &TileFn<u32> = match kernel {
@@ -564,7 +587,7 @@ pub(super) fn scan_i16(
             pairs,
             Some(&queries.scales),
             &panels,
-            block.nrows(),
+            rows,
             col_offset,
             false,
             heaps,
@@ -574,6 +597,68 @@ pub(super) fn scan_i16(
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (panels, heaps, k, col_offset);
+}
+
+/// Consecutive values of an integer code row as int16 pairs (low half = even dimension).
+fn pack_codes<T: Copy + Into<i16>>(row: ArrayView1<T>, out: &mut [u32]) {
+    let values: std::borrow::Cow<[T]> = row
+        .as_slice()
+        .map_or_else(|| row.to_vec().into(), Into::into);
+    for (slot, pair) in out.iter_mut().zip(values.chunks(2)) {
+        let lo = pair[0].into() as u16 as u32;
+        let hi = pair.get(1).map_or(0, |&v| v.into() as u16 as u32);
+        *slot = lo | (hi << 16);
+    }
+}
+
+/// Largest code dimension [`code_topk`] takes: the int32 sums of `d` products of 8-bit codes cannot overflow.
+pub const MAX_CODE_DIM: usize = (i32::MAX as usize) / (255 * 255);
+
+/// Best `k` corpus rows by the inner product of 8-bit integer codes (int8 or uint8 widened to int16), through the
+/// int16 kernels: the integer sums are exact, scores are their fp32 roundings. `(ids, scores)`, best first, ties to
+/// the lower index. The kernel must be one [`i16_supported`] accepts and the dimension at most [`MAX_CODE_DIM`].
+pub fn code_topk<T: Copy + Into<i16> + Send + Sync>(
+    kernel: I16Kernel,
+    queries: ArrayView2<T>,
+    corpus: ArrayView2<T>,
+    k: usize,
+    cancel: &crate::cancel::Cancel,
+) -> crate::error::CoreResult<(ndarray::Array2<i64>, ndarray::Array2<f32>)> {
+    let d = queries.ncols();
+    assert!(d <= MAX_CODE_DIM && corpus.ncols() == d);
+    let pairs = d.div_ceil(2);
+    let padded = queries.nrows().div_ceil(GROUP) * GROUP;
+    let mut data = vec![0u32; padded * pairs];
+    for (r, row) in queries.rows().into_iter().enumerate() {
+        pack_codes(row, &mut data[r * pairs..(r + 1) * pairs]);
+    }
+    let packed = I16Queries {
+        pairs,
+        levels: 255.0,
+        data,
+        scales: vec![1.0; padded],
+        code_l1: Vec::new(),
+    };
+    let (nq, nc) = (queries.nrows(), corpus.nrows());
+    let mut state = super::hits::TopKState::new(nq, k);
+    let step = block_rows(pairs);
+    for c0 in (0..nc).step_by(step) {
+        cancel.check()?;
+        let block = corpus.slice(ndarray::s![c0..(c0 + step).min(nc), ..]);
+        scan_i16_rows(
+            kernel,
+            &packed,
+            block.nrows(),
+            c0,
+            &mut state.heaps,
+            k,
+            |r, out| {
+                pack_codes(block.row(r), out);
+                1.0
+            },
+        );
+    }
+    Ok(state.finish())
 }
 
 #[cfg(test)]
