@@ -240,6 +240,9 @@ class SentenceTransformer(QueryDocumentMixin, SimilarityMixin, BaseModel, FitMix
         else:
             result = self._inference(batch, device=device, **inference_kwargs)
 
+        if output_value == "token_embeddings" and len(batch) and precision_name != "float32":
+            # As the reference: each input's token matrix quantised (numpy), int8 buckets shared by the batch.
+            result = quantize_embeddings(list(result), precision=precision_name)
         if output_value != "sentence_embedding":
             return result[0] if single else result
         embeddings: Any = result
