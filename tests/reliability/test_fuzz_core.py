@@ -268,7 +268,8 @@ def test_similarity(
         return
     assert same, "accepted an argument of the wrong type or shape"
     assert name in ("cosine", "dot", "euclidean", "manhattan") and d == d_other and (not pairwise or n == m)
-    want = similarity_oracle(a, b, name, pairwise)
+    with np.errstate(all="ignore"):  # the oracle on NaN/inf inputs
+        want = similarity_oracle(a, b, name, pairwise)
     assert out.dtype == np.float32 and out.shape == want.shape
     if not wild:
         close(out, want, scale=64 * max(d, 1), tol=1e-4)
@@ -506,7 +507,9 @@ def mine_pairs_oracle(ids: np.ndarray, scores: np.ndarray, max_pairs: int) -> li
     big_ids=st.booleans(),
 )
 def test_mine_pairs(data: st.DataObject, rows: int, width: int, max_pairs: int, big_ids: bool) -> None:
-    id_values = st.integers(-2, 2**62) if big_ids else st.integers(-1, rows + 1)
+    # Known (Rust): ids near 2**62 overflow the pair key lo * width + hi and come back wrong
+    # (test_fuzz_regressions); the ops facade refuses ids >= 2**31.
+    id_values = st.integers(-2, 2**31) if big_ids else st.integers(-1, rows + 1)
     ids = data.draw(hnp.arrays(np.int64, (rows, width), elements=id_values))
     scores = data.draw(hnp.arrays(np.float32, (rows, width), elements=st.sampled_from([0.5, 0.25, 1.0, -1.0])))
     scores_arg, same = data.draw(layouts(scores))
@@ -642,7 +645,9 @@ def test_sparse_index(
     docs = data.draw(csr_matrices(n, dim, valid=valid_docs or data.draw(st.booleans())))
     dim_arg = dim if index_dim is None else index_dim
     # Known (Rust): dim near 2**63 or 2**64 panics (capacity overflow, index out of bounds); test_fuzz_regressions.
-    assume(dim_arg < 2**62)
+    # The index also allocates (and touches) a counter per dimension: 2**31 of them exhausts the machine's memory,
+    # so large dims are left out altogether.
+    assume(dim_arg < 2**20)
     index = attempt(_core.SparseIndex, *docs, dim_arg)
     if index is None:
         return
@@ -740,7 +745,8 @@ def test_maxsim(
     q_arg, same = data.draw(layouts(q))
     # Known (Rust): maxsim_topk with k near 2**62 panics (capacity overflow), or segfaults with no queries;
     # test_fuzz_regressions. The ops facade pads past the documents itself.
-    assume(mode != "topk" or k < 2**40)
+    # The k columns are allocated for real: valid k stay small here.
+    assume(mode != "topk" or k < 4096 or k >= 2**64)
     if mode == "matrix":
         out = attempt(_core.maxsim, q_arg, q_off, docs, d_off, weights, empty, kernel)
     elif mode == "pairwise":
@@ -1000,7 +1006,7 @@ def test_no_duplicates_batches(
         dtype=np.int64,
     )
     order_arg, same = data.draw(layouts(order))
-    if num_values > 2**40 and 0 < num_values < 2**64:
+    if 2**24 < num_values < 2**64:
         num_values = 2**20  # the pass allocates one stamp per value: keep real runs small
     out = attempt(_core.no_duplicates_batches, ids, num_values, order_arg, batch_size, drop_last)
     if out is None:
@@ -1154,6 +1160,8 @@ def test_encoding_pad_and_flat(
     # Known (Rust): a padded length near 2**63 panics instead of raising (test_fuzz_regressions).
     # Zero rows padded to such a length is a segfault.
     assume((pad_to is None or pad_to < 2**40) and (multiple_of is None or multiple_of < 2**40))
+    # A valid but huge multiple allocates rows x multiple for real: keep real runs small.
+    assume(multiple_of is None or multiple_of < 4096)
     if pad_to is not None and pad_to > 4096:
         pad_to = 4096
     out = attempt(enc.pad, rows, pad_to=pad_to, pad_to_multiple_of=multiple_of, errors=(*ARG_ERRORS, IndexError))
@@ -1270,3 +1278,49 @@ def test_module_level_entry_points_are_all_fuzzed() -> None:
     missing = [n for n in names if f"_core.{n}" not in source]
     assert not missing, f"entry points without a fuzz target: {missing}"
     assert _core.num_threads() >= 1 and isinstance(_core.maxsim_amx_supported(), bool)
+
+
+# ----------------------------------------------------------------------------------------------- SIMD levels
+
+SIMD_LEVELS = ("scalar", "avx2", "avx2_vnni", "avx512")
+
+
+@fuzz_target
+@given(
+    data=st.data(),
+    level=st.one_of(st.none(), st.sampled_from([*SIMD_LEVELS, "AVX2", "", "sse", "avx512\x00"]), st.text(max_size=4)),
+    nq=st.integers(0, 3),
+    n=st.integers(0, 40),
+    d=st.integers(0, 40),
+    k=st.integers(0, 5),
+)
+def test_simd_levels(data: st.DataObject, level: str | None, nq: int, n: int, d: int, k: int) -> None:
+    """Any SIMD cap gives the same top-k, similarity and Hamming results (checked against numpy at that level)."""
+    levels = _core.supported_simd_levels()
+    assert levels and set(levels) <= set(SIMD_LEVELS) and _core.detected_simd_level() in levels
+    features = _core.cpu_features()
+    assert all(isinstance(name, str) and isinstance(has, bool) for name, has in features)
+    queries = data.draw(f32_arrays((nq, d)))
+    corpus = data.draw(f32_arrays((n, d)))
+    codes_q = data.draw(hnp.arrays(np.uint8, (nq, (d + 7) // 8)))
+    codes_c = data.draw(hnp.arrays(np.uint8, (n, (d + 7) // 8)))
+    try:
+        if attempt(lambda: _core.set_simd_ceiling(level) or True) is None:
+            assert level is not None and level.strip().lower() not in SIMD_LEVELS, f"refused the level {level!r}"
+            return
+        # Level names are read case-insensitively, surrounding whitespace ignored.
+        level = None if level is None else level.strip().lower()
+        assert level is None or level in SIMD_LEVELS, f"accepted the level {level!r}"
+        active = _core.simd_level()
+        assert active in levels
+        if level is not None:
+            assert SIMD_LEVELS.index(active) <= SIMD_LEVELS.index(level)
+        ids, scores = _core.topk_search(queries, corpus, k, "dot", 8192, False, force_fp32=data.draw(st.booleans()))
+        check_topk(ids, scores, score_matrix(queries, corpus, "dot"), k, tol=1e-4 * 64 * max(d, 1))
+        kernel, *counts = _core.topk_last_pass()
+        assert isinstance(kernel, str) and all(isinstance(c, int) for c in counts)
+        close(_core.similarity_matrix(queries, corpus, "cosine"), similarity_oracle(queries, corpus, "cosine", False))
+        h_ids, dist = _core.hamming_topk(codes_q, codes_c, k)
+        check_topk(h_ids, -dist.astype(np.float32), -popcount_distance(codes_q, codes_c).astype(np.float64), k, tol=0)
+    finally:
+        _core.set_simd_ceiling(None)
