@@ -285,7 +285,8 @@ def topk_search(
     _check_finite(q, "query_embeddings")
     _check_finite(c, "corpus_embeddings")
     force_fp32 = os.environ.get("SENTRS_EXACT_FP32") == "1"
-    return _core.topk_search(q, c, int(k), score_function, int(corpus_chunk_size), exclude_self, force_fp32=force_fp32)
+    chunk = min(int(corpus_chunk_size), _COUNT_MAX)
+    return _core.topk_search(q, c, int(k), score_function, chunk, exclude_self, force_fp32=force_fp32)
 
 
 def community_detection(
@@ -466,6 +467,15 @@ def topk_self_search(
 # ``offsets[i]:offsets[i + 1]``); the callers in ``base.maxsim`` and ``multi_vector_encoder.search`` build them.
 
 
+def _token_buffers(
+    queries: npt.ArrayLike, documents: npt.ArrayLike, query_weights: npt.ArrayLike | None
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    """The token buffers as C-contiguous float32 (the AMX kernel reads rows as slices: a Fortran-order buffer gave
+    zeros or a panic there)."""
+    weights = None if query_weights is None else np.ascontiguousarray(query_weights, dtype=np.float32)
+    return np.ascontiguousarray(queries, dtype=np.float32), np.ascontiguousarray(documents, dtype=np.float32), weights
+
+
 def maxsim_amx_supported() -> bool:
     """Whether this CPU (and OS) runs the AMX MaxSim kernel."""
     return _core.maxsim_amx_supported()
@@ -481,6 +491,7 @@ def maxsim(
     kernel: str = "auto",
 ) -> npt.NDArray[np.float32]:
     """``(n_queries, n_documents)`` MaxSim scores (``kernel``: ``auto``, ``fp32`` or ``amx``; the same scores)."""
+    queries, documents, query_weights = _token_buffers(queries, documents, query_weights)
     return _core.maxsim(queries, query_offsets, documents, document_offsets, query_weights, empty_score, kernel)
 
 
@@ -493,6 +504,7 @@ def maxsim_pairwise(
     empty_score: float = -1e9,
 ) -> npt.NDArray[np.float32]:
     """``(n,)`` MaxSim scores of query i with document i."""
+    queries, documents, query_weights = _token_buffers(queries, documents, query_weights)
     return _core.maxsim_pairwise(queries, query_offsets, documents, document_offsets, query_weights, empty_score)
 
 
@@ -511,6 +523,7 @@ def maxsim_topk(
     n_documents = max(len(np.asarray(document_offsets)) - 1, 0)
     # The core fills (n_queries, k) itself; past the documents the padding is made here, where numpy refuses an
     # impossible k with a ValueError.
+    queries, documents, query_weights = _token_buffers(queries, documents, query_weights)
     ids, scores = _core.maxsim_topk(
         queries, query_offsets, documents, document_offsets, min(k, n_documents), query_weights, empty_score, kernel
     )
@@ -557,6 +570,8 @@ def token_candidate_search(
     k = _count(k, "k")
     nprobe, candidates = _count(nprobe, "nprobe"), _count(candidates, "candidates")
     n_documents = max(len(np.asarray(document_offsets)) - 1, 0)
+    queries, documents, _ = _token_buffers(queries, documents, None)
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     ids, scores = _core.candidate_search(
         queries,
         query_offsets,
