@@ -189,6 +189,8 @@ def test_pool(data: st.DataObject, shape: tuple[int, int, int]) -> None:
     )
     skip_first = data.draw(st.one_of(st.integers(0, 6), st.sampled_from([-1, 2**63, U64_MAX, 2**64])))
     arg, same = data.draw(layouts(tokens))
+    # Known (Rust): start + skip_first wraps for skip_first near 2**64 (test_fuzz_regressions).
+    assume(skip_first < 2**63)
     if data.draw(st.booleans()):
         mask = mask[:, :-1] if shape[1] else np.zeros((shape[0] + 1, 1), np.int64)
         shape_ok = False
@@ -743,6 +745,9 @@ def test_maxsim(
     weights = data.draw(f32_arrays(len(q) + data.draw(st.sampled_from([0, 0, 1])))) if weighted else None
     empty = data.draw(st.sampled_from([-1e9, 0.0, math.nan, -math.inf]))
     q_arg, same = data.draw(layouts(q))
+    # Known (Rust): a Fortran-order buffer gives zero scores (queries) or panics (documents) on the AMX kernel
+    # (test_fuzz_regressions); the ops facade hands the core C-contiguous buffers.
+    assume(not (isinstance(q_arg, np.ndarray) and q_arg.ndim == 2 and not q_arg.flags.c_contiguous))
     # Known (Rust): maxsim_topk with k near 2**62 panics (capacity overflow), or segfaults with no queries;
     # test_fuzz_regressions. The ops facade pads past the documents itself.
     # The k columns are allocated for real: valid k stay small here.
@@ -825,7 +830,7 @@ def test_token_assign(data: st.DataObject, n: int, d: int, k: int, d_cent: int) 
     assert same and d == d_cent, "accepted an argument of the wrong type or shape"
     assert codes.shape == (n,)
     assert k > 0 or n == 0, "assigned rows to no centroid"
-    if n and k and np.isfinite(x).all():
+    if n and k and np.abs(x).max(initial=0) < 1e18:  # beyond, float32 products overflow and ties are arbitrary
         sims = x.astype(np.float64) @ cents.astype(np.float64).T
         got = sims[np.arange(n), codes.astype(np.int64)]
         np.testing.assert_allclose(got, sims.max(axis=1), atol=1e-4 * 64 * max(d, 1))
@@ -846,9 +851,9 @@ def test_token_inverted_lists(data: st.DataObject, docs: int, n_centroids: int, 
     top = min(n_centroids, 6) if 0 < n_centroids < 2**63 else 6
     codes = data.draw(hnp.arrays(np.uint32, total, elements=st.integers(0, top + 1)))
     codes_arg, same = data.draw(layouts(codes))
-    # Known (Rust): decreasing offsets panic (slice index), n_centroids near 2**63 panics (capacity overflow);
-    # test_fuzz_regressions. The ops facade checks both.
-    assume(bool(np.all(np.diff(offsets) >= 0)) and n_centroids < 2**63)
+    # Known (Rust): decreasing offsets panic (slice index), offsets not from 0 are accepted, n_centroids near 2**63
+    # panics (capacity overflow); test_fuzz_regressions. The ops facade checks all three.
+    assume(bool(np.all(np.diff(offsets) >= 0)) and offsets[0] == 0 and n_centroids < 2**63)
     out = attempt(_core.token_inverted_lists, codes_arg, offsets, n_centroids)
     if out is None:
         return
@@ -1006,6 +1011,8 @@ def test_no_duplicates_batches(
         dtype=np.int64,
     )
     order_arg, same = data.draw(layouts(order))
+    # Known (Rust): a batch_size near 2**64 panics (capacity overflow); test_fuzz_regressions.
+    assume(batch_size < 2**32 or batch_size >= 2**64)
     if 2**24 < num_values < 2**64:
         num_values = 2**20  # the pass allocates one stamp per value: keep real runs small
     out = attempt(_core.no_duplicates_batches, ids, num_values, order_arg, batch_size, drop_last)
@@ -1127,7 +1134,10 @@ def test_tokenizer_encode(
         pair = pairs[row] if pairs is not None else None
         try:
             want = hf.encode(text, pair, add_special_tokens=add_special_tokens).ids
-        except Exception:  # the oracle refuses some truncations (e.g. only_second with no pair)
+        except Exception:
+            # Where tokenizers refuses a truncation sentrs refuses the batch. Known (Rust): only_second on a text
+            # without a pair, no special tokens, is truncated instead (test_fuzz_regressions).
+            assert strategy == "only_second" and pair is None and not add_special_tokens, (text, pair, enc.ids(row))
             continue
         assert enc.ids(row) == want, (text, pair, enc.ids(row), want)
     assert enc.lengths().tolist() == [len(enc.ids(r)) for r in range(len(batch))]
@@ -1296,6 +1306,9 @@ SIMD_LEVELS = ("scalar", "avx2", "avx2_vnni", "avx512")
 )
 def test_simd_levels(data: st.DataObject, level: str | None, nq: int, n: int, d: int, k: int) -> None:
     """Any SIMD cap gives the same top-k, similarity and Hamming results (checked against numpy at that level)."""
+    # Known (Rust): topk_search on 0-dimensional rows panics ("chunk size must be non-zero") under a cap
+    # (test_fuzz_regressions).
+    assume(d > 0)
     levels = _core.supported_simd_levels()
     assert levels and set(levels) <= set(SIMD_LEVELS) and _core.detected_simd_level() in levels
     features = _core.cpu_features()

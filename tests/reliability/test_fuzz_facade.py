@@ -251,7 +251,7 @@ def test_ops_late_interaction(
         codes = np.zeros(len(docs), np.uint32)
         out = refuse_or_return(ops.token_inverted_lists, codes, d_off, n_centroids)
         if out is not None:
-            assert is_count(n_centroids, 1) and bool(np.all(np.diff(d_off) >= 0))
+            assert is_count(n_centroids) and bool(np.all(np.diff(d_off) >= 0))
     else:
         cents = docs[:1] if len(docs) else np.ones((1, d), np.float32)
         codes = ops.token_assign(docs, cents) if len(docs) else np.zeros(0, np.uint32)
@@ -360,7 +360,9 @@ def test_util_similarity_matches_reference(data: st.DataObject, n: int, m: int, 
     a = data.draw(embedding_inputs(n, d))
     b = data.draw(embedding_inputs(m, d))
     both = same_outcome(
-        lambda: getattr(ours, name)(a, b), lambda: getattr(reference_util(), name)(a, b), stricter=n == 0 or m == 0
+        lambda: getattr(ours, name)(a, b),
+        lambda: getattr(reference_util(), name)(a, b),
+        stricter=n == 0 or m == 0 or (name.startswith("pairwise") and n != m),
     )
     if both is None:
         return
@@ -395,7 +397,7 @@ def test_util_semantic_search_matches_reference(
         q, c = torch.from_numpy(q), torch.from_numpy(c)
     ref = reference_util()
     both = same_outcome(
-        stricter=nq == 0 or n == 0,
+        stricter=nq == 0 or n == 0 or not is_count(top_k) or query_chunk < 1 or corpus_chunk < 1,
         ours=lambda: ours.semantic_search(
             q, c, query_chunk, corpus_chunk, top_k, score_function=ours.dot_score if dot else ours.cos_sim
         ),
@@ -434,6 +436,9 @@ def test_util_clustering_matches_reference(
     base = data.draw(hnp.arrays(np.float32, (3, d), elements=st.sampled_from([-1.0, 1.0, 2.0])))
     pick = data.draw(hnp.arrays(np.int64, n, elements=st.integers(0, 2)))
     x = torch.from_numpy(base[pick].copy())
+    # A similarity on the threshold is a float rounding tie (0 here, -1e-8 in the reference): not compared.
+    unit = base[pick] / np.maximum(np.linalg.norm(base[pick], axis=1, keepdims=True), 1e-12)
+    assume(not n or np.abs(unit @ unit.T - threshold).min() > 1e-4)
     ref = reference_util()
     both = same_outcome(
         lambda: ours.community_detection(x, threshold=threshold, min_community_size=min_size),
@@ -567,7 +572,9 @@ def test_encode_arguments_match_reference(
         both = same_outcome(
             lambda: ours.encode(inputs, **kwargs),
             lambda: ref.encode(inputs, **kwargs),
-            stricter=truncate_dim == 0 or not is_count(batch_size, 1),
+            stricter=truncate_dim == 0
+            or not is_count(batch_size, 1)
+            or (isinstance(inputs, (list, tuple)) and not inputs),
         )
     if both is None:
         return

@@ -295,3 +295,79 @@ def test_encode_token_embeddings_take_the_precision(make_tiny_st: Callable[..., 
         assert np.abs(g.astype(np.int64) - w.astype(np.int64)).max() <= (1 if precision == "int8" else 0)
     single = ours.encode("A man is eating food.", output_value="token_embeddings", precision=precision)
     assert isinstance(single, np.ndarray) and single.dtype == want[0].dtype
+
+
+# ----------------------------------------------------------------------------------------------- found by make fuzz
+
+
+@rust_bug("maxsim (AMX kernel, 'auto' on AMX CPUs): Fortran-order queries give all-zero scores")
+def test_maxsim_fortran_queries() -> None:
+    rng = np.random.default_rng(0)
+    tokens = rng.standard_normal((5, 4)).astype(np.float32)
+    q_off, d_off = np.array([0, 2, 5]), np.array([0, 3, 5])
+    want = _core.maxsim(tokens, q_off, tokens, d_off)
+    np.testing.assert_allclose(_core.maxsim(np.asfortranarray(tokens), q_off, tokens, d_off), want, rtol=1e-5)
+
+
+@rust_bug("maxsim/maxsim_topk (AMX kernel): Fortran-order documents panic (amx.rs: range end index out of range)")
+def test_maxsim_fortran_documents() -> None:
+    rng = np.random.default_rng(0)
+    tokens = rng.standard_normal((5, 4)).astype(np.float32)
+    q_off, d_off = np.array([0, 2, 5]), np.array([0, 3, 5])
+    want = _core.maxsim(tokens, q_off, tokens, d_off)
+    np.testing.assert_allclose(_core.maxsim(tokens, q_off, np.asfortranarray(tokens), d_off), want, rtol=1e-5)
+
+
+def test_ops_maxsim_takes_any_layout() -> None:
+    """The facade hands the core C-contiguous float32 buffers, so any layout scores the same."""
+    rng = np.random.default_rng(0)
+    tokens = rng.standard_normal((5, 4)).astype(np.float32)
+    q_off, d_off = np.array([0, 2, 5]), np.array([0, 3, 5])
+    want = ops.maxsim(tokens, q_off, tokens, d_off)
+    fortran = np.asfortranarray(tokens)
+    np.testing.assert_allclose(ops.maxsim(fortran, q_off, fortran, d_off), want, rtol=1e-5)
+    np.testing.assert_allclose(ops.maxsim_pairwise(fortran, q_off, fortran, d_off), np.diagonal(want), rtol=1e-5)
+    _, scores = ops.maxsim_topk(fortran, q_off, fortran, d_off, 2)
+    np.testing.assert_allclose(scores, np.sort(want, axis=1)[:, ::-1], rtol=1e-5)
+
+
+@rust_bug("topk_search: 0-dimensional rows panic ('chunk size must be non-zero') under a SIMD cap (avx2, scalar)")
+def test_topk_zero_dimensions_under_a_simd_cap() -> None:
+    levels = _core.supported_simd_levels()
+    try:
+        _core.set_simd_ceiling(levels[0])
+        ids, _ = _core.topk_search(np.zeros((3, 0), np.float32), np.zeros((11, 0), np.float32), 1, "dot")
+        assert ids.shape == (3, 1)
+    finally:
+        _core.set_simd_ceiling(None)
+
+
+@rust_bug("no_duplicates_batches: batch_size=2**64-1 panics (capacity overflow)")
+def test_no_duplicates_huge_batch_size() -> None:
+    ids = np.zeros((3, 1), np.uint32)
+    rows, bounds = _core.no_duplicates_batches(ids, 1, np.array([0, 2, 1]), 2**64 - 1, False)
+    assert rows.tolist() == [0, 2, 1] and bounds.tolist() == [0, 1, 2, 3]
+
+
+@rust_bug(
+    "Tokenizer.encode (the WordPiece fast path): only_second truncation of a text without a pair, no special "
+    "tokens, truncates it where tokenizers refuses ('Second sequence not provided'); other tokenizers refuse too"
+)
+def test_tokenize_only_second_without_a_pair() -> None:
+    from tokenizers import Tokenizer as HFTokenizer
+
+    from .test_fuzz_core import TOKENIZER_JSON  # BERT-style WordPiece: the fast path
+
+    reference = HFTokenizer.from_str(TOKENIZER_JSON)
+    reference.enable_truncation(2, strategy="only_second")
+    with pytest.raises(Exception, match="Second sequence not provided"):
+        reference.encode("the quick fox", add_special_tokens=False)
+    tok = _core.Tokenizer.from_str(TOKENIZER_JSON, max_length=2, truncation_strategy="only_second")
+    with pytest.raises(ValueError):
+        tok.encode(["the quick fox"], add_special_tokens=False)
+
+
+def test_ops_topk_search_huge_chunk() -> None:
+    q = np.eye(3, dtype=np.float32)
+    for got, want in zip(ops.topk_search(q, q, 2, corpus_chunk_size=2**64), ops.topk_search(q, q, 2)):
+        np.testing.assert_array_equal(got, want)
