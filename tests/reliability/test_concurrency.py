@@ -198,6 +198,7 @@ def test_per_call_max_length_8_threads(tiny_st: Any) -> None:
     _assert_each_matches(results, expected, _close, "encode(processing_kwargs=max_length)")
 
 
+@pytest.mark.slow
 def test_minilm_encode_8_threads(minilm: Any) -> None:
     """The real MiniLM: 8 threads x 2 rounds, 5 texts each (real BLAS work in every thread at once)."""
     inputs = [_texts(5, seed=200 + i) for i in range(THREADS)]
@@ -207,7 +208,7 @@ def test_minilm_encode_8_threads(minilm: Any) -> None:
 
 
 def test_cross_encoder_predict_and_rank_8_threads(make_tiny_ce: Callable[[int], str]) -> None:  # noqa: F811
-    """Even threads predict pairs, odd threads rank documents, 5 rounds each, on one tiny cross-encoder."""
+    """Even threads predict pairs, odd threads rank documents, 3 rounds each, on one tiny cross-encoder."""
     ce = sentrs.CrossEncoder(make_tiny_ce(1), device="cpu")
     queries = _texts(THREADS, seed=300)
     docs = [_texts(20, seed=310 + i) for i in range(THREADS)]
@@ -226,7 +227,7 @@ def test_cross_encoder_predict_and_rank_8_threads(make_tiny_ce: Callable[[int], 
             _close([g[1] for g in got], [w[1] for w in want])
 
     expected = [call(i) for i in range(THREADS)]
-    results = run_threads([lambda i=i: call(i) for i in range(THREADS)], rounds=5)
+    results = run_threads([lambda i=i: call(i) for i in range(THREADS)], rounds=3)
     _assert_each_matches(results, expected, compare, "CrossEncoder predict/rank")
 
 
@@ -325,7 +326,7 @@ def test_sparse_encoder_fused_head_leaves_other_threads_alone(tiny_sparse: Any) 
             return tiny_sparse[0](dict(features))["token_embeddings"]
 
     expected_sums = {i: call(i) for i in range(1, THREADS, 2)}
-    results = run_threads([lambda i=i: call(i) for i in range(THREADS)], rounds=6)
+    results = run_threads([lambda i=i: call(i) for i in range(THREADS)], rounds=3)
     for i, per_thread in enumerate(results):
         for r, got in enumerate(per_thread):
             if i % 2:
@@ -338,6 +339,7 @@ def test_sparse_encoder_fused_head_leaves_other_threads_alone(tiny_sparse: Any) 
 # ------------------------------------------------------------------ exported backends
 
 
+@pytest.mark.slow
 def test_onnx_engine_encode_8_threads(tiny_onnx_dir: str) -> None:
     """The engine (ONNX Runtime, one stream per core, its own stream threads per call) from 8 threads at once."""
     model = sentrs.SentenceTransformer(tiny_onnx_dir, backend="onnx", device="cpu")
@@ -348,6 +350,7 @@ def test_onnx_engine_encode_8_threads(tiny_onnx_dir: str) -> None:
     _assert_each_matches(results, expected, _close, "ONNX engine encode")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("torch_modules", [False, True], ids=["engine", "torch-modules"])
 def test_openvino_encode_8_threads(
     tiny_openvino_dir: str, torch_modules: bool, monkeypatch: pytest.MonkeyPatch
@@ -369,6 +372,7 @@ def test_openvino_encode_8_threads(
 # ------------------------------------------------------------------ everything at once
 
 
+@pytest.mark.slow
 def test_all_apis_at_once(tiny_st: Any, tiny_sparse: Any, tiny_onnx_dir: str, dense_corpus: np.ndarray) -> None:
     """Torch encode, ONNX engine encode, sparse encode, dense and sparse search: 8 threads (two per kind) at once,
     3 rounds; no deadlock between torch's, ONNX Runtime's and the Rust pool's threads, serial results."""

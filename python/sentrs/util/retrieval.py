@@ -91,7 +91,8 @@ def _rust_search(
         raise ValueError(
             f"query and corpus embeddings must have the same dimension, got {queries.shape[1]} and {corpus.shape[1]}"
         )
-    ids, scores = ops.topk_search(queries, corpus, top_k, score, min(corpus_chunk_size, 8192))
+    # top_k past the corpus means all of it (so a huge top_k, even beyond 64 bits, neither allocates nor overflows).
+    ids, scores = ops.topk_search(queries, corpus, min(top_k, corpus.shape[0]), score, min(corpus_chunk_size, 8192))
     return [
         [{"corpus_id": int(i), "score": float(s)} for i, s in zip(id_row, score_row)]
         for id_row, score_row in zip(ids.tolist(), scores.tolist())
@@ -121,18 +122,44 @@ def to_csr_arrays(x: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return indptr, cols.astype(np.int64), np.ascontiguousarray(values, dtype=np.float32)
 
 
+# At most this many sparse queries, and about this much work (postings read + documents scanned), per inverted-index
+# search call (see _sparse_search): about 20-50 ms on one core.
+_SPARSE_QUERY_BLOCK = 64
+_SPARSE_BLOCK_WORK = 20_000_000
+
+
 def _sparse_search(queries: Tensor, corpus: Tensor, top_k: int, score: str) -> list[list[dict[str, int | float]]]:
     """Exact search of sparse vectors through an inverted index of the corpus (Rust), without densifying."""
     if queries.shape[1] != corpus.shape[1]:
         raise ValueError(
             f"query and corpus embeddings must have the same dimension, got {queries.shape[1]} and {corpus.shape[1]}"
         )
-    index = ops.SparseIndex(*to_csr_arrays(corpus), int(corpus.shape[1]))
-    ids, scores = index.search(*to_csr_arrays(queries), top_k, score)
-    return [
-        [{"corpus_id": int(i), "score": float(s)} for i, s in zip(id_row, score_row)]
-        for id_row, score_row in zip(ids.tolist(), scores.tolist())
-    ]
+    corpus_csr = to_csr_arrays(corpus)
+    index = ops.SparseIndex(*corpus_csr, int(corpus.shape[1]))
+    indptr, indices, values = to_csr_arrays(queries)
+    k = min(top_k, int(corpus.shape[0]))
+    results: list[list[dict[str, int | float]]] = []
+    # Queries in blocks of bounded work (postings read plus the scan of every document): one search call cannot be
+    # interrupted, so Ctrl-C lands between blocks, tens of milliseconds apart.
+    postings = np.bincount(corpus_csr[1], minlength=int(corpus.shape[1])).astype(np.int64)
+    work = np.zeros(len(indptr) - 1, dtype=np.int64)
+    nonempty = np.diff(indptr) > 0
+    if nonempty.any():
+        work[nonempty] = np.add.reduceat(postings[indices], indptr[:-1][nonempty])
+    q0 = 0
+    cumulative = np.cumsum(work + int(corpus.shape[0]))
+    while q0 < len(indptr) - 1:
+        base = int(cumulative[q0 - 1]) if q0 else 0
+        q1 = int(np.searchsorted(cumulative, base + _SPARSE_BLOCK_WORK, side="right"))
+        q1 = min(max(q1, q0 + 1), q0 + _SPARSE_QUERY_BLOCK, len(indptr) - 1)
+        lo, hi = int(indptr[q0]), int(indptr[q1])
+        ids, scores = index.search(indptr[q0 : q1 + 1] - lo, indices[lo:hi], values[lo:hi], k, score)
+        results.extend(
+            [{"corpus_id": int(i), "score": float(s)} for i, s in zip(id_row, score_row)]
+            for id_row, score_row in zip(ids.tolist(), scores.tolist())
+        )
+        q0 = q1
+    return results
 
 
 def _semantic_search_torch(
@@ -239,17 +266,18 @@ def paraphrase_mining_embeddings(
     if rust_score is not None and host is not None:
         if host.shape[0] < 2:
             return []
-        ids, scores = ops.topk_self_search(host, top_k, rust_score)
+        ids, scores = ops.topk_self_search(host, min(top_k, host.shape[0]), rust_score)
     else:
         from sentrs.base.tensors import _convert_to_batch_tensor
 
         emb = _convert_to_batch_tensor(embeddings)
         if emb.shape[0] < 2:
             return []
+        top_k = min(top_k, int(emb.shape[0]))  # columns past the other rows would only hold padding
         ids, scores = _nearest_neighbours(emb, top_k, score_function, query_chunk_size, corpus_chunk_size)
     # Each unordered pair once (its first sighting in row order, as the reference), best first, equal scores in
     # (i, j) order: deduplicated and sorted in the Rust core.
-    vals, lo, hi = ops.mine_pairs(ids, scores, max_pairs)
+    vals, lo, hi = ops.mine_pairs(ids, scores, min(max_pairs, ids.size))
     return [[v, i, j] for v, i, j in zip(vals.tolist(), lo.tolist(), hi.tolist())]
 
 
