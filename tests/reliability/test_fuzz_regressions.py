@@ -350,8 +350,8 @@ def test_no_duplicates_huge_batch_size() -> None:
 
 
 @rust_bug(
-    "Tokenizer.encode (the WordPiece fast path): only_second truncation of a text without a pair, no special "
-    "tokens, truncates it where tokenizers refuses ('Second sequence not provided'); other tokenizers refuse too"
+    "Tokenizer.encode (the WordPiece fast path): only_second truncation of a text without a pair truncates it "
+    "where tokenizers refuses ('Second sequence not provided'); other tokenizers refuse too"
 )
 def test_tokenize_only_second_without_a_pair() -> None:
     from tokenizers import Tokenizer as HFTokenizer
