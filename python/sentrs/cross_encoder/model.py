@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["CrossEncoder"]
 
 logger = logging.getLogger(__name__)
+# The legacy rank() keywords whose "no effect" notice was already logged in this process.
+_RANK_NOTICES_GIVEN: set[str] = set()
 
 
 @with_model_options
@@ -475,10 +477,13 @@ class CrossEncoder(BaseModel, FitMixin):
         for name in ("convert_to_numpy", "convert_to_tensor", "apply_softmax", "num_workers"):
             if name in kwargs:
                 kwargs.pop(name)
-                logger.warning(
-                    "The CrossEncoder.rank `%s` argument is deprecated and has no effect: rank returns Python floats",
-                    name,
-                )
+                if name not in _RANK_NOTICES_GIVEN:  # once per process, as the reference (clients pass it per call)
+                    _RANK_NOTICES_GIVEN.add(name)
+                    logger.warning(
+                        "The CrossEncoder.rank `%s` argument is deprecated and has no effect: "
+                        "rank returns Python floats",
+                        name,
+                    )
         if kwargs:
             raise TypeError(f"CrossEncoder.rank() got unexpected keyword arguments {sorted(kwargs)}")
         documents = check_rank_args(self.num_labels, query, documents, top_k)
