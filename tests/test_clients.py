@@ -4,17 +4,19 @@ Each client scenario below is one plain function that drives the client library 
 what came out (embeddings, scores, ranked ids, logged losses). The very same function runs twice: in this process,
 where ``import sentence_transformers`` is the reference (sentence-transformers 6.2, the oracle), and in a fresh
 interpreter after :func:`sentrs.compat.install_as_sentence_transformers` (the alias must be in place before the
-client imports anything). Every scenario also reports which library served it, so a silent fall-back to the
-reference fails the test.
+client imports anything; one such interpreter runs every selected fast scenario, started first so that it works while
+this process computes the reference side). Every scenario also reports which library served it, so a silent
+fall-back to the reference fails the test.
 
-Tolerances (float32 inference on the same weights, the same tokenisation):
+Tolerances (float32 inference on the same weights, the same tokenisation; measured differences in brackets):
 
-* dense embeddings: ``atol 1e-5``;
-* cross-encoder scores and cosine/MMR scores: ``atol 1e-5``, and the same order of documents;
-* sparse embeddings: the same active dimensions, values ``atol 1e-4`` (SPLADE's ``log1p(relu)`` of MLM logits
-  over a 30k vocabulary: the largest values are about 3, float32 rounding of the logits shows up around 1e-6 to 1e-5);
-* quantised embeddings (int8 with given ranges, ubinary): equal, except int8 codes may differ by one where the
-  float value sits on a bucket edge (at most 1% of the codes).
+* dense embeddings: ``atol 1e-5`` (at most 1.2e-7);
+* cross-encoder scores and Chroma's cosine distances: ``atol 1e-5`` and the same order (at most 1.2e-7); the
+  diversity ranker sets no scores: the same order;
+* sparse embeddings: the same active dimensions, values ``atol 1e-4`` (at most 1e-6; SPLADE's ``log1p(relu)`` of MLM
+  logits over a 30k vocabulary, values up to about 3);
+* quantised embeddings: ubinary equal; int8 (given ranges) codes may differ by one where a value sits on a bucket
+  edge, at most 1% of them (none measured).
 
 The training case (SetFit) has its own tolerances, in its docstring.
 """
