@@ -286,7 +286,7 @@ def topk_search(
     _check_finite(c, "corpus_embeddings")
     force_fp32 = os.environ.get("SENTRS_EXACT_FP32") == "1"
     chunk = min(int(corpus_chunk_size), _COUNT_MAX)
-    return _core.topk_search(q, c, int(k), score_function, chunk, exclude_self, force_fp32=force_fp32)
+    return _core.topk_search(q, c, min(int(k), _COUNT_MAX), score_function, chunk, exclude_self, force_fp32=force_fp32)
 
 
 def community_detection(
@@ -344,7 +344,7 @@ def hamming_topk(
         raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
     q = _as_code_matrix(queries, "query_embeddings", np.uint8)
     c = _as_code_matrix(corpus, "corpus_embeddings", np.uint8)
-    return _core.hamming_topk(q, c, int(k))
+    return _core.hamming_topk(q, c, min(int(k), _COUNT_MAX))
 
 
 def _as_candidate_ids(ids: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -377,6 +377,7 @@ def code_dot_topk(
     index. Queries and corpus must share the dtype. Returns ``(ids, scores)`` of shape ``(q, min(k, n))``."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValueError(f"top_k must be a non-negative integer, got {k!r}")
+    k = min(int(k), _COUNT_MAX)  # k past the corpus means all of it
     dtype = np.asarray(corpus).dtype
     if dtype == np.uint8:
         q = _as_code_matrix(queries, "query_embeddings", np.uint8)
@@ -459,7 +460,7 @@ def topk_self_search(
         raise ValueError(f"score_function must be 'cosine' or 'dot', got {score_function!r}")
     x = _as_f32_matrix(embeddings, "embeddings")
     _check_finite(x, "embeddings")
-    return _core.topk_self_search(x, int(k), score_function)
+    return _core.topk_self_search(x, min(int(k), _COUNT_MAX), score_function)
 
 
 # ------------------------------------------------------------------ late interaction (ragged token matrices)
