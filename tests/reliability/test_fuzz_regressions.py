@@ -367,7 +367,17 @@ def test_tokenize_only_second_without_a_pair() -> None:
         tok.encode(["the quick fox"], add_special_tokens=False)
 
 
-def test_ops_topk_search_huge_chunk() -> None:
+def test_ops_topk_huge_k_and_chunk() -> None:
+    """top_k or corpus_chunk_size past 2**64 (a Python int) mean all rows, not an OverflowError."""
     q = np.eye(3, dtype=np.float32)
-    for got, want in zip(ops.topk_search(q, q, 2, corpus_chunk_size=2**64), ops.topk_search(q, q, 2)):
-        np.testing.assert_array_equal(got, want)
+    codes = np.packbits(q > 0, axis=1)
+    pairs = [
+        (ops.topk_search(q, q, 2, corpus_chunk_size=2**64), ops.topk_search(q, q, 2)),
+        (ops.topk_search(q, q, 2**64), ops.topk_search(q, q, 3)),
+        (ops.topk_self_search(q, 2**64), ops.topk_self_search(q, 2)),
+        (ops.hamming_topk(codes, codes, 2**64), ops.hamming_topk(codes, codes, 3)),
+        (ops.code_dot_topk(codes, codes, 2**64), ops.code_dot_topk(codes, codes, 3)),
+    ]
+    for result, want in pairs:
+        for got, expected in zip(result, want):
+            np.testing.assert_array_equal(got, expected)
