@@ -21,7 +21,7 @@ use sentrs_core::pooling::{normalize_rows, pool, PoolingMode};
 use sentrs_core::similarity::{similarity_matrix, Similarity};
 use sentrs_core::static_embed::embed_mean;
 use sentrs_core::tokenize::{BatchTokenizer, Padding, TokenizerSettings};
-use sentrs_core::topk::{topk_search, TopKScore};
+use sentrs_core::topk::{topk_search_at, TopKScore};
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -259,28 +259,35 @@ fn bench_search(c: &mut Criterion) {
     let mut group = c.benchmark_group("topk_search");
     group.sample_size(10);
     group.throughput(Throughput::Elements((nq * nc) as u64));
-    // The bf16 pass runs where the CPU has AVX512-BF16; `force_fp32` (`SENTRS_EXACT_FP32=1` in Python) forces the
-    // fp32 GEMM path.
+    // At each SIMD level this CPU runs: the candidate pass of the level (bf16 at AVX-512 with AVX512-BF16, int16
+    // from AVX2) and, with `force_fp32` (`SENTRS_EXACT_FP32=1` in Python), the level's fp32 path (the `gemm` crate
+    // at AVX-512, the fused kernels below). The level is in the benchmark id.
     let cancel = Cancel::new();
-    for (name, fp32) in [("auto", false), ("fp32", true)] {
-        group.bench_function(
-            BenchmarkId::new(name, format!("{nq}x{nc}x{HIDDEN}_k{k}")),
-            |bench| {
-                bench.iter(|| {
-                    topk_search(
-                        black_box(queries.view()),
-                        black_box(corpus.view()),
-                        k,
-                        TopKScore::Cosine,
-                        8192,
-                        false,
-                        fp32,
-                        &cancel,
-                    )
-                    .unwrap()
-                })
-            },
-        );
+    for level in sentrs_core::simd::supported_levels() {
+        for (name, fp32) in [("candidates", false), ("fp32", true)] {
+            group.bench_function(
+                BenchmarkId::new(
+                    format!("{}/{name}", level.name()),
+                    format!("{nq}x{nc}x{HIDDEN}_k{k}"),
+                ),
+                |bench| {
+                    bench.iter(|| {
+                        topk_search_at(
+                            level,
+                            black_box(queries.view()),
+                            black_box(corpus.view()),
+                            k,
+                            TopKScore::Cosine,
+                            8192,
+                            false,
+                            fp32,
+                            &cancel,
+                        )
+                        .unwrap()
+                    })
+                },
+            );
+        }
     }
     group.finish();
 

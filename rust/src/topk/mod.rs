@@ -197,9 +197,8 @@ fn topk_fp32_fused(
     let mut state = TopKState::new(nq, k);
     let packed = fused::F32Queries::new(queries);
     let step = corpus_block.min(fused::block_rows(queries.ncols()));
-    for c0 in (0..nc).step_by(step) {
-        cancel.check()?;
-        let block = corpus.slice(s![c0..(c0 + step).min(nc), ..]);
+    state.heaps = fused::scan_blocks(nq, nc, step, k, cancel, |c0, c1, heaps, parallel| {
+        let block = corpus.slice(s![c0..c1, ..]);
         let inverse_norms: Option<Array1<f32>> =
             (score == TopKScore::Cosine).then(|| row_norms(block).mapv(|n| 1.0 / n));
         fused::scan_f32(
@@ -209,10 +208,11 @@ fn topk_fp32_fused(
             c0,
             inverse_norms.as_ref().map(|a| a.view()),
             exclude_self,
-            &mut state.heaps,
+            heaps,
             k,
+            parallel,
         );
-    }
+    })?;
     Ok(state.finish())
 }
 
@@ -421,20 +421,26 @@ impl Search<'_> {
             Candidates::I16(kernel) => {
                 let packed = fused::I16Queries::new(queries);
                 let step = self.corpus_block.min(fused::block_rows(d.div_ceil(2)));
-                for c0 in (0..nc).step_by(step) {
-                    self.cancel.check()?;
-                    let c1 = (c0 + step).min(nc);
-                    let block = corpus.slice(s![c0..c1, ..]);
-                    fused::scan_i16(
-                        kernel,
-                        &packed,
-                        block,
-                        c0,
-                        scale_of(c0, c1),
-                        &mut approx.heaps,
-                        kept,
-                    );
-                }
+                approx.heaps = fused::scan_blocks(
+                    nq,
+                    nc,
+                    step,
+                    kept,
+                    self.cancel,
+                    |c0, c1, heaps, parallel| {
+                        let block = corpus.slice(s![c0..c1, ..]);
+                        fused::scan_i16(
+                            kernel,
+                            &packed,
+                            block,
+                            c0,
+                            scale_of(c0, c1),
+                            heaps,
+                            kept,
+                            parallel,
+                        );
+                    },
+                )?;
                 // Largest |c| g over rows: 1 for cosine, the largest norm for dot products.
                 let row_size = match score {
                     TopKScore::Cosine => 1.0,
