@@ -443,6 +443,7 @@ def setfit_scenario(model_path: str, max_steps: str) -> dict[str, Any]:
 
     model = SetFitModel.from_pretrained(model_path, device="cpu")
     args = TrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix="setfit-"),  # the default, "checkpoints", is in the working directory
         batch_size=4,
         num_epochs=1,
         max_steps=int(max_steps),

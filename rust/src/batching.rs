@@ -52,7 +52,7 @@ pub fn plan_batches(
         let mut end = start + 1;
         while end < order.len() && end - start < batch_size {
             if let Some(budget) = max_tokens {
-                if (end - start + 1) * longest > budget {
+                if (end - start + 1).saturating_mul(longest) > budget {
                     break;
                 }
             }

@@ -106,7 +106,7 @@ fn pool_row(
     // Left padding shifts where a row starts; the prompt is the `skip_first` positions from there on.
     let start = (0..seq).find(|&t| mask[t] != 0).unwrap_or(0);
     let pooled: Vec<usize> = (0..seq)
-        .filter(|&t| mask[t] != 0 && t >= start + skip_first)
+        .filter(|&t| mask[t] != 0 && t >= start.saturating_add(skip_first))
         .collect();
     match mode {
         // With nothing left to pool the reference reads position 0 (argmax of an all-zero mask).

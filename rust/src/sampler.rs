@@ -109,7 +109,7 @@ pub fn no_duplicates_pass(
             stamp.iter_mut().for_each(|s| *s = 0);
             number = 1;
         }
-        let mut batch = Vec::with_capacity(batch_size);
+        let mut batch = Vec::with_capacity(batch_size.min(order.len()));
         skipped.clear();
         while let Some(row) = waiting.pop_front() {
             let values = &ids[row * values_per_row..(row + 1) * values_per_row];

@@ -239,6 +239,9 @@ fn check_csr(
     Ok(indptr.len() - 1)
 }
 
+/// Largest column count an index takes: one counter per column is allocated (2^28 columns: 2 GiB).
+pub const MAX_DIM: usize = 1 << 28;
+
 impl InvertedIndex {
     /// Builds the index from documents in CSR form (`dim` columns).
     pub fn from_csr(
@@ -247,6 +250,11 @@ impl InvertedIndex {
         values: &[f32],
         dim: usize,
     ) -> CoreResult<Self> {
+        if dim > MAX_DIM {
+            return Err(invalid(format!(
+                "dim (the number of columns) must be at most {MAX_DIM}, got {dim}"
+            )));
+        }
         let n_docs = check_csr(indptr, indices, values, dim, "corpus")?;
         if n_docs > u32::MAX as usize {
             return Err(invalid(format!(
@@ -316,6 +324,7 @@ impl InvertedIndex {
         values: &[f32],
         k: usize,
         cosine: bool,
+        cancel: &crate::cancel::Cancel,
     ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
         let nq = check_csr(indptr, indices, values, self.dim, "query")?;
         let k = k.min(self.n_docs);
@@ -325,6 +334,9 @@ impl InvertedIndex {
             return Ok((ids, scores));
         }
         let one = |acc: &mut Scratch, q: usize| -> Vec<(usize, f32)> {
+            if cancel.is_cancelled() {
+                return Vec::new(); // the whole search is discarded below
+            }
             let (start, end) = (indptr[q] as usize, indptr[q + 1] as usize);
             // Scatter-add along the posting lists of the query's dimensions.
             for p in start..end {
@@ -416,6 +428,7 @@ impl InvertedIndex {
             let mut scratch = self.scratch();
             (0..nq).map(|q| one(&mut scratch, q)).collect()
         };
+        cancel.check()?;
         for (q, row) in results.into_iter().enumerate() {
             for (rank, (d, s)) in row.into_iter().enumerate() {
                 ids[[q, rank]] = d as i64;
@@ -537,7 +550,7 @@ mod tests {
             let qc = dense_to_csr(q.view(), None).unwrap();
             let dc = dense_to_csr(d.view(), None).unwrap();
             let index = InvertedIndex::from_csr(&dc.indptr, &dc.indices, &dc.values, dim).unwrap();
-            let (ids, scores) = index.search(&qc.indptr, &qc.indices, &qc.values, k, cosine).unwrap();
+            let (ids, scores) = index.search(&qc.indptr, &qc.indices, &qc.values, k, cosine, &crate::cancel::Cancel::new()).unwrap();
             let want = naive_search(&q, &d, k, cosine);
             for i in 0..nq {
                 for (r, &(j, s)) in want[i].iter().enumerate() {
@@ -553,7 +566,16 @@ mod tests {
         assert!(InvertedIndex::from_csr(&[0, 2], &[0], &[1.0], 4).is_err());
         assert!(InvertedIndex::from_csr(&[0, 1], &[7], &[1.0], 4).is_err());
         let index = InvertedIndex::from_csr(&[0, 1], &[1], &[1.0], 4).unwrap();
-        assert!(index.search(&[0, 1], &[9], &[1.0], 1, false).is_err());
+        assert!(index
+            .search(
+                &[0, 1],
+                &[9],
+                &[1.0],
+                1,
+                false,
+                &crate::cancel::Cancel::new()
+            )
+            .is_err());
     }
 
     #[test]

@@ -401,6 +401,10 @@ pub(crate) fn truncate_ids(ids: &mut Vec<u32>, max_length: Option<usize>, side: 
     }
 }
 
+/// Largest padded batch, in tokens (rows x length, and the length alone): 2^32 tokens are already 32 GiB per int64
+/// matrix, and the batch needs three.
+pub const MAX_PADDED_LENGTH: usize = 1 << 32;
+
 /// Pads `rows` of `encoded` (in the given order) into `(len(rows), seq)` matrices.
 ///
 /// `seq` is the longest selected row ([`Padding::Longest`]) or the fixed length, rounded up to a multiple of
@@ -440,7 +444,18 @@ pub fn pad_rows(
         }
     };
     if let Some(m) = multiple_of {
-        seq = seq.div_ceil(m) * m;
+        seq = seq
+            .div_ceil(m)
+            .checked_mul(m)
+            .ok_or_else(|| invalid(format!("padding {seq} up to a multiple of {m} overflows")))?;
+    }
+    // Three int64 matrices of rows x seq: refuse what no machine can hold, before allocating (or building a numpy
+    // array whose byte size overflows, even with no rows).
+    if seq > MAX_PADDED_LENGTH || rows.len().saturating_mul(seq) > MAX_PADDED_LENGTH {
+        return Err(invalid(format!(
+            "padding {} rows to {seq} tokens is too large (at most {MAX_PADDED_LENGTH} tokens per batch)",
+            rows.len()
+        )));
     }
     let mut input_ids = Array2::<i64>::from_elem((rows.len(), seq), i64::from(pad_id));
     let mut attention_mask = Array2::<i64>::zeros((rows.len(), seq));

@@ -70,7 +70,6 @@ def rust_bug(reason: str) -> pytest.MarkDecorator:
 # ----------------------------------------------------------------------------------------------- Rust side
 
 
-@rust_bug("plan_batches: rows * longest overflows usize for lengths near 2**63, so max_tokens is ignored")
 def test_plan_batches_huge_lengths_respect_max_tokens() -> None:
     try:
         _, bounds = _core.plan_batches([0, 2**63], 2, 1)
@@ -79,7 +78,6 @@ def test_plan_batches_huge_lengths_respect_max_tokens() -> None:
     assert np.diff(bounds).max() == 1, f"rows of 0 and 2**63 tokens batched together under max_tokens=1: {bounds}"
 
 
-@rust_bug("pool: start + skip_first wraps for skip_first near 2**64, so a left-padded row pools its prompt")
 def test_pool_huge_skip_first_pools_nothing() -> None:
     tokens = np.array([[[1.0], [2.0], [4.0]]], dtype=np.float32)
     mask = np.array([[0, 1, 1]], dtype=np.int64)  # left padding: the row starts at position 1
@@ -99,51 +97,43 @@ def test_mine_pairs_huge_ids() -> None:
     assert sorted(zip(lo.tolist(), hi.tolist())) == [(r, big) for r in range(5)]
 
 
-@rust_bug("token_inverted_lists: decreasing document offsets panic (slice index starts at 2 but ends at 1)")
 def test_inverted_lists_decreasing_offsets() -> None:
     with pytest.raises(ValueError):
         _core.token_inverted_lists(np.zeros(2, np.uint32), np.array([0, 2, 1, 2], np.int64), 3)
 
 
-@rust_bug("token_inverted_lists: document offsets that do not start at 0 are accepted, codes before them ignored")
 def test_inverted_lists_offsets_not_from_zero() -> None:
     with pytest.raises(ValueError):
         _core.token_inverted_lists(np.zeros(2, np.uint32), np.array([1, 2], np.int64), 3)
 
 
-@rust_bug("token_inverted_lists: n_centroids=2**63 panics (capacity overflow)")
 def test_inverted_lists_huge_n_centroids_panics() -> None:
     with pytest.raises((ValueError, MemoryError)):
         _core.token_inverted_lists(np.zeros(0, np.uint32), np.array([0], np.int64), 2**63)
 
 
-@rust_bug("token_inverted_lists: n_centroids=2**31 aborts the process (a 48 GiB allocation fails)")
 def test_inverted_lists_large_n_centroids_aborts() -> None:
     refuses_cleanly("_core.token_inverted_lists(np.zeros(0, np.uint32), np.array([0], np.int64), 2**31)")
 
 
-@rust_bug("Encoding.pad: pad_to=2**63 panics (ndarray: shape too large)")
 def test_pad_huge_pad_to_panics() -> None:
     enc = tiny_tokenizer().encode(["a", "a a"])
     with pytest.raises((ValueError, MemoryError)):
         enc.pad(None, pad_to=2**63)
 
 
-@rust_bug(
-    "Encoding.pad: pad_to=2**64-1 with pad_to_multiple_of=2 overflows the rounding, panics (index out of bounds)"
-)
 def test_pad_rounding_overflow_panics() -> None:
     enc = tiny_tokenizer().encode(["a", "a a"])
     with pytest.raises((ValueError, MemoryError)):
         enc.pad(None, pad_to=2**64 - 1, pad_to_multiple_of=2)
 
 
-@rust_bug("Encoding.pad: zero rows padded to 2**62 columns segfaults the interpreter")
-def test_pad_zero_rows_huge_length_segfaults() -> None:
-    refuses_cleanly(TOKENIZER_SETUP + "_core.Tokenizer.from_str(TOKENIZER).encode([]).pad(None, pad_to=2**62)")
+def test_pad_zero_rows_huge_length_is_refused() -> None:
+    """Zero rows padded to 2**62 columns once segfaulted the interpreter (a numpy array of an overflowing size)."""
+    with pytest.raises(ValueError, match="too large"):
+        tiny_tokenizer().encode([]).pad(None, pad_to=2**62)
 
 
-@rust_bug("SparseIndex: dim=2**63-1 panics (capacity overflow), dim=2**64-1 panics (index out of bounds)")
 @pytest.mark.parametrize("dim", [2**63 - 1, 2**64 - 1])
 def test_sparse_index_huge_dim(dim: int) -> None:
     empty_i, empty_v = np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -151,14 +141,12 @@ def test_sparse_index_huge_dim(dim: int) -> None:
         _core.SparseIndex(np.array([0], np.int64), empty_i, empty_v, dim)
 
 
-@rust_bug("maxsim_topk: k=2**62 panics (capacity overflow) with one query")
 def test_maxsim_topk_huge_k_panics() -> None:
     one = np.ones((1, 2), np.float32)
     with pytest.raises((ValueError, MemoryError)):
         _core.maxsim_topk(one, np.array([0, 1]), one, np.array([0, 1]), 2**62)
 
 
-@rust_bug("maxsim_topk: k=2**62 with no queries segfaults the interpreter")
 def test_maxsim_topk_huge_k_no_queries_segfaults() -> None:
     refuses_cleanly(
         "_core.maxsim_topk(np.zeros((0, 2), np.float32), np.array([0]), np.ones((1, 2), np.float32),"
@@ -166,7 +154,6 @@ def test_maxsim_topk_huge_k_no_queries_segfaults() -> None:
     )
 
 
-@rust_bug("candidate_search: k=2**62 with no queries segfaults the interpreter")
 def test_candidate_search_huge_k_no_queries_segfaults() -> None:
     refuses_cleanly(
         "_core.candidate_search(np.zeros((0, 2), np.float32), np.array([0]), np.ones((1, 2), np.float32),"
@@ -300,7 +287,6 @@ def test_encode_token_embeddings_take_the_precision(make_tiny_st: Callable[..., 
 # ----------------------------------------------------------------------------------------------- found by make fuzz
 
 
-@rust_bug("maxsim (AMX kernel, 'auto' on AMX CPUs): Fortran-order queries give all-zero scores")
 def test_maxsim_fortran_queries() -> None:
     rng = np.random.default_rng(0)
     tokens = rng.standard_normal((5, 4)).astype(np.float32)
@@ -309,7 +295,6 @@ def test_maxsim_fortran_queries() -> None:
     np.testing.assert_allclose(_core.maxsim(np.asfortranarray(tokens), q_off, tokens, d_off), want, rtol=1e-5)
 
 
-@rust_bug("maxsim/maxsim_topk (AMX kernel): Fortran-order documents panic (amx.rs: range end index out of range)")
 def test_maxsim_fortran_documents() -> None:
     rng = np.random.default_rng(0)
     tokens = rng.standard_normal((5, 4)).astype(np.float32)
@@ -331,7 +316,6 @@ def test_ops_maxsim_takes_any_layout() -> None:
     np.testing.assert_allclose(scores, np.sort(want, axis=1)[:, ::-1], rtol=1e-5)
 
 
-@rust_bug("topk_search: 0-dimensional rows panic ('chunk size must be non-zero') under a SIMD cap (avx2, scalar)")
 def test_topk_zero_dimensions_under_a_simd_cap() -> None:
     levels = _core.supported_simd_levels()
     try:
@@ -342,7 +326,6 @@ def test_topk_zero_dimensions_under_a_simd_cap() -> None:
         _core.set_simd_ceiling(None)
 
 
-@rust_bug("no_duplicates_batches: batch_size=2**64-1 panics (capacity overflow)")
 def test_no_duplicates_huge_batch_size() -> None:
     ids = np.zeros((3, 1), np.uint32)
     rows, bounds = _core.no_duplicates_batches(ids, 1, np.array([0, 2, 1]), 2**64 - 1, False)

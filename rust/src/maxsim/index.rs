@@ -210,6 +210,19 @@ pub fn inverted_lists(
             "document offsets must end at the number of token codes",
         ));
     }
+    if doc_offsets[0] != 0 || doc_offsets.windows(2).any(|w| w[0] > w[1]) {
+        return Err(invalid(
+            "document offsets must start at 0 and never decrease",
+        ));
+    }
+    // Centroid ids are u32 codes; more lists than codes could name cannot be filled, and are refused before the
+    // per-list allocation.
+    if n_centroids > u32::MAX as usize || n_centroids > codes.len().max(1).saturating_mul(1 << 16) {
+        return Err(invalid(format!(
+            "n_centroids must be at most 65,536 per token code and 2^32 - 1, got {n_centroids} for {} codes",
+            codes.len()
+        )));
+    }
     if let Some(&bad) = codes.iter().find(|&&c| c as usize >= n_centroids) {
         return Err(invalid(format!(
             "token code {bad} is not a centroid (there are {n_centroids})"

@@ -21,6 +21,20 @@ fn offsets_of(values: &PyReadonlyArray1<'_, i64>, what: &str) -> PyResult<Vec<us
         .collect()
 }
 
+/// Largest `(n_queries, k)` result a top-k wrapper builds (and largest `k`): refused beyond, before allocating.
+const MAX_TOPK_CELLS: usize = 1 << 32;
+
+fn check_k(k: usize, query_offsets: &PyReadonlyArray1<'_, i64>) -> PyResult<()> {
+    let queries = query_offsets.len().unwrap_or(0).saturating_sub(1);
+    if k > MAX_TOPK_CELLS || queries.saturating_mul(k) > MAX_TOPK_CELLS {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "k={k} is too large for {queries} queries (at most {MAX_TOPK_CELLS} results); pass at most the \
+             number of documents"
+        )));
+    }
+    Ok(())
+}
+
 /// The shared half of both wrappers: offsets and weights read, the GIL released, Ctrl-C honoured, the two ragged
 /// sides checked and handed to `kernel`.
 fn ragged_call<'py, T: Send + IntoNumpy<'py>>(
@@ -36,7 +50,12 @@ fn ragged_call<'py, T: Send + IntoNumpy<'py>>(
         offsets_of(query_offsets, "query")?,
         offsets_of(document_offsets, "document")?,
     );
-    let (q, d) = (queries.as_array(), documents.as_array());
+    // The kernels read rows as contiguous slices: other layouts (Fortran order, strides) are copied first.
+    let (q, d) = (
+        queries.as_array().as_standard_layout().into_owned(),
+        documents.as_array().as_standard_layout().into_owned(),
+    );
+    let (q, d) = (q.view(), d.view());
     let weights = query_weights.map(|w| w.as_slice()).transpose()?;
     let work = search_work(q.nrows(), d.nrows(), q.ncols());
     detach_cancellable_into_numpy(py, work, |cancel| {
@@ -138,6 +157,7 @@ fn maxsim_topk<'py>(
     kernel: &str,
 ) -> PyResult<TopK<'py>> {
     let kernel = kernel_of(py, kernel)?;
+    check_k(k, &query_offsets)?;
     ragged_call(
         py,
         &queries,
@@ -222,6 +242,7 @@ fn candidate_search<'py>(
     candidates: usize,
 ) -> PyResult<TopK<'py>> {
     let lists = offsets_of(&list_offsets, "inverted-list")?;
+    check_k(k, &query_offsets)?;
     let (cents, codes, list_ids) = (
         centroids.as_array(),
         codes.as_slice()?,

@@ -1,7 +1,7 @@
 //! Python wrappers of [`crate::sparse`]: SPLADE pooling, dense rows to CSR, and the inverted index.
 
 use super::topk::parse_score;
-use super::{detach, detach_into_numpy, to_py_err, TopKArrays};
+use super::{detach, detach_cancellable_into_numpy, search_work, to_py_err, TopKArrays};
 use crate::topk::TopKScore;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
@@ -137,7 +137,11 @@ impl PySparseIndex {
         let cosine = parse_score(score_function)? == TopKScore::Cosine;
         let (p, i, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
         let index = std::sync::Arc::clone(&self.inner);
-        detach_into_numpy(py, move || index.search(p, i, v, k, cosine))
+        // Work: every posting of every query dimension, roughly; long searches honour Ctrl-C.
+        let work = search_work(p.len().saturating_sub(1), index.len(), 8);
+        detach_cancellable_into_numpy(py, work, move |cancel| {
+            index.search(p, i, v, k, cosine, cancel)
+        })
     }
 }
 

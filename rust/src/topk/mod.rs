@@ -154,6 +154,12 @@ fn fp32_at(
     exclude_self: bool,
     cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
+    // Zero-dimensional rows score 0 everywhere; the fused kernels need at least one word per row.
+    let level = if queries.ncols() == 0 {
+        Level::Avx512
+    } else {
+        level
+    };
     let kernel = match level {
         Level::Avx512 => {
             return topk_fp32(
