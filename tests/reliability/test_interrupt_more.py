@@ -226,10 +226,5 @@ def test_ctrl_c_dense_semantic_search(search_reports: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Rust: SparseIndex.search goes through `detach`, not `detach_cancellable`; Ctrl-C waits for every query "
-    "(util.semantic_search on sparse tensors searches in blocks of bounded work, so it stops promptly)",
-)
 def test_ctrl_c_sparse_index_search(uncancellable_reports: dict[str, Any]) -> None:
     _check(uncancellable_reports, "ops.SparseIndex.search")
