@@ -146,8 +146,9 @@ def machine_lines() -> list[str]:
 
 #: Environment variables that cap the instruction set each library uses: sentrs' kernels, torch's ATen kernels and
 #: oneDNN. ``SENTRS_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` runs both libraries as on an
-#: AVX2-only CPU (an emulation on a wider CPU: the same instructions, not the same core).
-ISA_CAPS = ("SENTRS_SIMD", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+#: AVX2-only CPU with MKL_ENABLE_INSTRUCTIONS=AVX2 (torch's matmul is MKL's): an emulation on a wider CPU (the same
+#: instructions, not the same core).
+ISA_CAPS = ("SENTRS_SIMD", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def cpu_feature_line() -> str:
