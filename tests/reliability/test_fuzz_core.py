@@ -116,8 +116,10 @@ def check_topk(ids: np.ndarray, scores: np.ndarray, full: np.ndarray, k: int, *,
                 assert scores[i, j] == -np.inf
                 continue
             assert 0 <= ids[i, j] < n
-            assert abs(full[i, ids[i, j]] - scores[i, j]) <= tol, (i, j, full[i, ids[i, j]], scores[i, j])
-            assert abs(want[j] - scores[i, j]) <= tol, (i, j, want[j], scores[i, j])
+            # Equal first: -inf - -inf is NaN (an empty query or document scores -inf when asked to).
+            at_id = full[i, ids[i, j]]
+            assert at_id == scores[i, j] or abs(at_id - scores[i, j]) <= tol, (i, j, at_id, scores[i, j])
+            assert want[j] == scores[i, j] or abs(want[j] - scores[i, j]) <= tol, (i, j, want[j], scores[i, j])
         real = ids[i][ids[i] >= 0]
         assert len(set(real.tolist())) == len(real), f"row {i} repeats an id: {ids[i]}"
 
@@ -745,9 +747,6 @@ def test_maxsim(
     weights = data.draw(f32_arrays(len(q) + data.draw(st.sampled_from([0, 0, 1])))) if weighted else None
     empty = data.draw(st.sampled_from([-1e9, 0.0, math.nan, -math.inf]))
     q_arg, same = data.draw(layouts(q))
-    # Known (Rust): a Fortran-order buffer gives zero scores (queries) or panics (documents) on the AMX kernel
-    # (test_fuzz_regressions); the ops facade hands the core C-contiguous buffers.
-    assume(not (isinstance(q_arg, np.ndarray) and q_arg.ndim == 2 and not q_arg.flags.c_contiguous))
     # Known (Rust): maxsim_topk with k near 2**62 panics (capacity overflow), or segfaults with no queries;
     # test_fuzz_regressions. The ops facade pads past the documents itself.
     # The k columns are allocated for real: valid k stay small here.
@@ -851,9 +850,6 @@ def test_token_inverted_lists(data: st.DataObject, docs: int, n_centroids: int, 
     top = min(n_centroids, 6) if 0 < n_centroids < 2**63 else 6
     codes = data.draw(hnp.arrays(np.uint32, total, elements=st.integers(0, top + 1)))
     codes_arg, same = data.draw(layouts(codes))
-    # Known (Rust): decreasing offsets panic (slice index), offsets not from 0 are accepted, n_centroids near 2**63
-    # panics (capacity overflow); test_fuzz_regressions. The ops facade checks all three.
-    assume(bool(np.all(np.diff(offsets) >= 0)) and offsets[0] == 0 and n_centroids < 2**63)
     out = attempt(_core.token_inverted_lists, codes_arg, offsets, n_centroids)
     if out is None:
         return
@@ -1011,8 +1007,6 @@ def test_no_duplicates_batches(
         dtype=np.int64,
     )
     order_arg, same = data.draw(layouts(order))
-    # Known (Rust): a batch_size near 2**64 panics (capacity overflow); test_fuzz_regressions.
-    assume(batch_size < 2**32 or batch_size >= 2**64)
     if 2**24 < num_values < 2**64:
         num_values = 2**20  # the pass allocates one stamp per value: keep real runs small
     out = attempt(_core.no_duplicates_batches, ids, num_values, order_arg, batch_size, drop_last)
@@ -1306,9 +1300,6 @@ SIMD_LEVELS = ("scalar", "avx2", "avx2_vnni", "avx512")
 )
 def test_simd_levels(data: st.DataObject, level: str | None, nq: int, n: int, d: int, k: int) -> None:
     """Any SIMD cap gives the same top-k, similarity and Hamming results (checked against numpy at that level)."""
-    # Known (Rust): topk_search on 0-dimensional rows panics ("chunk size must be non-zero") under a cap
-    # (test_fuzz_regressions).
-    assume(d > 0)
     levels = _core.supported_simd_levels()
     assert levels and set(levels) <= set(SIMD_LEVELS) and _core.detected_simd_level() in levels
     features = _core.cpu_features()
