@@ -7,6 +7,7 @@ Tolerance 1e-5 as elsewhere.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,12 @@ def _roberta_folder(root: Path) -> str:
     folder = root / "roberta"
     folder.mkdir()
     bpe.save_model(str(folder))
-    tok = RobertaTokenizerFast(
-        vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"), model_max_length=40
-    )
+    # transformers 5 ignores vocab_file/merges_file here (a tokenizer of the 5 special tokens only, which sentrs
+    # now refuses as a silently wrong model): hand it the vocabulary and merges themselves.
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    merge_lines = (folder / "merges.txt").read_text(encoding="utf-8").splitlines()[1:]
+    merges = [tuple(line.split()) for line in merge_lines if line.strip()]
+    tok = RobertaTokenizerFast(vocab=vocab, merges=merges, model_max_length=40)
     tok.save_pretrained(folder)
     torch.manual_seed(0)
     config = RobertaConfig(
