@@ -212,11 +212,6 @@ def test_ctrl_c_torch_models(torch_reports: dict[str, Any], name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="Rust: Tokenizer.encode runs the whole batch through `detach`, not `detach_cancellable`; Ctrl-C waits "
-    "for every input to be tokenized (600k texts: seconds; pairs tokenize at about 15k/s)",
-)
 def test_ctrl_c_during_tokenization(uncancellable_reports: dict[str, Any]) -> None:
     _check(uncancellable_reports, "SentenceTransformer.encode (during tokenization)")
 
