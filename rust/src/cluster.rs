@@ -110,6 +110,11 @@ pub fn mine_pairs(
     // Keys are lo * width + hi, so they order pairs by (lo, hi).
     let max_id = ids.iter().copied().max().unwrap_or(-1);
     let width = (ids.nrows() as u64).max(max_id.max(0) as u64 + 1);
+    if width.checked_mul(width).is_none() {
+        return Err(invalid(format!(
+            "ids must be below 2^32 (row indices), got {max_id}"
+        )));
+    }
     // (pair key, sighting order, score)
     let mut seen: Vec<(u64, u64, f32)> = Vec::with_capacity(ids.len());
     for (r, (id_row, score_row)) in ids.rows().into_iter().zip(scores.rows()).enumerate() {

@@ -236,6 +236,12 @@ impl BatchTokenizer {
         add_special_tokens: bool,
         buf: &mut Vec<u8>,
     ) -> CoreResult<Option<(Vec<u32>, Vec<u32>)>> {
+        // `only_second` truncation of a lone text is an error in `tokenizers` (when it must cut): the full pipeline
+        // reports it.
+        if self.settings.truncation == Truncation::OnlySecond && self.settings.max_length.is_some()
+        {
+            return Ok(None);
+        }
         let template = if add_special_tokens {
             match fast.template() {
                 Some(t) => Some(t),

@@ -85,8 +85,8 @@ def test_pool_huge_skip_first_pools_nothing() -> None:
     np.testing.assert_array_equal(_core.pool(tokens, mask, ["mean"], 2**64 - 1), [[0.0]])
 
 
-@rust_bug("mine_pairs: the pair key lo * width + hi overflows u64 for ids near 2**62; wrong pairs come back")
 def test_mine_pairs_huge_ids() -> None:
+    """The pair key lo * width + hi once wrapped for ids near 2**62 and wrong pairs came back; now refused."""
     big = 3689348814741910323  # (2**64 - 1) / 5: row 4's key 4 * (big + 1) + big wraps
     ids = np.full((5, 1), big, dtype=np.int64)
     scores = np.full((5, 1), 0.5, dtype=np.float32)
@@ -332,10 +332,6 @@ def test_no_duplicates_huge_batch_size() -> None:
     assert rows.tolist() == [0, 2, 1] and bounds.tolist() == [0, 1, 2, 3]
 
 
-@rust_bug(
-    "Tokenizer.encode (the WordPiece fast path): only_second truncation of a text without a pair truncates it "
-    "where tokenizers refuses ('Second sequence not provided'); other tokenizers refuse too"
-)
 def test_tokenize_only_second_without_a_pair() -> None:
     from tokenizers import Tokenizer as HFTokenizer
 
