@@ -642,7 +642,14 @@ fn inverted_index() {
                 dp,
                 di
             );
-            let Ok((ids, scores)) = index.search(&qp, &qi, &qv, k, cosine) else {
+            let Ok((ids, scores)) = index.search(
+                &qp,
+                &qi,
+                &qv,
+                k,
+                cosine,
+                &sentrs_core::cancel::Cancel::new(),
+            ) else {
                 prop_assert!(!valid(&qp, &qi, &qv), "refused valid queries");
                 return Ok(());
             };
