@@ -259,9 +259,9 @@ fn bench_search(c: &mut Criterion) {
     let mut group = c.benchmark_group("topk_search");
     group.sample_size(10);
     group.throughput(Throughput::Elements((nq * nc) as u64));
-    // At each SIMD level this CPU runs: the candidate pass of the level (bf16 at AVX-512 with AVX512-BF16, int16
-    // from AVX2) and, with `force_fp32` (`SENTRS_EXACT_FP32=1` in Python), the level's fp32 path (the `gemm` crate
-    // at AVX-512, the fused kernels below). The level is in the benchmark id.
+    // At each SIMD level this CPU runs: the candidate pass of the level (int16 from AVX2, int16-VNNI where the CPU
+    // has AVX-VNNI, bf16 at AVX-512 on CPUs with AVX512-BF16 and no AVX-VNNI) and, with `force_fp32`
+    // (`SENTRS_EXACT_FP32=1` in Python), the level's fp32 fused kernel. The level is in the benchmark id.
     let cancel = Cancel::new();
     for level in sentrs_core::simd::supported_levels() {
         for (name, fp32) in [("candidates", false), ("fp32", true)] {

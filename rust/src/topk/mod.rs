@@ -67,9 +67,9 @@ pub fn topk_search(
 /// [`topk_search`] at SIMD level `level` (capped at what this CPU runs).
 ///
 /// Large searches first pick candidates in a cheaper precision and rescore them in fp32 with a proof that no other
-/// row can enter the top k (same result as fp32): bf16 at the AVX-512 level on CPUs with AVX512-BF16, int16 codes
-/// from the AVX2 level (AVX-VNNI where the level and CPU allow). The fp32 scoring is the `gemm` crate at the AVX-512
-/// level and the fused kernels of [`fused`] below it (AVX2 + FMA, or portable code at the scalar level).
+/// row can enter the top k (same result as fp32): int16 codes from the AVX2 level (AVX-VNNI where the level and CPU
+/// allow, preferred to bf16), bf16 at the AVX-512 level on CPUs with AVX512-BF16 but no AVX-VNNI. The fp32 scoring
+/// is the fused kernels of [`fused`] (AVX2 + FMA from the AVX2 level up, portable code at the scalar level).
 /// `force_fp32` turns the candidate pass off (for benchmarks and checks).
 #[allow(clippy::too_many_arguments)]
 pub fn topk_search_at(
@@ -141,8 +141,8 @@ const BF16_BLOCK: usize = 2048;
 /// Candidates kept per query beyond `k` by a candidate pass, for the fp32 rescoring.
 const CANDIDATE_EXTRA: usize = 32;
 
-/// The fp32 search at `level`: the `gemm` crate at AVX-512, the fused kernels below. `queries` are already
-/// normalised for cosine.
+/// The fp32 search at `level` through the fused kernels (the `gemm` crate only for zero-dimensional rows).
+/// `queries` are already normalised for cosine.
 #[allow(clippy::too_many_arguments)]
 fn fp32_at(
     level: Level,
@@ -155,24 +155,18 @@ fn fp32_at(
     cancel: &Cancel,
 ) -> CoreResult<(Array2<i64>, Array2<f32>)> {
     // Zero-dimensional rows score 0 everywhere; the fused kernels need at least one word per row.
-    let level = if queries.ncols() == 0 {
-        Level::Avx512
-    } else {
-        level
-    };
+    if queries.ncols() == 0 {
+        return topk_fp32(
+            queries,
+            corpus,
+            k,
+            score,
+            corpus_block,
+            exclude_self,
+            cancel,
+        );
+    }
     let kernel = match level {
-        // The `gemm` crate path is kept for zero-dimensional rows (the fused kernels need one word per row).
-        Level::Avx512 if queries.ncols() == 0 => {
-            return topk_fp32(
-                queries,
-                corpus,
-                k,
-                score,
-                corpus_block,
-                exclude_self,
-                cancel,
-            )
-        }
         // Measured on a 2-vCPU Sapphire Rapids: the fused AVX2 kernel (160 GFLOP/s, no score block written) beats
         // the AVX-512 GEMM of the `gemm` crate plus the running selection (110 GFLOP/s).
         Level::Avx512 | Level::Avx2 | Level::Avx2Vnni => fused::F32Kernel::Avx2,
@@ -304,8 +298,6 @@ impl Candidates {
             Some(Candidates::I16(fused::I16Kernel::AvxVnni))
         } else if level >= Level::Avx512 && bf16::cpu_supported() {
             Some(Candidates::Bf16)
-        } else if level >= Level::Avx2Vnni && fused::i16_supported(fused::I16Kernel::AvxVnni) {
-            Some(Candidates::I16(fused::I16Kernel::AvxVnni))
         } else if level >= Level::Avx2 && fused::i16_supported(fused::I16Kernel::Avx2) {
             Some(Candidates::I16(fused::I16Kernel::Avx2))
         } else {
