@@ -111,6 +111,30 @@ def test_cpu_flags_from_proc_cpuinfo(tmp_path: Path) -> None:
     assert _cpu_flags(str(tmp_path / "missing")) == frozenset()
 
 
+def test_cpuid_overrides_proc_cpuinfo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cpuid (what this process runs on, also under an emulator whose /proc/cpuinfo is the host's) wins over
+    /proc/cpuinfo for the flags the Rust core detects; other cpuinfo flags are kept."""
+    from sentrs import _core
+    from sentrs.backend.onnx import _with_cpuid_flags
+
+    host = frozenset({"fpu", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile"})
+    avx2_only = [
+        ("avx2", True),
+        ("fma", True),
+        ("avx_vnni", False),
+        ("avx512f", False),
+        ("avx512_vnni", False),
+        ("amx", False),
+    ]
+    monkeypatch.setattr(_core, "cpu_features", lambda: avx2_only)
+    assert _with_cpuid_flags(host) == {"fpu", "avx2", "fma", "amx_tile"}
+    monkeypatch.setattr("sentrs.backend.onnx._cpu_flags", lambda _path: host)
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    assert int8_preset_for_cpu() == "avx2"
+    monkeypatch.setattr(_core, "cpu_features", lambda: [("avx2", True), ("avx_vnni", True)])
+    assert int8_preset_for_cpu() == "avx512_vnni"
+
+
 # ---------------------------------------------------------------------------------------------- the load-time warning
 def _tagged_model(path: Path, metadata: dict[str, str]) -> BackendFile:
     """A one-node ONNX graph (``input_ids`` -> float ``last_hidden_state``) carrying ``metadata``."""

@@ -116,8 +116,29 @@ class CpuFeatures:
 
 
 def cpu_features() -> CpuFeatures:
-    """This machine's :class:`CpuFeatures` (tests monkeypatch this to take other CPUs' code paths)."""
-    return CpuFeatures(platform.machine(), _cpu_flags("/proc/cpuinfo"))
+    """This machine's :class:`CpuFeatures` (tests monkeypatch this to take other CPUs' code paths).
+
+    On x86 the flags the Rust core reads from ``cpuid`` override ``/proc/cpuinfo``'s for the instructions it knows:
+    ``cpuid`` is what this process runs on (and what ONNX Runtime dispatches on), also under an emulator or in a
+    container whose ``/proc/cpuinfo`` is the host's.
+    """
+    machine = platform.machine()
+    flags = _cpu_flags("/proc/cpuinfo")
+    if machine.lower() in ("x86_64", "amd64"):
+        flags = _with_cpuid_flags(flags)
+    return CpuFeatures(machine, flags)
+
+
+def _with_cpuid_flags(flags: frozenset[str]) -> frozenset[str]:
+    """``flags`` with the Rust core's ``cpuid`` answers for the instructions it detects (unchanged without it)."""
+    try:
+        from sentrs import _core
+
+        detected = dict(_core.cpu_features())
+    except (ImportError, AttributeError):  # pragma: no cover - the extension is always built with the package
+        return flags
+    detected.pop("amx", None)  # /proc/cpuinfo names AMX's parts (amx_tile, amx_bf16, amx_int8)
+    return frozenset({flag for flag in flags if flag not in detected} | {name for name, on in detected.items() if on})
 
 
 @functools.lru_cache(maxsize=4)
