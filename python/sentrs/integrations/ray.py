@@ -12,9 +12,11 @@ of rows into batches with the model's output added as a column:
 * multi-vector models (``MultiVectorEncoder``): a ``list<fixed_size_list<float32>>`` column of token vectors.
 
 Every actor gets ``num_cpus`` CPUs and runs its Rust, tokenizer and torch threads on exactly that many, so actors
-side by side do not oversubscribe the machine. An actor that dies mid-run (killed, out of memory) is restarted by Ray
-and its batch retried (Ray Data's defaults for actor pools); an error inside a batch (a missing column, a non-text
-row) fails the job with that error: no row is ever silently missing. ``ray`` is the optional extra ``sentrs[ray]``.
+side by side do not oversubscribe the machine. An actor that dies mid-batch (killed, out of memory, a crash in native
+code) is restarted and its batch retried, at most ``max_retries`` times per batch (3 by default); past that, or at the
+first death with ``max_retries=0``, the job fails with Ray's ``RayActorError``. An exception inside a batch (a missing
+column, a non-text row) is never retried and fails the job with that error: no row is ever silently missing and no
+job retries forever. ``ray`` is the optional extra ``sentrs[ray]``.
 
 Example::
 
@@ -29,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -178,6 +181,7 @@ def encode_dataset(
     concurrency: int | tuple[int, int] = 1,
     num_cpus: float = 1,
     num_gpus: float = 0,
+    max_retries: int = 3,
     **encode_kwargs: Any,
 ) -> Any:
     """``dataset`` with the model's outputs added (lazily; write it with ``write_parquet`` or iterate it).
@@ -191,7 +195,19 @@ def encode_dataset(
         batch_size: rows per Ray batch (the model's own ``batch_size`` is an ``encode_kwargs`` entry).
         concurrency: actors (or ``(min, max)`` for autoscaling).
         num_cpus, num_gpus: resources per actor; its threads follow ``num_cpus``.
+        max_retries: how many times one batch is retried after its actor died while running it (the process was
+            killed, ran out of memory or crashed): Ray restarts the actor, which loads the model again, and runs the
+            batch there; the output still holds every row exactly once. When a batch has used up its retries, the
+            job fails with ``ray.exceptions.RayActorError`` (``ActorUnavailableError`` when the actor was being
+            restarted); with ``0`` actors are not restarted either, and the first death fails the job with
+            ``ray.exceptions.ActorDiedError`` naming the actor and why its process ended. Ray Data's own default
+            retries without limit, so a batch that kills every actor it lands on would never let the job end. An
+            exception raised inside a batch (a missing column, a non-text row) is never retried.
         encode_kwargs: ``encode``/``predict`` arguments.
+
+    Raises:
+        ValueError: a bad ``batch_size``, ``concurrency``, ``max_retries``, ``model_type`` or a cross-encoder
+            without ``document_column`` (at once; errors inside actors surface when the dataset is consumed).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -199,22 +215,56 @@ def encode_dataset(
         raise ValueError(f"model_type must be one of {list(_MODEL_TYPES)}, got {model_type!r}")
     if model_type == "CrossEncoder" and document_column is None:
         raise ValueError("a CrossEncoder scores (query, document) pairs: pass document_column=")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    compute = _actor_pool(concurrency)
     threads = max(1, int(num_cpus))
-    return dataset.map_batches(
-        SentrsEncoder,
-        fn_constructor_kwargs={
-            "model_name_or_path": model_name_or_path,
-            "model_type": model_type,
-            "column": column,
-            "output_column": output_column,
-            "document_column": document_column,
-            "model_kwargs": model_kwargs,
-            "encode_kwargs": encode_kwargs,
-            "num_threads": threads,
-        },
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        concurrency=concurrency,
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
+    with warnings.catch_warnings():
+        # Ray 2.60 marks map_batches' per-actor options deprecated (removal planned for 2.64) with no named
+        # parameter for max_restarts / max_task_retries yet; they are still the only way to bound the retries.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+        return dataset.map_batches(
+            SentrsEncoder,
+            fn_constructor_kwargs={
+                "model_name_or_path": model_name_or_path,
+                "model_type": model_type,
+                "column": column,
+                "output_column": output_column,
+                "document_column": document_column,
+                "model_kwargs": model_kwargs,
+                "encode_kwargs": encode_kwargs,
+                "num_threads": threads,
+            },
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=compute,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            **_fault_tolerance(max_retries),
+        )
+
+
+def _actor_pool(concurrency: Any) -> Any:
+    """``concurrency`` (``n`` actors, or ``(min, max)``) as Ray Data's ``ActorPoolStrategy``."""
+    from ray.data import ActorPoolStrategy
+
+    def is_count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    if is_count(concurrency):
+        return ActorPoolStrategy(size=concurrency)
+    if isinstance(concurrency, tuple) and len(concurrency) == 2 and all(map(is_count, concurrency)):
+        low, high = concurrency
+        if low <= high:
+            return ActorPoolStrategy(min_size=low, max_size=high)
+    raise ValueError(
+        f"concurrency must be an int >= 1 (actors) or a (min, max) tuple of them with min <= max, got {concurrency!r}"
     )
+
+
+def _fault_tolerance(max_retries: int) -> dict[str, int]:
+    """The actor options behind ``max_retries``: restarts without limit, each batch retried at most ``max_retries``
+    times (a batch's retries bound the job, not the actor's restarts); ``0`` turns both off."""
+    if max_retries == 0:
+        return {"max_restarts": 0, "max_task_retries": 0}
+    return {"max_restarts": -1, "max_task_retries": max_retries}
