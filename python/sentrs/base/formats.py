@@ -20,12 +20,14 @@ __all__ = [
     "read_json_object",
 ]
 
-# transformer_task -> (transformers auto class name, model output field, features key written)
+# transformer_task -> (transformers auto class name, model output field, features key written). transformers has no
+# auto class for retrieval: the Transformer resolves the checkpoint's own ``*ForRetrieval`` class (ColPali, ...).
 TRANSFORMER_TASKS: dict[str, tuple[str, str, str]] = {
     "feature-extraction": ("AutoModel", "last_hidden_state", "token_embeddings"),
     "fill-mask": ("AutoModelForMaskedLM", "logits", "token_embeddings"),
     "sequence-classification": ("AutoModelForSequenceClassification", "logits", "scores"),
     "text-generation": ("AutoModelForCausalLM", "logits", "causal_logits"),  # LLM rerankers (CrossEncoder)
+    "retrieval": ("*ForRetrieval", "embeddings", "token_embeddings"),  # ColPali-style (MultiVectorEncoder)
 }
 
 # Config files older releases wrote for the Transformer module, newest name first.

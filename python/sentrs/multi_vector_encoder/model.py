@@ -20,7 +20,6 @@ from sentrs.base.inputs import (
     check_batch_size,
     multi_process_requested,
     pop_sentences_alias,
-    prepare_text_inputs,
 )
 from sentrs.base.model import BaseModel, ClassOnAccess, ModelOptions, with_model_options
 from sentrs.base.prompts import QueryDocumentMixin
@@ -219,7 +218,7 @@ class MultiVectorEncoder(QueryDocumentMixin, BaseModel):
             convert_to_numpy = False
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() in (logging.INFO, logging.DEBUG)
-        batch, single = prepare_text_inputs(inputs)
+        batch, single = self._prepare_inputs(inputs)
         resolved_prompt = self._resolve_prompt(prompt, prompt_name)
         if task is not None:
             kwargs["task"] = task
@@ -428,7 +427,8 @@ class MultiVectorEncoder(QueryDocumentMixin, BaseModel):
 
     def _load_default_modules(self, model_dir: str, **hub_kwargs: Any) -> OrderedDict[str, nn.Module]:
         """A plain transformers folder: Transformer + a 128-wide token projection (from ``linear.weight`` for a
-        Stanford ColBERT folder) + MultiVectorMask + token-level Normalize."""
+        Stanford ColBERT folder) + MultiVectorMask + token-level Normalize; a ``*ForRetrieval`` folder (ColPali,
+        ColQwen2, ColModernVBert): Transformer(``retrieval``) + MultiVectorMask."""
         import torch
 
         from sentrs.base.modules.dense import Dense
@@ -437,13 +437,24 @@ class MultiVectorEncoder(QueryDocumentMixin, BaseModel):
         from sentrs.multi_vector_encoder.modules.multi_vector_mask import MultiVectorMask
 
         architectures = _architectures(model_dir)
-        if any(a.endswith("ForRetrieval") for a in architectures):
-            from sentrs.exceptions import UnsupportedFeatureError
-
-            raise UnsupportedFeatureError(
-                f"{model_dir} is a transformers {architectures[0]} retriever (ColPali-style, image documents); "
-                "sentrs runs text models only so far"
+        retriever = next((a for a in architectures if a.endswith("ForRetrieval")), None)
+        if retriever is not None:
+            # ColPali / ColQwen2 / ColModernVBert: the model projects, normalises and zeroes padding itself, and its
+            # processor writes the query prefix, augmentation tokens and visual prompt; only the scoring mask is added.
+            embeddings = {"method": "forward", "method_output_name": "embeddings"}
+            retrieval = Transformer(
+                model_dir,
+                transformer_task="retrieval",
+                modality_config={"text": dict(embeddings), "image": dict(embeddings)},
+                module_output_name="token_embeddings",
+                model_kwargs=hub_kwargs.get("model_kwargs"),
+                processor_kwargs=hub_kwargs.get("processor_kwargs"),
+                config_kwargs=hub_kwargs.get("config_kwargs"),
+                cache_dir=self.cache_folder,
+                backend=hub_kwargs.get("backend", "torch"),
             )
+            logger.info("%s is a transformers %s: Transformer + MultiVectorMask, no projection", model_dir, retriever)
+            return OrderedDict([("0", retrieval), ("1", MultiVectorMask(skiplist_words=self._legacy.skiplist_words))])
         stanford = "HF_ColBERT" in architectures
         if stanford:
             self._read_stanford_metadata(model_dir)

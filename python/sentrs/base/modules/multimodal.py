@@ -285,6 +285,20 @@ def call_processor(
     the way each kind of processor takes them."""
     if is_processor_mixin(processor):
         named = {MODALITY_TO_PROCESSOR_ARG.get(key, key): value for key, value in inputs.items()}
+        if modality == "image" and _is_retrieval_processor(processor):
+            # ColPali-family processors prepare document pages with process_images, which also writes each page's
+            # visual prompt: their __call__ does so too for ColPali and ColQwen2 (the reference calls that), but
+            # ColModernVBert's returns pixels only, which its model cannot read.
+            return dict(
+                processor.process_images(
+                    **named,
+                    text_kwargs=per_modality["text"],
+                    images_kwargs=per_modality["image"],
+                    audio_kwargs=per_modality["audio"],
+                    videos_kwargs=per_modality["video"],
+                    common_kwargs=common,
+                )
+            )
         if model_type in _FLAT_KWARGS_MODEL_TYPES:
             if modality == ("audio", "text"):
                 flat = {**per_modality["text"], **per_modality["audio"]}  # audio's padding wins for Whisper
@@ -325,6 +339,11 @@ def call_processor(
         f"Could not determine how to call processor of type {type(processor).__name__} for modality "
         f"'{format_modality(modality)}'"
     )
+
+
+def _is_retrieval_processor(processor: Any) -> bool:
+    """A ColPali-family processor (ColPali, ColQwen2, ColModernVBert): it prepares queries and document images."""
+    return all(callable(getattr(processor, name, None)) for name in ("process_images", "process_queries"))
 
 
 def read_output(output: Any, path: str | list[str] | tuple[str, ...] | None) -> Any:

@@ -52,7 +52,7 @@ __all__ = ["QueryExpansionConfig", "Transformer", "normalize_query_expansion"]
 
 logger = logging.getLogger(__name__)
 
-TransformerTask = Literal["feature-extraction", "fill-mask", "sequence-classification", "text-generation"]
+TransformerTask = Literal["feature-extraction", "fill-mask", "sequence-classification", "text-generation", "retrieval"]
 MessageFormat = Literal["flat", "structured"]
 
 _TASKS = TRANSFORMER_TASKS
@@ -113,6 +113,41 @@ def _warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
         logger.warning(message)
+
+
+def resolve_retrieval_model_class(config: Any) -> Any:
+    """The transformers class of a ``*ForRetrieval`` checkpoint (ColPali, ColQwen2, ColModernVBert), for
+    ``transformer_task="retrieval"``: transformers' retrieval mapping first, then the base model of a PEFT adapter,
+    then a ``*ForRetrieval`` class that ``config.architectures`` names, then ``AutoModel`` for a remote-code checkpoint
+    that maps one in ``auto_map``. Raises ValueError for any other config.
+
+    transformers has no ``AutoModelForRetrieval``, and its retrieval mapping lacks some of these models (ColQwen2).
+    Unlike the reference, an ``architectures`` entry that is not a retriever (``BertModel``) is refused here, when the
+    folder loads, instead of failing at the first encode for want of an ``embeddings`` output.
+    """
+    import transformers
+
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_RETRIEVAL_MAPPING
+
+        return MODEL_FOR_RETRIEVAL_MAPPING[type(config)]
+    except (ImportError, KeyError):
+        pass
+    base = getattr(config, "base_model_name_or_path", None)
+    if isinstance(base, str) and base:
+        return resolve_retrieval_model_class(transformers.AutoConfig.from_pretrained(base))
+    architectures = list(getattr(config, "architectures", None) or [])
+    for name in architectures:
+        found = getattr(transformers, name, None) if name.endswith("ForRetrieval") else None
+        if found is not None:
+            return found
+    if "AutoModel" in (getattr(config, "auto_map", None) or {}):
+        return transformers.AutoModel  # from_pretrained still needs trust_remote_code to run the folder's code
+    raise ValueError(
+        f"transformer_task='retrieval' needs a transformers *ForRetrieval checkpoint (ColPali, ColQwen2, "
+        f"ColModernVBert), got model_type={getattr(config, 'model_type', None)!r} with architectures={architectures}; "
+        "use transformer_task='feature-extraction' for a plain encoder"
+    )
 
 
 def _optional_length(value: Any, name: str) -> int | None:
@@ -323,7 +358,9 @@ class Transformer(TokenizedTextInput):
             ``sequence-classification`` (classification logits as ``scores``) or ``text-generation`` (a causal LM's
             next-token logits as ``causal_logits``, ``(batch, logits_to_keep, vocab)``; the tokenizer pads on the
             left, and ``processing_kwargs["text"]["logits_to_keep"]`` (default 1, 0 for every position) is passed to
-            the model).
+            the model), or ``retrieval``: a transformers ``*ForRetrieval`` model (ColPali, ColQwen2, ColModernVBert)
+            whose ``embeddings`` (projected, unit-length, zero at padding) become ``token_embeddings``; its processor
+            reads text (rendered as a query) and images, both through ``forward``.
         model_kwargs: passed to ``from_pretrained`` of the model (``dtype``, ``attn_implementation``, ...).
         processor_kwargs: passed to ``AutoTokenizer.from_pretrained`` (``model_max_length``, ...).
         config_kwargs: passed to ``AutoConfig.from_pretrained``.
@@ -391,6 +428,13 @@ class Transformer(TokenizedTextInput):
                 f"transformer_task={transformer_task!r} (LLM rerankers) runs with backend='torch' only in sentrs, got "
                 f"backend={backend!r}"
             )
+        if transformer_task == "retrieval" and backend != "torch":
+            from sentrs.exceptions import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(
+                f"transformer_task='retrieval' (ColPali-style *ForRetrieval models) runs with backend='torch' only, "
+                f"got backend={backend!r}: neither sentrs nor sentence_transformers exports these models"
+            )
         self.query_length = _optional_length(query_length, "query_length")
         self.document_length = _optional_length(document_length, "document_length")
         self._query_expansion: QueryExpansionConfig | None = None
@@ -439,7 +483,10 @@ class Transformer(TokenizedTextInput):
             raise tokenizer_load_error(tokenizer_path, exc) from exc
         _check_tokenizer_has_vocabulary(self.tokenizer, tokenizer_path)
         if backend == "torch":
-            auto_cls = getattr(transformers, auto_name)
+            if transformer_task == "retrieval":
+                auto_cls = resolve_retrieval_model_class(config)
+            else:
+                auto_cls = getattr(transformers, auto_name)
             with file_named_in_errors(_weights_file_name(model_name_or_path)):
                 self.model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
         else:
@@ -978,6 +1025,8 @@ class Transformer(TokenizedTextInput):
             inputs = [inputs]
         inputs = list(inputs)
         if not self.reads_as_text(inputs):
+            if self.transformer_task == "retrieval":
+                return self._retrieval_features(inputs, prompt, **kwargs)
             return self._processor_features(inputs, prompt, **kwargs)
         features = super().preprocess(inputs, prompt=prompt, **kwargs)
         if self.renders_messages:
@@ -996,7 +1045,10 @@ class Transformer(TokenizedTextInput):
     def reads_as_text(self, inputs: list[Any]) -> bool:
         """Whether a batch goes through the Rust tokenizer: always for a text-only module (it reports what it cannot
         read); for a multimodal one, when every input is a text or a (text, text) pair (chat messages with text only,
-        for a chat-template model), not a media file or URL of a modality it reads."""
+        for a chat-template model), not a media file or URL of a modality it reads. Never for a retrieval model: its
+        processor renders text as a query (prefix, augmentation tokens)."""
+        if self.transformer_task == "retrieval":
+            return False
         if not self._reads_media:
             return True
         for item in inputs:
@@ -1066,6 +1118,47 @@ class Transformer(TokenizedTextInput):
             features["logits_to_keep"] = logits_to_keep
         return features
 
+    def _retrieval_features(self, inputs: list[Any], prompt: str | None, **kwargs: Any) -> dict[str, Any]:
+        """Model inputs of a ``*ForRetrieval`` model, as the reference makes them: texts (after ``prompt``) go to the
+        processor, which renders them as queries, with a warning when they were asked for as anything but queries;
+        image paths and URLs are loaded first (these processors take only decoded images)."""
+        if not inputs:
+            return {}
+        modality, grouped, _ = self._input_formatter.parse_inputs(inputs)
+        task = kwargs.get("task")
+        prompt_length = None
+        if modality == "text":
+            if task is not None and task != "query":
+                _warn_once(
+                    f"A *ForRetrieval model's processor renders every text as a query (query prefix and augmentation "
+                    f"tokens), so these task={task!r} texts are encoded as queries; such models take their documents "
+                    "as images"
+                )
+            if prompt:
+                inputs = self._input_formatter.prepend_prompt_to_texts(grouped["text"], prompt)
+                prompt_length = self._retrieval_prompt_length(prompt, kwargs)
+        elif modality == "image" and any(isinstance(item, str) for item in grouped["image"]):
+            from transformers.image_utils import load_image
+
+            inputs = [load_image(item) if isinstance(item, str) else item for item in grouped["image"]]
+        features = self._processor_features(inputs, None, **kwargs)
+        if prompt_length is not None:
+            features["prompt_length"] = prompt_length
+        return features
+
+    def _retrieval_prompt_length(self, prompt: str, kwargs: dict[str, Any]) -> int | None:
+        """Width of the prompt's own processor output without a trailing special token (the reference measures a
+        retrieval model's prompt this way, query rendering included)."""
+        untasked = {key: value for key, value in kwargs.items() if key != "task"}
+        input_ids = self._processor_features([prompt], None, **untasked).get("input_ids")
+        if input_ids is None:
+            return None
+        length = int(input_ids.shape[-1])
+        special = getattr(self.tokenizer, "all_special_ids", None) or []
+        if length and int(input_ids[..., -1].reshape(-1)[0]) in special:
+            length -= 1
+        return length
+
     # ------------------------------------------------------------------ forward
     def _method_parameters(self, name: str) -> set[str] | None:
         """The keyword names a model method takes (None for a ``forward`` that takes ``**kwargs``)."""
@@ -1088,7 +1181,7 @@ class Transformer(TokenizedTextInput):
             )
         params = self.modality_config[modality]
         method_name = params["method"]
-        if method_name == "forward" and modality in ("text", "message"):
+        if method_name == "forward" and modality in ("text", "message") and self.transformer_task != "retrieval":
             model_inputs = {k: features[k] for k in self._input_names if k in features}
             if self._takes_logits_to_keep:
                 model_inputs["logits_to_keep"] = features.get("logits_to_keep", self._logits_to_keep())
@@ -1121,6 +1214,8 @@ class Transformer(TokenizedTextInput):
 
     def get_embedding_dimension(self) -> int:
         config = self.model.config
+        if self.transformer_task == "retrieval" and getattr(config, "embedding_dim", None) is not None:
+            return int(config.embedding_dim)  # the *ForRetrieval head's projection, not the backbone's width
         if self.transformer_task == "fill-mask":
             return int(config.vocab_size)
         if self.transformer_task == "sequence-classification":
@@ -1242,6 +1337,8 @@ class Transformer(TokenizedTextInput):
         if task not in _TASKS:
             return None
         _, output, key = _TASKS[task]
+        if task == "retrieval":
+            return {m: {"method": "forward", "method_output_name": output} for m in ("text", "image")}, key
         return {"text": {"method": "forward", "method_output_name": output}}, key
 
     def __repr__(self) -> str:
