@@ -39,6 +39,7 @@ __all__ = [
     "is_audio_url_or_path",
     "is_image_url_or_path",
     "is_message_dict",
+    "is_non_text_pair",
     "is_video_url_or_path",
     "raise_unsupported_modality_error",
 ]
@@ -339,7 +340,7 @@ def describe_input_types(inputs: Sequence[Any], limit: int = 3) -> str:
 
 
 # ------------------------------------------------------------------ grouping a batch for a processor
-def _is_non_text_pair(sample: Any) -> bool:
+def is_non_text_pair(sample: Any) -> bool:
     """A 2-item list/tuple that is not a (text, text) pair nor a conversation: an (image, text) pair, say."""
     if not isinstance(sample, (tuple, list)) or len(sample) != 2:
         return False
@@ -495,7 +496,7 @@ class InputFormatter:
         typed: list[tuple[Any, Any]] = []
         has_pairs = False
         for item in inputs:
-            if _is_non_text_pair(item):
+            if is_non_text_pair(item):
                 typed.append(("pair", item))
                 has_pairs = True
                 continue

@@ -39,6 +39,7 @@ from sentrs.base.modality import (
     infer_batch_modality,
     infer_modality,
     is_message_dict,
+    is_non_text_pair,
     is_pil_image,
     may_name_media,
     raise_unsupported_modality_error,
@@ -598,6 +599,8 @@ class BaseModel(_ModelBase, PeftAdapterMixin):
         try:
             modality = infer_batch_modality(batch, supported_modalities=supported)
         except ValueError as exc:
+            if self.supports("message") and any(is_non_text_pair(x) for x in batch):
+                return batch, single  # (text, video) pairs, say: the input module makes them query/document messages
             if set(supported) <= {"text", "message"}:
                 raise not_text from None
             raise InputTypeError(_unknown_input_message(batch, supported, single) or str(exc)) from None

@@ -14,10 +14,11 @@ Text-only batches never come here: the Transformer tokenizes them in the Rust co
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sentrs.base.modality import format_modality
@@ -25,14 +26,18 @@ from sentrs.base.modality_types import MODALITY_TO_PROCESSOR_ARG
 
 __all__ = [
     "NON_MODEL_FEATURE_KEYS",
+    "apply_chat_template",
     "call_processor",
+    "count_media_per_sample",
     "default_processing_kwargs",
     "infer_modality_config",
     "is_processor_mixin",
+    "media_input_names",
     "method_output_fields",
     "output_name_if_declared",
     "processor_modalities",
     "read_output",
+    "video_decoding_hint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,6 +58,8 @@ NON_MODEL_FEATURE_KEYS = frozenset(
         "special_tokens_mask",
     }
 )
+# apply_chat_template keywords that size the tokenization; the reference moves them into the text settings.
+CHAT_SIZE_KEYS = frozenset({"padding", "truncation", "max_length", "return_tensors"})
 # Processors older than the per-modality keyword convention: they take one flat set of keywords.
 _FLAT_KWARGS_MODEL_TYPES = frozenset({"clipseg", "whisper", "sam3"})
 
@@ -339,6 +346,91 @@ def call_processor(
         f"Could not determine how to call processor of type {type(processor).__name__} for modality "
         f"'{format_modality(modality)}'"
     )
+
+
+def media_input_names(processor: Any) -> frozenset[str]:
+    """The model inputs a multi-part processor makes beyond its tokenizer's (``pixel_values_videos``,
+    ``video_grid_thw``, ...): a batch holding one of them came from the processor, not the text tokenizer."""
+    if not is_processor_mixin(processor):
+        return frozenset()
+    tokenizer = getattr(processor, "tokenizer", None)
+    text_names = set(getattr(tokenizer, "model_input_names", None) or [])
+    return frozenset(set(getattr(processor, "model_input_names", None) or []) - text_names)
+
+
+def count_media_per_sample(conversations: list[list[dict[str, Any]]]) -> tuple[list[int], list[int]]:
+    """``(images, videos)`` per conversation, counted from the typed content parts of its messages. Processors that
+    flatten every image (or video) patch of a batch into one tensor lose which row each came from; these counts keep
+    it, as the reference's ``num_images_per_sample`` / ``num_videos_per_sample``."""
+    images: list[int] = []
+    videos: list[int] = []
+    for conversation in conversations:
+        parts = [
+            part
+            for message in conversation
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+            if isinstance(part, dict)
+        ]
+        images.append(sum(part.get("type") == "image" for part in parts))
+        videos.append(sum(part.get("type") == "video" for part in parts))
+    return images, videos
+
+
+def apply_chat_template(
+    processor: Any,
+    conversations: list[list[dict[str, Any]]],
+    per_modality: dict[str, dict[str, Any]],
+    common: dict[str, Any],
+    chat_kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """Renders and tokenizes chat conversations holding images, audio or video with a multi-part processor's
+    ``apply_chat_template``, routing the settings as the reference does: size keywords given for the chat template
+    join the text settings, ``load_audio_from_video`` moves from the video settings to the template's keywords, and
+    the per-modality settings go in ``processor_kwargs``."""
+    chat_kwargs = dict(chat_kwargs)
+    text = dict(per_modality["text"])
+    for key in CHAT_SIZE_KEYS & chat_kwargs.keys():
+        text[key] = chat_kwargs.pop(key)
+    video = dict(per_modality["video"])
+    chat_kwargs = {"load_audio_from_video": video.pop("load_audio_from_video", False), **chat_kwargs}
+    return dict(
+        processor.apply_chat_template(
+            conversations,
+            tokenize=True,
+            return_dict=True,
+            return_tensors=common.get("return_tensors"),
+            processor_kwargs={
+                "text_kwargs": text,
+                "images_kwargs": per_modality["image"],
+                "audio_kwargs": per_modality["audio"],
+                "videos_kwargs": video,
+                "common_kwargs": common,
+            },
+            **chat_kwargs,
+        )
+    )
+
+
+# Words in the errors transformers raises when a video (or audio) file cannot be decoded for lack of a package.
+_DECODER_ERROR_WORDS = ("torchcodec", "read_video", "pyav", "decord")
+
+
+@contextlib.contextmanager
+def video_decoding_hint() -> Iterator[None]:
+    """Adds what to install to the ImportError transformers raises when it has nothing to decode a video (or audio)
+    file or URL with (torchcodec is not installed), keeping its type; decoded arrays need no decoder."""
+    try:
+        yield
+    except ImportError as exc:
+        message = str(exc)
+        if not any(word in message.lower() for word in _DECODER_ERROR_WORDS):
+            raise
+        raise ImportError(
+            f"{message.strip()}\n\ntransformers decodes video (and audio) files and URLs with torchcodec: install it "
+            "with `pip install torchcodec`, or pass decoded data instead: a video as a (frames, height, width, "
+            "channels) array or a list of PIL images, audio as a waveform array."
+        ) from exc
 
 
 def _is_retrieval_processor(processor: Any) -> bool:

@@ -548,6 +548,7 @@ class Transformer(TokenizedTextInput):
             supported_modalities=list(self.modality_config),
         )
         self._method_params: dict[str, set[str] | None] = {}
+        self._media_names: frozenset[str] | None = None
         self._input_names = self._forward_input_names()
         self._takes_logits_to_keep = transformer_task in _CAUSAL_TASKS and self._forward_takes("logits_to_keep")
         self._suffix_cache: dict[tuple[str, ...], list[int]] = {}
@@ -1081,19 +1082,14 @@ class Transformer(TokenizedTextInput):
         return merged
 
     def _processor_features(self, inputs: list[Any], prompt: str | None, **kwargs: Any) -> dict[str, Any]:
-        """Model inputs for a batch with images, audio or video, from the processor (the reference's settings)."""
-        from sentrs.exceptions import UnsupportedFeatureError
-
+        """Model inputs for a batch with images, audio or video, from the processor (the reference's settings). A
+        model with a ``message`` modality gets every batch as chat conversations rendered by the processor's
+        ``apply_chat_template`` (with ``prompt`` as a system message), as in the reference."""
         if not inputs:
             return {}
         modality, grouped, extra = self._input_formatter.parse_inputs(inputs)
-        if "message" in self.modality_config:
-            raise UnsupportedFeatureError(
-                f"This model renders {format_modality(modality)!r} inputs through its chat template (a 'message' "
-                "modality), which sentrs does only for text so far; encode text, or use sentence_transformers for "
-                "images, audio and video with this model"
-            )
-        if modality not in self.modality_config:
+        renders = "message" in self.modality_config
+        if not renders and modality not in self.modality_config:
             raise_unsupported_modality_error(inputs, modality, self.modalities, "Transformer module")
         model_type = getattr(self.model.config, "model_type", "") or ""
         common, per_modality = multimodal.default_processing_kwargs(model_type)
@@ -1110,13 +1106,95 @@ class Transformer(TokenizedTextInput):
         logits_to_keep = per_modality["text"].pop("logits_to_keep", 1)
         for key, settings in extra.items():
             per_modality[key].update(settings)
-        features = multimodal.call_processor(self.processor, model_type, modality, grouped, per_modality, common)
+        with multimodal.video_decoding_hint():
+            if renders:
+                if modality != "message":
+                    grouped = self._input_formatter.batch_to_message(modality, grouped)[1]
+                    modality = "message"
+                features = self._chat_processor_features(grouped["message"], prompt, per_modality, common, kwargs)
+            else:
+                features = multimodal.call_processor(
+                    self.processor, model_type, modality, grouped, per_modality, common
+                )
         features["modality"] = modality
         if self.transformer_task in _CAUSAL_TASKS:
             if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
                 raise ValueError(f"logits_to_keep must be a non-negative integer, got {logits_to_keep!r}")
+            attention_mask = features.get("attention_mask")
+            if attention_mask is not None and attention_mask.ndim == 2 and not bool(attention_mask[:, -1].all()):
+                raise ValueError(
+                    "At least one row of the batch ends in padding, but a causal LM is read at its last position "
+                    "(logits_to_keep, LogitScore), so it needs left padding; set the processor's tokenizer back "
+                    "with model[0].processor.tokenizer.padding_side = 'left' and drop any padding_side from "
+                    "processing_kwargs"
+                )
             features["logits_to_keep"] = logits_to_keep
         return features
+
+    def _chat_processor_features(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        prompt: str | None,
+        per_modality: dict[str, dict[str, Any]],
+        common: dict[str, Any],
+        call_kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Chat conversations holding media, tokenized by the processor's chat template. Text-only rows that
+        truncation cut get the template's closing tokens written back over their last tokens (rows with media keep
+        theirs as cut: their placeholder tokens must match their media features)."""
+        chat_kwargs = self._chat_template_kwargs(call_kwargs)
+        restore_suffix = bool(chat_kwargs.pop("restore_suffix", True))
+        render_kwargs = {k: v for k, v in chat_kwargs.items() if k not in _CHAT_SIZE_KEYS}
+        self._check_pair_roles(conversations, render_kwargs)
+        if prompt:
+            conversations = self._input_formatter.prepend_prompt_to_messages(conversations, prompt)
+        text = per_modality["text"]
+        truncation = chat_kwargs.get("truncation", text.get("truncation", common.get("truncation")))
+        max_length = chat_kwargs.get("max_length", text.get("max_length", common.get("max_length")))
+        truncating = bool(truncation) or (truncation is None and max_length is not None)
+        features = multimodal.apply_chat_template(self.processor, conversations, per_modality, common, chat_kwargs)
+        if restore_suffix and truncating and truncation != "do_not_truncate":
+            if max_length is None:
+                max_length = self.max_seq_length
+            self._restore_processor_suffixes(features, conversations, render_kwargs, int(max_length or 0))
+        images, videos = multimodal.count_media_per_sample(conversations)
+        import torch
+
+        if "pixel_values" in features:
+            features["num_images_per_sample"] = torch.tensor(images, dtype=torch.long)
+        if "video_grid_thw" in features:
+            features["num_videos_per_sample"] = torch.tensor(videos, dtype=torch.long)
+        return features
+
+    def _restore_processor_suffixes(
+        self,
+        features: dict[str, Any],
+        conversations: list[list[dict[str, Any]]],
+        chat_kwargs: dict[str, Any],
+        max_length: int,
+    ) -> None:
+        """Writes the chat template's closing tokens back over the last real tokens of each text-only row whose
+        length reached ``max_length`` (0: every row), in place, on either padding side."""
+        input_ids: Any = features.get("input_ids")
+        attention_mask: Any = features.get("attention_mask")
+        if getattr(input_ids, "ndim", None) != 2 or getattr(attention_mask, "ndim", None) != 2:
+            return
+        width = int(input_ids.shape[1])
+        if width < max_length:
+            return
+        import torch
+
+        lengths = attention_mask.long().sum(dim=1).tolist()
+        left_padded = (attention_mask[:, 0] == 0).tolist()
+        for row, conversation in enumerate(conversations[: int(input_ids.shape[0])]):
+            if lengths[row] < max_length or not InputFormatter.is_text_only_messages([conversation]):
+                continue
+            suffix = self._suffix_ids(conversation, chat_kwargs)
+            keep = min(len(suffix), int(lengths[row]))
+            if keep == 0:
+                continue
+            end = width if left_padded[row] else int(lengths[row])
+            input_ids[row, end - keep : end] = torch.as_tensor(suffix[-keep:], dtype=input_ids.dtype)
 
     def _retrieval_features(self, inputs: list[Any], prompt: str | None, **kwargs: Any) -> dict[str, Any]:
         """Model inputs of a ``*ForRetrieval`` model, as the reference makes them: texts (after ``prompt``) go to the
@@ -1181,7 +1259,12 @@ class Transformer(TokenizedTextInput):
             )
         params = self.modality_config[modality]
         method_name = params["method"]
-        if method_name == "forward" and modality in ("text", "message") and self.transformer_task != "retrieval":
+        if (
+            method_name == "forward"
+            and modality in ("text", "message")
+            and self.transformer_task != "retrieval"
+            and not self._holds_media(features)
+        ):
             model_inputs = {k: features[k] for k in self._input_names if k in features}
             if self._takes_logits_to_keep:
                 model_inputs["logits_to_keep"] = features.get("logits_to_keep", self._logits_to_keep())
@@ -1193,6 +1276,15 @@ class Transformer(TokenizedTextInput):
             if "hidden_states" in output:
                 features["all_layer_embeddings"] = output["hidden_states"]
         return features
+
+    def _holds_media(self, features: dict[str, Any]) -> bool:
+        """Whether a batch holds inputs the processor makes beyond the tokenizer's (pixel values, video grids, ...):
+        a chat-rendered batch with media, which goes to the model with all of them."""
+        if self._processor is None:
+            return False
+        if self._media_names is None:
+            self._media_names = multimodal.media_input_names(self._processor)
+        return any(key in self._media_names for key in features)
 
     def _call_method(self, name: str, output_name: Any, features: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         """Calls the model method a modality is read with, on the features it takes."""
