@@ -7,7 +7,8 @@ Two things decide it:
   either library carries it in ``sentence_bert_config.json``; for a plain transformers folder it is inferred from the
   processor's parts (tokenizer -> text, image processor -> image, feature extractor -> audio, video processor ->
   video), the model's forward output, and a table of model types the general rule gets wrong;
-- the **processor** (``AutoProcessor``), called on each batch with the reference's per-modality settings.
+- the **processor** (``AutoProcessor``), called on each batch with the reference's per-modality settings (through
+  its ``apply_chat_template`` for a chat model, which puts each image's or video's placeholder tokens in the text).
 
 Text-only batches never come here: the Transformer tokenizes them in the Rust core.
 """

@@ -12,7 +12,9 @@ get the template's closing tokens written back over their last tokens.
 
 Images, audio and video go through the folder's transformers processor (``AutoProcessor``) and the model method that
 ``modality_config`` names for their modality (CLIP: ``get_image_features``), as in the reference; see
-:mod:`sentrs.base.modules.multimodal`. Text batches keep the Rust tokenizer.
+:mod:`sentrs.base.modules.multimodal`. On a model with a ``message`` modality and a processor (a vision-language chat
+model such as Qwen2-VL), a batch holding media becomes chat conversations that the processor's
+``apply_chat_template`` renders and tokenizes, media placeholders included. Text batches keep the Rust tokenizer.
 """
 
 from __future__ import annotations
