@@ -222,6 +222,22 @@ def rescore_rows(
 ) -> npt.NDArray[np.float32]: ...
 
 @final
+class SpladeHeadWeights:
+    def __new__(
+        cls, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32] | None = None
+    ) -> SpladeHeadWeights: ...
+    @property
+    def vocab(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    def max_pool(
+        self,
+        hidden: npt.NDArray[np.float32],
+        attention_mask: npt.NDArray[np.int64],
+        activation_function: str = "relu",
+        max_active_dims: int | None = None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]] | None: ...
+
 class SparseIndex:
     def __new__(
         cls,

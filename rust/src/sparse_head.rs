@@ -23,11 +23,292 @@ const ROW_BLOCK: usize = 256;
 /// Per text, its active `(entry, value)` pairs, ascending by entry.
 type ActiveRows = Vec<Vec<(usize, f32)>>;
 
-/// `max_t act(h_t . w_v + b_v)` over the attended tokens of each text, as CSR rows pruned to `max_active_dims`
-/// (the largest values, ties to the lower entry): the output of SPLADE max pooling over the MLM decoder.
-/// `hidden` is `(batch, seq, dim)`, `mask` `(batch, seq)`, `weight` `(vocab, dim)`, `bias` `(vocab,)`.
-/// `None` when the inputs hold non-finite values (the caller computes the logits instead); an error when the CPU
-/// lacks AMX.
+/// The MLM decoder's weight `(vocab, dim)` and bias `(vocab,)` prepared for [`SpladeHeadWeights::max_pool`]: bf16
+/// blocks in the tile unit's layout, fp32 rows for rescoring, and row norms for the error bound. Preparing costs
+/// about as much as one batch of a small model, so an encode prepares once and pools every batch with it.
+pub struct SpladeHeadWeights {
+    dim: usize,
+    vocab: usize,
+    padded_dim: usize,
+    /// One packed block per `VOCAB_BLOCK` entries.
+    packed: Vec<Vec<u32>>,
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    weight_norm: Vec<f32>,
+    /// Whether the weight and bias hold only finite values (pooling returns None otherwise).
+    finite: bool,
+}
+
+impl SpladeHeadWeights {
+    /// Packs `weight` and `bias` (shapes checked); an error when the CPU lacks AMX.
+    pub fn new(weight: ArrayView2<f32>, bias: Option<ArrayView1<f32>>) -> CoreResult<Self> {
+        if !amx::supported() {
+            return Err(invalid("this CPU does not run the AMX kernel"));
+        }
+        let (vocab, dim) = weight.dim();
+        if let Some(b) = &bias {
+            if b.len() != vocab {
+                return Err(CoreError::ShapeMismatch(format!(
+                    "the decoder bias must have {vocab} values, got {}",
+                    b.len()
+                )));
+            }
+        }
+        let weight = weight.as_standard_layout();
+        let finite = weight.iter().all(|v| v.is_finite())
+            && bias.is_none_or(|b| b.iter().all(|v| v.is_finite()));
+        let padded_dim = dim.div_ceil(amx::K_STEP).max(1) * amx::K_STEP;
+        let blocks: Vec<usize> = (0..vocab).step_by(VOCAB_BLOCK).collect();
+        let pack = |&v0: &usize| {
+            let mut packed = Vec::new();
+            amx::pack_columns(
+                weight.view(),
+                v0..(v0 + VOCAB_BLOCK).min(vocab),
+                padded_dim,
+                &mut packed,
+            );
+            packed
+        };
+        let packed = if parallel::parallel_enabled() && blocks.len() > 1 {
+            parallel::install(|| blocks.par_iter().map(pack).collect())
+        } else {
+            blocks.iter().map(pack).collect()
+        };
+        let weight_norm = weight
+            .rows()
+            .into_iter()
+            .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
+            .collect();
+        Ok(SpladeHeadWeights {
+            dim,
+            vocab,
+            padded_dim,
+            packed,
+            weight: weight.iter().copied().collect(),
+            bias: bias.map(|b| b.to_vec()),
+            weight_norm,
+            finite,
+        })
+    }
+
+    /// The vocabulary size (rows of the weight).
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    /// The hidden size (columns of the weight).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// `max_t act(h_t . w_v + b_v)` over the attended tokens of each text, as CSR rows pruned to
+    /// `max_active_dims` (the largest values, ties to the lower entry): the output of SPLADE max pooling over the
+    /// MLM decoder. `hidden` is `(batch, seq, dim)`, `mask` `(batch, seq)`. `None` when the inputs hold non-finite
+    /// values (the caller computes the logits instead).
+    pub fn max_pool(
+        &self,
+        hidden: ArrayView3<f32>,
+        mask: ArrayView2<i64>,
+        activation: SpladeActivation,
+        max_active_dims: Option<usize>,
+        cancel: &Cancel,
+    ) -> CoreResult<Option<SparseCsr>> {
+        let (batch, seq, dim) = hidden.dim();
+        let (vocab, padded_dim) = (self.vocab, self.padded_dim);
+        if mask.dim() != (batch, seq) {
+            return Err(CoreError::ShapeMismatch(format!(
+                "attention_mask must have shape ({batch}, {seq}), got {:?}",
+                mask.dim()
+            )));
+        }
+        if dim != self.dim {
+            return Err(CoreError::ShapeMismatch(format!(
+                "the decoder weight must have {dim} columns (the hidden size), got {}",
+                self.dim
+            )));
+        }
+        if max_active_dims == Some(0) {
+            return Err(invalid("max_active_dims must be >= 1, got 0"));
+        }
+        if !self.finite || !hidden.iter().all(|v| v.is_finite()) {
+            return Ok(None);
+        }
+        // The attended tokens of every text, back to back.
+        let mut offsets = vec![0usize];
+        let mut rows: Vec<f32> = Vec::new();
+        for b in 0..batch {
+            for t in 0..seq {
+                if mask[[b, t]] != 0 {
+                    rows.extend(hidden.slice(ndarray::s![b, t, ..]).iter());
+                }
+            }
+            offsets.push(rows.len() / dim.max(1));
+        }
+        let total = offsets[batch];
+        let tokens = Array2::from_shape_vec((total, dim), rows)
+            .map_err(|e| invalid(format!("token rows: {e}")))?;
+        let packed_rows = amx::pack_rows(tokens.view(), padded_dim);
+        let norm = |r: ndarray::ArrayView1<f32>| r.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let text_norm: Vec<f32> = (0..batch)
+            .map(|b| {
+                (offsets[b]..offsets[b + 1])
+                    .map(|t| norm(tokens.row(t)))
+                    .fold(0f32, f32::max)
+            })
+            .collect();
+        let factor = amx::error_factor(dim);
+        let flat_tokens = tokens.as_slice().unwrap_or(&[]);
+        let (flat_weight, weight_norm, bias) = (&self.weight, &self.weight_norm, &self.bias);
+        let activate = |x: f32| {
+            let y = x.max(0.0).ln_1p();
+            if activation == SpladeActivation::Log1pRelu {
+                y.ln_1p()
+            } else {
+                y
+            }
+        };
+        let blocks: Vec<usize> = (0..self.packed.len()).collect();
+        // Per vocabulary block: for each text, its active (entry, value) pairs in the block, ascending.
+        let block_work = |&block: &usize| -> CoreResult<ActiveRows> {
+            cancel.check()?;
+            let v0 = block * VOCAB_BLOCK;
+            let v1 = (v0 + VOCAB_BLOCK).min(vocab);
+            let packed = &self.packed[block];
+            let groups = (v1 - v0).div_ceil(amx::STEP) * 2;
+            let cols = groups * 16;
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let (best, buffer) = &mut *scratch;
+                best.clear();
+                best.resize(batch * cols, f32::NEG_INFINITY);
+                if buffer.len() < ROW_BLOCK * cols {
+                    buffer.resize(ROW_BLOCK * cols, 0.0);
+                }
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `supported()` checked the CPU and the OS permission; the config is per thread.
+                unsafe {
+                    amx::configure_tiles()
+                };
+                let mut r0 = 0;
+                while r0 < total {
+                    let r1 = (r0 + ROW_BLOCK).min(total);
+                    let pass_rows = (r1 - r0).div_ceil(amx::STEP) * amx::STEP;
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `packed_rows` has STEP zero rows past the last token, so `pass_rows` rows from r0
+                    // are in bounds; `packed` holds `groups` groups; `buffer` holds >= ROW_BLOCK x cols floats.
+                    unsafe {
+                        amx::score_block(
+                            packed_rows.as_ptr().add(r0 * padded_dim),
+                            pass_rows,
+                            packed.as_ptr(),
+                            groups,
+                            padded_dim,
+                            buffer.as_mut_ptr(),
+                            cols,
+                        );
+                    }
+                    // Column maxima of each text's rows inside this pass.
+                    for b in 0..batch {
+                        let (t0, t1) = (offsets[b].max(r0), offsets[b + 1].min(r1));
+                        if t0 >= t1 {
+                            continue;
+                        }
+                        let acc = &mut best[b * cols..(b + 1) * cols];
+                        for t in t0..t1 {
+                            let line = &buffer[(t - r0) * cols..(t - r0 + 1) * cols];
+                            #[cfg(target_arch = "x86_64")]
+                            // SAFETY: supported() implies avx512f.
+                            unsafe {
+                                max_into(acc, line)
+                            };
+                        }
+                    }
+                    r0 = r1;
+                }
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: releases this thread's tile state.
+                unsafe {
+                    std::arch::asm!("tilerelease", options(nostack))
+                };
+                let mut out = vec![Vec::new(); batch];
+                for (b, active) in out.iter_mut().enumerate() {
+                    let text = offsets[b]..offsets[b + 1];
+                    if text.is_empty() {
+                        continue;
+                    }
+                    for v in v0..v1 {
+                        let shift = bias.as_ref().map_or(0.0, |b| b[v]);
+                        let bound = best[b * cols + (v - v0)]
+                            + shift
+                            + 2.0 * factor * text_norm[b] * weight_norm[v];
+                        if bound <= 0.0 {
+                            continue; // every logit of this entry is negative: relu makes it 0
+                        }
+                        let w = &flat_weight[v * dim..(v + 1) * dim];
+                        let mut top = f32::NEG_INFINITY;
+                        for t in text.clone() {
+                            #[cfg(target_arch = "x86_64")]
+                            // SAFETY: supported() implies avx512f.
+                            let logit =
+                                unsafe { amx::dot(&flat_tokens[t * dim..(t + 1) * dim], w) };
+                            #[cfg(not(target_arch = "x86_64"))]
+                            let logit = 0f32;
+                            top = top.max(logit + shift);
+                        }
+                        if top > 0.0 {
+                            active.push((v, activate(top)));
+                        }
+                    }
+                }
+                Ok(out)
+            })
+        };
+        let parts: Vec<CoreResult<ActiveRows>> = if parallel::parallel_enabled() && blocks.len() > 1
+        {
+            parallel::install(|| blocks.par_iter().map(block_work).collect())
+        } else {
+            blocks.iter().map(block_work).collect()
+        };
+        let mut per_text: ActiveRows = vec![Vec::new(); batch];
+        for part in parts {
+            for (text, active) in per_text.iter_mut().zip(part?) {
+                text.extend(active);
+            }
+        }
+        let mut indptr = vec![0i64];
+        let (mut indices, mut values) = (Vec::new(), Vec::new());
+        for mut active in per_text {
+            if let Some(k) = max_active_dims {
+                if active.len() > k {
+                    active.select_nth_unstable_by(k, |a, b| {
+                        b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0))
+                    });
+                    active.truncate(k);
+                    active.sort_by_key(|&(v, _)| v);
+                }
+            }
+            for (v, x) in active {
+                indices.push(v as i64);
+                values.push(x);
+            }
+            indptr.push(indices.len() as i64);
+        }
+        Ok(Some(SparseCsr {
+            indptr,
+            indices,
+            values,
+            cols: vocab,
+        }))
+    }
+}
+
+thread_local! {
+    /// Per worker thread: the column maxima of a vocabulary block and the score buffer of a tile pass, reused across
+    /// blocks and calls (no 512 KB allocation and zeroing per block).
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// [`SpladeHeadWeights::max_pool`] with the weights prepared for this one call.
 pub fn splade_max_head(
     hidden: ArrayView3<f32>,
     mask: ArrayView2<i64>,
@@ -41,7 +322,6 @@ pub fn splade_max_head(
         return Err(invalid("this CPU does not run the AMX kernel"));
     }
     let (batch, seq, dim) = hidden.dim();
-    let vocab = weight.nrows();
     if mask.dim() != (batch, seq) {
         return Err(CoreError::ShapeMismatch(format!(
             "attention_mask must have shape ({batch}, {seq}), got {:?}",
@@ -54,183 +334,13 @@ pub fn splade_max_head(
             weight.ncols()
         )));
     }
-    if let Some(b) = &bias {
-        if b.len() != vocab {
-            return Err(CoreError::ShapeMismatch(format!(
-                "the decoder bias must have {vocab} values, got {}",
-                b.len()
-            )));
-        }
-    }
-    if max_active_dims == Some(0) {
-        return Err(invalid("max_active_dims must be >= 1, got 0"));
-    }
-    if !hidden.iter().all(|v| v.is_finite())
-        || !weight.iter().all(|v| v.is_finite())
-        || !bias.is_none_or(|b| b.iter().all(|v| v.is_finite()))
-    {
-        return Ok(None);
-    }
-    // The attended tokens of every text, back to back.
-    let mut offsets = vec![0usize];
-    let mut rows: Vec<f32> = Vec::new();
-    for b in 0..batch {
-        for t in 0..seq {
-            if mask[[b, t]] != 0 {
-                rows.extend(hidden.slice(ndarray::s![b, t, ..]).iter());
-            }
-        }
-        offsets.push(rows.len() / dim.max(1));
-    }
-    let total = offsets[batch];
-    let tokens = Array2::from_shape_vec((total, dim), rows)
-        .map_err(|e| invalid(format!("token rows: {e}")))?;
-    let padded_dim = dim.div_ceil(amx::K_STEP).max(1) * amx::K_STEP;
-    let packed_rows = amx::pack_rows(tokens.view(), padded_dim);
-    let norm = |r: ndarray::ArrayView1<f32>| r.iter().map(|v| v * v).sum::<f32>().sqrt();
-    let text_norm: Vec<f32> = (0..batch)
-        .map(|b| {
-            (offsets[b]..offsets[b + 1])
-                .map(|t| norm(tokens.row(t)))
-                .fold(0f32, f32::max)
-        })
-        .collect();
-    let weight = weight.as_standard_layout();
-    let weight_norm: Vec<f32> = weight.rows().into_iter().map(norm).collect();
-    let factor = amx::error_factor(dim);
-    let flat_tokens = tokens.as_slice().unwrap_or(&[]);
-    let flat_weight = weight.as_slice().unwrap_or(&[]);
-    let activate = |x: f32| {
-        let y = x.max(0.0).ln_1p();
-        if activation == SpladeActivation::Log1pRelu {
-            y.ln_1p()
-        } else {
-            y
-        }
-    };
-    let blocks: Vec<usize> = (0..vocab).step_by(VOCAB_BLOCK).collect();
-    // Per vocabulary block: for each text, its active (entry, value) pairs in the block, ascending.
-    let block_work = |&v0: &usize| -> CoreResult<ActiveRows> {
-        cancel.check()?;
-        let v1 = (v0 + VOCAB_BLOCK).min(vocab);
-        let mut packed = Vec::new();
-        amx::pack_columns(weight.view(), v0..v1, padded_dim, &mut packed);
-        let groups = (v1 - v0).div_ceil(amx::STEP) * 2;
-        let cols = groups * 16;
-        let mut best = vec![f32::NEG_INFINITY; batch * cols];
-        let mut buffer = vec![0f32; ROW_BLOCK * cols];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported()` checked the CPU and the OS permission; the config is per thread.
-        unsafe {
-            amx::configure_tiles()
-        };
-        let mut r0 = 0;
-        while r0 < total {
-            let r1 = (r0 + ROW_BLOCK).min(total);
-            let pass_rows = (r1 - r0).div_ceil(amx::STEP) * amx::STEP;
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `packed_rows` has STEP zero rows past the last token, so `pass_rows` rows from r0 are in
-            // bounds; `packed` holds `groups` groups; `buffer` holds ROW_BLOCK x cols >= pass_rows x cols.
-            unsafe {
-                amx::score_block(
-                    packed_rows.as_ptr().add(r0 * padded_dim),
-                    pass_rows,
-                    packed.as_ptr(),
-                    groups,
-                    padded_dim,
-                    buffer.as_mut_ptr(),
-                    cols,
-                );
-            }
-            // Column maxima of each text's rows inside this pass.
-            for b in 0..batch {
-                let (t0, t1) = (offsets[b].max(r0), offsets[b + 1].min(r1));
-                if t0 >= t1 {
-                    continue;
-                }
-                let acc = &mut best[b * cols..(b + 1) * cols];
-                for t in t0..t1 {
-                    let line = &buffer[(t - r0) * cols..(t - r0 + 1) * cols];
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: supported() implies avx512f.
-                    unsafe {
-                        max_into(acc, line)
-                    };
-                }
-            }
-            r0 = r1;
-        }
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: releases this thread's tile state.
-        unsafe {
-            std::arch::asm!("tilerelease", options(nostack))
-        };
-        let mut out = vec![Vec::new(); batch];
-        for (b, active) in out.iter_mut().enumerate() {
-            let text = offsets[b]..offsets[b + 1];
-            if text.is_empty() {
-                continue;
-            }
-            for v in v0..v1 {
-                let shift = bias.as_ref().map_or(0.0, |b| b[v]);
-                let bound = best[b * cols + (v - v0)]
-                    + shift
-                    + 2.0 * factor * text_norm[b] * weight_norm[v];
-                if bound <= 0.0 {
-                    continue; // every logit of this entry is negative: relu makes it 0
-                }
-                let w = &flat_weight[v * dim..(v + 1) * dim];
-                let mut top = f32::NEG_INFINITY;
-                for t in text.clone() {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: supported() implies avx512f.
-                    let logit = unsafe { amx::dot(&flat_tokens[t * dim..(t + 1) * dim], w) };
-                    #[cfg(not(target_arch = "x86_64"))]
-                    let logit = 0f32;
-                    top = top.max(logit + shift);
-                }
-                if top > 0.0 {
-                    active.push((v, activate(top)));
-                }
-            }
-        }
-        Ok(out)
-    };
-    let parts: Vec<CoreResult<ActiveRows>> = if parallel::parallel_enabled() && blocks.len() > 1 {
-        parallel::install(|| blocks.par_iter().map(block_work).collect())
-    } else {
-        blocks.iter().map(block_work).collect()
-    };
-    let mut per_text: ActiveRows = vec![Vec::new(); batch];
-    for part in parts {
-        for (text, active) in per_text.iter_mut().zip(part?) {
-            text.extend(active);
-        }
-    }
-    let mut indptr = vec![0i64];
-    let (mut indices, mut values) = (Vec::new(), Vec::new());
-    for mut active in per_text {
-        if let Some(k) = max_active_dims {
-            if active.len() > k {
-                active.select_nth_unstable_by(k, |a, b| {
-                    b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0))
-                });
-                active.truncate(k);
-                active.sort_by_key(|&(v, _)| v);
-            }
-        }
-        for (v, x) in active {
-            indices.push(v as i64);
-            values.push(x);
-        }
-        indptr.push(indices.len() as i64);
-    }
-    Ok(Some(SparseCsr {
-        indptr,
-        indices,
-        values,
-        cols: vocab,
-    }))
+    SpladeHeadWeights::new(weight, bias)?.max_pool(
+        hidden,
+        mask,
+        activation,
+        max_active_dims,
+        cancel,
+    )
 }
 
 /// `acc[i] = max(acc[i], line[i])` (AVX-512; `cols` is a multiple of 16).
@@ -329,6 +439,42 @@ mod tests {
                 assert!(!want.values.is_empty());
             }
         }
+        // Weights prepared once give every batch what the one-call form gives it.
+        let prepared = SpladeHeadWeights::new(weight.view(), Some(bias.view())).unwrap();
+        assert_eq!((prepared.vocab(), prepared.dim()), (vocab, dim));
+        for (lo, hi) in [(0, 2), (2, batch), (0, batch)] {
+            let part = hidden.slice(ndarray::s![lo..hi, .., ..]);
+            let part_mask = mask.slice(ndarray::s![lo..hi, ..]);
+            let act = SpladeActivation::Log1pRelu;
+            let once = splade_max_head(
+                part,
+                part_mask,
+                weight.view(),
+                Some(bias.view()),
+                act,
+                None,
+                &cancel,
+            )
+            .unwrap()
+            .unwrap();
+            let reused = prepared
+                .max_pool(part, part_mask, act, None, &cancel)
+                .unwrap()
+                .unwrap();
+            assert_eq!(once.indptr, reused.indptr);
+            assert_eq!(once.indices, reused.indices);
+            assert_eq!(once.values, reused.values);
+        }
+        let narrow = Array3::<f32>::zeros((batch, seq, dim - 1));
+        assert!(prepared
+            .max_pool(
+                narrow.view(),
+                mask.view(),
+                SpladeActivation::Relu,
+                None,
+                &cancel
+            )
+            .is_err());
         let bad = Array2::<i64>::ones((batch, seq + 1));
         assert!(splade_max_head(
             hidden.view(),

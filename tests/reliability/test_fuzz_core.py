@@ -1262,6 +1262,19 @@ def test_splade_max_head(data: st.DataObject, shape: tuple[int, int, int], vocab
     mask = np.ones(shape[:2], np.int64)
     weight = data.draw(f32_arrays((vocab, shape[2])))
     out = attempt(_core.splade_max_head, hidden, mask, weight, None, "relu", None)
+    # The same through weights prepared once (also with a hidden size other than the weight's: an error).
+    prepared = attempt(_core.SpladeHeadWeights, weight, None)
+    wrong_width = data.draw(st.integers(0, 4))
+    if prepared is not None:
+        assert (prepared.vocab, prepared.dim) == weight.shape
+        again = attempt(prepared.max_pool, hidden, mask, "relu", None)
+        assert (again is None) == (out is None)
+        if again is not None:
+            assert all(np.array_equal(a, b) for a, b in zip(out, again))
+        if wrong_width != shape[2]:
+            other = np.zeros((shape[0], shape[1], wrong_width), np.float32)
+            with pytest.raises(ValueError, match="columns"):
+                prepared.max_pool(other, mask)
     if _core.maxsim_amx_supported():
         if out is None:
             return
@@ -1271,6 +1284,7 @@ def test_splade_max_head(data: st.DataObject, shape: tuple[int, int, int], vocab
         close(csr_dense(indptr, indices, values, vocab), dense, scale=64)
     else:
         assert out is None, "splade_max_head ran on a CPU without AMX"
+        assert prepared is None, "SpladeHeadWeights was built on a CPU without AMX"
 
 
 def test_module_level_entry_points_are_all_fuzzed() -> None:

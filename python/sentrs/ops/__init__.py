@@ -58,7 +58,9 @@ __all__ = [
     "simd_level",
     "similarity_matrix",
     "similarity_pairwise",
+    "splade_head_weights",
     "splade_max_head",
+    "splade_max_pool",
     "splade_pool",
     "supported_simd_levels",
     "token_assign",
@@ -436,6 +438,36 @@ def splade_max_head(
         mask,
         np.ascontiguousarray(weight, dtype=np.float32),
         None if bias is None else np.ascontiguousarray(bias, dtype=np.float32),
+        activation_function,
+        max_active_dims,
+    )
+
+
+def splade_head_weights(
+    weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32] | None
+) -> _core.SpladeHeadWeights:
+    """The MLM decoder's ``weight`` ``(vocab, dim)`` and ``bias`` prepared once for :func:`splade_max_head`'s AMX
+    pass (bf16 tiles, fp32 rows, norms): ``prepared.max_pool(hidden, attention_mask, activation_function,
+    max_active_dims)`` then pools each batch without packing the weights again. A snapshot: weights changed later are
+    not seen. Only on CPUs where :func:`maxsim_amx_supported`."""
+    return _core.SpladeHeadWeights(
+        np.ascontiguousarray(weight, dtype=np.float32),
+        None if bias is None else np.ascontiguousarray(bias, dtype=np.float32),
+    )
+
+
+def splade_max_pool(
+    prepared: _core.SpladeHeadWeights,
+    hidden: npt.NDArray[np.float32],
+    attention_mask: npt.ArrayLike,
+    activation_function: str = "relu",
+    max_active_dims: int | None = None,
+) -> CsrArrays | None:
+    """:func:`splade_max_head` with weights from :func:`splade_head_weights`."""
+    max_active_dims = _check_max_active_dims(max_active_dims)
+    return prepared.max_pool(
+        np.ascontiguousarray(hidden, dtype=np.float32),
+        np.ascontiguousarray(attention_mask, dtype=np.int64),
         activation_function,
         max_active_dims,
     )

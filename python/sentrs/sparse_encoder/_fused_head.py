@@ -82,6 +82,8 @@ class FusedSpladeHead:
         self._captured: torch.Tensor | None = None
         self._outer: FusedSpladeHead | None = None
         self._buffer: torch.Tensor | None = None
+        # The decoder's weights packed for the AMX pass, once per encode (this object lives for one encode call).
+        self._prepared: Any = None
 
     @classmethod
     def for_modules(cls, modules: list[nn.Module]) -> FusedSpladeHead | None:
@@ -194,12 +196,15 @@ class FusedSpladeHead:
         if self.splade.embedding_dimension is None:
             self.splade.embedding_dimension = vocab
         if self.use_amx and self.splade.pooling_strategy == "max" and ops.maxsim_amx_supported():
-            bias = self.decoder.bias
-            csr = ops.splade_max_head(
+            if self._prepared is None:
+                bias = self.decoder.bias
+                self._prepared = ops.splade_head_weights(
+                    self.decoder.weight.detach().numpy(), None if bias is None else bias.detach().numpy()
+                )
+            csr = ops.splade_max_pool(
+                self._prepared,
                 hidden.detach().float().contiguous().numpy(),
                 mask,
-                self.decoder.weight.detach().numpy(),
-                None if bias is None else bias.detach().numpy(),
                 self.splade.activation_function,
                 max_active_dims,
             )

@@ -77,6 +77,71 @@ fn splade_max_head<'py>(
     Ok(csr.map(|csr| csr_to_py(py, csr)))
 }
 
+/// The MLM decoder's weight `(vocab, dim)` and bias `(vocab,)` prepared once for SPLADE max pooling on Intel AMX
+/// (bf16 tiles, exact fp32 rescoring): `max_pool` is `splade_max_head` without packing the weights per call. A
+/// `ValueError` on CPUs without AMX.
+#[pyclass(module = "sentrs._core", name = "SpladeHeadWeights", frozen)]
+pub struct PySpladeHeadWeights {
+    inner: std::sync::Arc<crate::sparse_head::SpladeHeadWeights>,
+}
+
+#[pymethods]
+impl PySpladeHeadWeights {
+    #[new]
+    #[pyo3(signature = (weight, bias=None))]
+    fn new(
+        py: Python<'_>,
+        weight: PyReadonlyArray2<'_, f32>,
+        bias: Option<PyReadonlyArray1<'_, f32>>,
+    ) -> PyResult<Self> {
+        if !crate::maxsim::amx::supported() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "SpladeHeadWeights needs a CPU with AMX-BF16 (and an OS that grants it)",
+            ));
+        }
+        let w = weight.as_array();
+        let b = bias.as_ref().map(|b| b.as_array());
+        let inner = detach(py, || crate::sparse_head::SpladeHeadWeights::new(w, b))?;
+        Ok(PySpladeHeadWeights {
+            inner: std::sync::Arc::new(inner),
+        })
+    }
+
+    /// The vocabulary size.
+    #[getter]
+    fn vocab(&self) -> usize {
+        self.inner.vocab()
+    }
+
+    /// The hidden size.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// SPLADE max pooling of `hidden` `(batch, seq, dim)` under `attention_mask` as CSR arrays; `None` when the
+    /// inputs hold non-finite values. Ctrl-C stops it.
+    #[pyo3(signature = (hidden, attention_mask, activation_function="relu", max_active_dims=None))]
+    fn max_pool<'py>(
+        &self,
+        py: Python<'py>,
+        hidden: PyReadonlyArray3<'py, f32>,
+        attention_mask: PyReadonlyArray2<'py, i64>,
+        activation_function: &str,
+        max_active_dims: Option<usize>,
+    ) -> PyResult<Option<CsrArrays<'py>>> {
+        let activation = crate::sparse::SpladeActivation::parse(activation_function)
+            .map_err(|e| to_py_err(py, e))?;
+        let (h, m) = (hidden.as_array(), attention_mask.as_array());
+        let weights = std::sync::Arc::clone(&self.inner);
+        let work = super::search_work(h.shape()[0] * h.shape()[1], weights.vocab(), weights.dim());
+        let csr = super::detach_cancellable(py, work, |cancel| {
+            weights.max_pool(h, m, activation, max_active_dims, cancel)
+        })?;
+        Ok(csr.map(|csr| csr_to_py(py, csr)))
+    }
+}
+
 /// Dense float32 rows to CSR, keeping the `max_active_dims` largest magnitudes per row.
 #[pyfunction]
 #[pyo3(signature = (x, max_active_dims=None))]
@@ -150,5 +215,6 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(splade_max_head, m)?)?;
     m.add_function(wrap_pyfunction!(dense_to_csr, m)?)?;
     m.add_class::<PySparseIndex>()?;
+    m.add_class::<PySpladeHeadWeights>()?;
     Ok(())
 }
