@@ -1,4 +1,5 @@
-"""The interpretability helpers against the reference, on tiny MultiVectorEncoder folders built by the reference.
+"""The interpretability helpers against the reference, on tiny MultiVectorEncoder folders built by the reference (text;
+image documents: test_interpretability_images.py).
 
 Tolerances: query-token slices must be identical. Similarity maps 1e-6 absolute for float32 inputs (the same dot
 products of unit vectors, summed in a possibly different order) and 2e-3 for half-precision inputs (the product runs
@@ -15,7 +16,6 @@ import pytest
 import torch
 
 import sentrs
-from sentrs.exceptions import UnsupportedFeatureError
 from sentrs.multi_vector_encoder import interpretability
 
 QUERIES = [
@@ -195,23 +195,7 @@ def test_maxsim_similarity_map_checks_the_grid() -> None:
         interpretability.maxsim_similarity_map(query, document, (3, 3))
 
 
-# ------------------------------------------------------------------------------------------------- image-only helpers
-def test_image_helpers_say_sentrs_is_text_only(loaded: dict[str, tuple[Any, Any]]) -> None:
-    ours = loaded["plain"][1]
-    query = _random_unit(2, 8, seed=6)
-    grid = torch.zeros(3, 4)
-    calls = {
-        "get_n_patches": lambda: interpretability.get_n_patches(ours, (64, 48)),
-        "render_similarity_map_on_image": lambda: interpretability.render_similarity_map_on_image("page.png", grid),
-        "maxsim_heatmap": lambda: interpretability.maxsim_heatmap("page.png", query, _random_unit(12, 8, 7), (4, 3)),
-    }
-    for name, call in calls.items():
-        with pytest.raises(UnsupportedFeatureError, match=rf"^{name} .*sentrs supports text models only"):
-            call()
-        with pytest.raises(NotImplementedError):  # the built-in class the error also is
-            call()
-
-
+# ------------------------------------------------------------------------------------------------------- the API
 def test_signatures_match_reference() -> None:
     import inspect
 
