@@ -17,8 +17,6 @@ use rayon::prelude::*;
 
 /// Vocabulary entries per block (the unit of parallel work): 512 x 128 bf16 weights are 128 KB.
 const VOCAB_BLOCK: usize = 512;
-/// Token rows per tile pass: the score buffer of a pass is 256 x 512 fp32 (512 KB).
-const ROW_BLOCK: usize = 256;
 
 /// Per text, its active `(entry, value)` pairs, ascending by entry.
 type ActiveRows = Vec<Vec<(usize, f32)>>;
@@ -33,8 +31,10 @@ pub struct SpladeHeadWeights {
     /// One packed block per `VOCAB_BLOCK` entries.
     packed: Vec<Vec<u32>>,
     weight: Vec<f32>,
-    bias: Option<Vec<f32>>,
-    weight_norm: Vec<f32>,
+    /// The bias (zeros without one).
+    shift: Vec<f32>,
+    /// `2 * error_factor(dim) * |w_v|`: times a text's largest token norm, the bf16 error bound of entry `v`.
+    slack: Vec<f32>,
     /// Whether the weight and bias hold only finite values (pooling returns None otherwise).
     finite: bool,
 }
@@ -74,10 +74,11 @@ impl SpladeHeadWeights {
         } else {
             blocks.iter().map(pack).collect()
         };
-        let weight_norm = weight
+        let factor = amx::error_factor(dim);
+        let slack = weight
             .rows()
             .into_iter()
-            .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
+            .map(|r| 2.0 * factor * r.iter().map(|v| v * v).sum::<f32>().sqrt())
             .collect();
         Ok(SpladeHeadWeights {
             dim,
@@ -85,8 +86,8 @@ impl SpladeHeadWeights {
             padded_dim,
             packed,
             weight: weight.iter().copied().collect(),
-            bias: bias.map(|b| b.to_vec()),
-            weight_norm,
+            shift: bias.map_or_else(|| vec![0.0; vocab], |b| b.to_vec()),
+            slack,
             finite,
         })
     }
@@ -156,9 +157,14 @@ impl SpladeHeadWeights {
                     .fold(0f32, f32::max)
             })
             .collect();
-        let factor = amx::error_factor(dim);
         let flat_tokens = tokens.as_slice().unwrap_or(&[]);
-        let (flat_weight, weight_norm, bias) = (&self.weight, &self.weight_norm, &self.bias);
+        let (flat_weight, shift, slack) = (&self.weight, &self.shift, &self.slack);
+        // The text of every token row (u32::MAX for the padding rows of the last tile pass).
+        let pass_rows = total.div_ceil(amx::STEP) * amx::STEP;
+        let mut row_group = vec![u32::MAX; pass_rows];
+        for b in 0..batch {
+            row_group[offsets[b]..offsets[b + 1]].fill(b as u32);
+        }
         let activate = |x: f32| {
             let y = x.max(0.0).ln_1p();
             if activation == SpladeActivation::Log1pRelu {
@@ -176,74 +182,52 @@ impl SpladeHeadWeights {
             let packed = &self.packed[block];
             let groups = (v1 - v0).div_ceil(amx::STEP) * 2;
             let cols = groups * 16;
-            SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let (best, buffer) = &mut *scratch;
+            BEST.with(|scratch| {
+                let mut best = scratch.borrow_mut();
                 best.clear();
                 best.resize(batch * cols, f32::NEG_INFINITY);
-                if buffer.len() < ROW_BLOCK * cols {
-                    buffer.resize(ROW_BLOCK * cols, 0.0);
-                }
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `supported()` checked the CPU and the OS permission; the config is per thread.
+                // SAFETY: `supported()` checked the CPU (AMX implies avx512f) and the OS permission; the tile config
+                // is per thread. `packed_rows` has STEP zero rows past the last token, so `pass_rows` rows are in
+                // bounds; `packed` holds `groups` groups; `row_group` has `pass_rows` entries, each a text index
+                // below `batch` or u32::MAX; `best` is batch x cols.
                 unsafe {
-                    amx::configure_tiles()
-                };
-                let mut r0 = 0;
-                while r0 < total {
-                    let r1 = (r0 + ROW_BLOCK).min(total);
-                    let pass_rows = (r1 - r0).div_ceil(amx::STEP) * amx::STEP;
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `packed_rows` has STEP zero rows past the last token, so `pass_rows` rows from r0
-                    // are in bounds; `packed` holds `groups` groups; `buffer` holds >= ROW_BLOCK x cols floats.
-                    unsafe {
-                        amx::score_block(
-                            packed_rows.as_ptr().add(r0 * padded_dim),
-                            pass_rows,
-                            packed.as_ptr(),
-                            groups,
-                            padded_dim,
-                            buffer.as_mut_ptr(),
-                            cols,
-                        );
-                    }
-                    // Column maxima of each text's rows inside this pass.
-                    for b in 0..batch {
-                        let (t0, t1) = (offsets[b].max(r0), offsets[b + 1].min(r1));
-                        if t0 >= t1 {
-                            continue;
-                        }
-                        let acc = &mut best[b * cols..(b + 1) * cols];
-                        for t in t0..t1 {
-                            let line = &buffer[(t - r0) * cols..(t - r0 + 1) * cols];
-                            #[cfg(target_arch = "x86_64")]
-                            // SAFETY: supported() implies avx512f.
-                            unsafe {
-                                max_into(acc, line)
-                            };
-                        }
-                    }
-                    r0 = r1;
+                    amx::configure_tiles();
+                    amx::score_block_max(
+                        packed_rows.as_ptr(),
+                        packed.as_ptr(),
+                        groups,
+                        padded_dim,
+                        &row_group,
+                        best.as_mut_ptr(),
+                        cols,
+                    );
+                    std::arch::asm!("tilerelease", options(nostack));
                 }
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: releases this thread's tile state.
-                unsafe {
-                    std::arch::asm!("tilerelease", options(nostack))
-                };
                 let mut out = vec![Vec::new(); batch];
+                let mut candidates = Vec::new();
                 for (b, active) in out.iter_mut().enumerate() {
                     let text = offsets[b]..offsets[b + 1];
                     if text.is_empty() {
                         continue;
                     }
-                    for v in v0..v1 {
-                        let shift = bias.as_ref().map_or(0.0, |b| b[v]);
-                        let bound = best[b * cols + (v - v0)]
-                            + shift
-                            + 2.0 * factor * text_norm[b] * weight_norm[v];
-                        if bound <= 0.0 {
-                            continue; // every logit of this entry is negative: relu makes it 0
-                        }
+                    // Entries whose largest bf16 logit plus the error bound is positive; every other logit of the
+                    // text is negative, and relu makes it 0.
+                    candidates.clear();
+                    let acc = &best[b * cols..b * cols + (v1 - v0)];
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: supported() implies avx512f.
+                    unsafe {
+                        positive_bounds(
+                            acc,
+                            &shift[v0..v1],
+                            &slack[v0..v1],
+                            text_norm[b],
+                            v0,
+                            &mut candidates,
+                        )
+                    };
+                    for &v in &candidates {
                         let w = &flat_weight[v * dim..(v + 1) * dim];
                         let mut top = f32::NEG_INFINITY;
                         for t in text.clone() {
@@ -253,7 +237,7 @@ impl SpladeHeadWeights {
                                 unsafe { amx::dot(&flat_tokens[t * dim..(t + 1) * dim], w) };
                             #[cfg(not(target_arch = "x86_64"))]
                             let logit = 0f32;
-                            top = top.max(logit + shift);
+                            top = top.max(logit + shift[v]);
                         }
                         if top > 0.0 {
                             active.push((v, activate(top)));
@@ -303,9 +287,50 @@ impl SpladeHeadWeights {
 }
 
 thread_local! {
-    /// Per worker thread: the column maxima of a vocabulary block and the score buffer of a tile pass, reused across
-    /// blocks and calls (no 512 KB allocation and zeroing per block).
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// Per worker thread: the column maxima of a vocabulary block, reused across blocks and calls.
+    static BEST: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Pushes `v0 + i` for every `i` where `best[i] + shift[i] + norm * slack[i] > 0` (AVX-512, ascending).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn positive_bounds(
+    best: &[f32],
+    shift: &[f32],
+    slack: &[f32],
+    norm: f32,
+    v0: usize,
+    out: &mut Vec<usize>,
+) {
+    use std::arch::x86_64::*;
+    let n = best.len().min(shift.len()).min(slack.len());
+    let scale = _mm512_set1_ps(norm);
+    let zero = _mm512_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n, within all three slices.
+        let mut bits = unsafe {
+            let bound = _mm512_fmadd_ps(
+                scale,
+                _mm512_loadu_ps(slack.as_ptr().add(i)),
+                _mm512_add_ps(
+                    _mm512_loadu_ps(best.as_ptr().add(i)),
+                    _mm512_loadu_ps(shift.as_ptr().add(i)),
+                ),
+            );
+            _mm512_cmp_ps_mask::<_CMP_GT_OQ>(bound, zero)
+        };
+        while bits != 0 {
+            out.push(v0 + i + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+        i += 16;
+    }
+    for j in i..n {
+        if best[j] + shift[j] + norm * slack[j] > 0.0 {
+            out.push(v0 + j);
+        }
+    }
 }
 
 /// [`SpladeHeadWeights::max_pool`] with the weights prepared for this one call.
@@ -341,27 +366,6 @@ pub fn splade_max_head(
         max_active_dims,
         cancel,
     )
-}
-
-/// `acc[i] = max(acc[i], line[i])` (AVX-512; `cols` is a multiple of 16).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn max_into(acc: &mut [f32], line: &[f32]) {
-    use std::arch::x86_64::*;
-    let n = acc.len().min(line.len());
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, within both slices.
-        unsafe {
-            let a = _mm512_loadu_ps(acc.as_ptr().add(i));
-            let x = _mm512_loadu_ps(line.as_ptr().add(i));
-            _mm512_storeu_ps(acc.as_mut_ptr().add(i), _mm512_max_ps(a, x));
-        }
-        i += 16;
-    }
-    for j in i..n {
-        acc[j] = acc[j].max(line[j]);
-    }
 }
 
 #[cfg(test)]
