@@ -243,14 +243,19 @@ pub(crate) unsafe fn score_block(
     }
 }
 
-/// [`score_block`] folded straight into column maxima: for each of the `row_group.len()` (a multiple of 32) query
-/// rows from `q` whose `row_group[r]` is not `u32::MAX`, `best[row_group[r] * best_cols + c] = max(.., q_r . d_c)` over the
-/// `groups` (even) 16-token groups of `d`. Each 32 x 32 score tile goes through a 4 KB buffer on the stack, so no
-/// score block is written to memory; runs of rows of the same group keep their maxima in registers.
+/// Bytes of bf16 rows per L1 block of [`score_block_max`].
+const L1_ROW_BYTES: usize = 32 * 1024;
+
+/// [`score_block`] folded straight into column maxima: for each of the `row_group.len()` (a multiple of 32)
+/// query rows from `q` whose `row_group[r]` is not `u32::MAX`,
+/// `best[row_group[r] * best_cols + c] = max(.., q_r . d_c)` over the `groups` (even) 16-token groups of `d`. Each
+/// 32 x 32 score tile goes through a 4 KB buffer on the stack, so no score block is written to memory; runs of rows
+/// of the same group keep their maxima in registers.
 ///
 /// # Safety
 /// The tile configuration of [`configure_tiles`] is loaded; `q` holds `row_group.len()` rows of `padded_dim` bf16
-/// values, `d` holds `groups` packed groups, and every group index in `row_group` is below the number of rows of `best` (row stride `best_cols` >= `groups * 16`).
+/// values, `d` holds `groups` packed groups, and every group index in `row_group` is below the number of rows of
+/// `best` (row stride `best_cols` >= `groups * 16`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn score_block_max(
@@ -270,77 +275,83 @@ pub(crate) unsafe fn score_block_max(
     let t = tile.0.as_mut_ptr();
     let a_stride = padded_dim * 2;
     let pairs = padded_dim / 2;
-    for r in (0..row_group.len()).step_by(STEP) {
-        let a0 = q.add(r * padded_dim);
-        let a1 = q.add((r + 16) * padded_dim);
-        let row_groups = &row_group[r..r + STEP];
+    // Blocks of rows (32 KB of bf16 values: 128 rows at dim 128) stay in L1 while every 32-column group pair
+    // of `d` passes over them: each pair's tiles come from L2 once per block rather than once per 32 rows.
+    let row_block = (L1_ROW_BYTES / (padded_dim * 2)).max(1).div_ceil(STEP) * STEP;
+    for r_block in (0..row_group.len()).step_by(row_block) {
+        let r_end = (r_block + row_block).min(row_group.len());
         for g in (0..groups).step_by(2) {
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
-                options(nostack)
-            );
-            for c in 0..padded_dim / K_STEP {
-                let b0 = d.add((g * pairs + c * 16) * 16);
-                let b1 = d.add(((g + 1) * pairs + c * 16) * 16);
+            for r in (r_block..r_end).step_by(STEP) {
+                let a0 = q.add(r * padded_dim);
+                let a1 = q.add((r + 16) * padded_dim);
+                let row_groups = &row_group[r..r + STEP];
                 asm!(
-                    "tileloadd tmm4, [{a0} + {sa}*1]",
-                    "tileloadd tmm5, [{a1} + {sa}*1]",
-                    "tileloadd tmm6, [{b0} + {sb}*1]",
-                    "tileloadd tmm7, [{b1} + {sb}*1]",
-                    "tdpbf16ps tmm0, tmm4, tmm6",
-                    "tdpbf16ps tmm1, tmm4, tmm7",
-                    "tdpbf16ps tmm2, tmm5, tmm6",
-                    "tdpbf16ps tmm3, tmm5, tmm7",
-                    a0 = in(reg) a0.add(c * K_STEP),
-                    a1 = in(reg) a1.add(c * K_STEP),
-                    b0 = in(reg) b0,
-                    b1 = in(reg) b1,
-                    sa = in(reg) a_stride,
-                    sb = in(reg) 64usize,
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack)
+                );
+                for c in 0..padded_dim / K_STEP {
+                    let b0 = d.add((g * pairs + c * 16) * 16);
+                    let b1 = d.add(((g + 1) * pairs + c * 16) * 16);
+                    asm!(
+                        "tileloadd tmm4, [{a0} + {sa}*1]",
+                        "tileloadd tmm5, [{a1} + {sa}*1]",
+                        "tileloadd tmm6, [{b0} + {sb}*1]",
+                        "tileloadd tmm7, [{b1} + {sb}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        a0 = in(reg) a0.add(c * K_STEP),
+                        a1 = in(reg) a1.add(c * K_STEP),
+                        b0 = in(reg) b0,
+                        b1 = in(reg) b1,
+                        sa = in(reg) a_stride,
+                        sb = in(reg) 64usize,
+                        options(nostack),
+                    );
+                }
+                // The 32 x 32 scores, row-major (row stride 128 bytes).
+                asm!(
+                    "tilestored [{c00} + {sc}*1], tmm0",
+                    "tilestored [{c01} + {sc}*1], tmm1",
+                    "tilestored [{c10} + {sc}*1], tmm2",
+                    "tilestored [{c11} + {sc}*1], tmm3",
+                    c00 = in(reg) t,
+                    c01 = in(reg) t.add(16),
+                    c10 = in(reg) t.add(16 * 32),
+                    c11 = in(reg) t.add(16 * 32 + 16),
+                    sc = in(reg) 128usize,
                     options(nostack),
                 );
-            }
-            // The 32 x 32 scores, row-major (row stride 128 bytes).
-            asm!(
-                "tilestored [{c00} + {sc}*1], tmm0",
-                "tilestored [{c01} + {sc}*1], tmm1",
-                "tilestored [{c10} + {sc}*1], tmm2",
-                "tilestored [{c11} + {sc}*1], tmm3",
-                c00 = in(reg) t,
-                c01 = in(reg) t.add(16),
-                c10 = in(reg) t.add(16 * 32),
-                c11 = in(reg) t.add(16 * 32 + 16),
-                sc = in(reg) 128usize,
-                options(nostack),
-            );
-            let mut current = u32::MAX;
-            let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-            for (i, &group) in row_groups.iter().enumerate() {
-                if group != current {
-                    if current != u32::MAX {
-                        let acc = best.add(current as usize * best_cols + g * 16);
-                        _mm512_storeu_ps(acc, _mm512_max_ps(_mm512_loadu_ps(acc), lo));
-                        _mm512_storeu_ps(
-                            acc.add(16),
-                            _mm512_max_ps(_mm512_loadu_ps(acc.add(16)), hi),
-                        );
+                let mut current = u32::MAX;
+                let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+                for (i, &group) in row_groups.iter().enumerate() {
+                    if group != current {
+                        if current != u32::MAX {
+                            let acc = best.add(current as usize * best_cols + g * 16);
+                            _mm512_storeu_ps(acc, _mm512_max_ps(_mm512_loadu_ps(acc), lo));
+                            _mm512_storeu_ps(
+                                acc.add(16),
+                                _mm512_max_ps(_mm512_loadu_ps(acc.add(16)), hi),
+                            );
+                        }
+                        current = group;
+                        lo = _mm512_set1_ps(f32::NEG_INFINITY);
+                        hi = lo;
                     }
-                    current = group;
-                    lo = _mm512_set1_ps(f32::NEG_INFINITY);
-                    hi = lo;
+                    if group != u32::MAX {
+                        lo = _mm512_max_ps(lo, _mm512_load_ps(t.add(i * 32)));
+                        hi = _mm512_max_ps(hi, _mm512_load_ps(t.add(i * 32 + 16)));
+                    }
                 }
-                if group != u32::MAX {
-                    lo = _mm512_max_ps(lo, _mm512_load_ps(t.add(i * 32)));
-                    hi = _mm512_max_ps(hi, _mm512_load_ps(t.add(i * 32 + 16)));
+                if current != u32::MAX {
+                    let acc = best.add(current as usize * best_cols + g * 16);
+                    _mm512_storeu_ps(acc, _mm512_max_ps(_mm512_loadu_ps(acc), lo));
+                    _mm512_storeu_ps(acc.add(16), _mm512_max_ps(_mm512_loadu_ps(acc.add(16)), hi));
                 }
-            }
-            if current != u32::MAX {
-                let acc = best.add(current as usize * best_cols + g * 16);
-                _mm512_storeu_ps(acc, _mm512_max_ps(_mm512_loadu_ps(acc), lo));
-                _mm512_storeu_ps(acc.add(16), _mm512_max_ps(_mm512_loadu_ps(acc.add(16)), hi));
             }
         }
     }
