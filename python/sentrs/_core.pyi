@@ -9,6 +9,7 @@ import numpy.typing as npt
 __all__ = [
     "Encoding",
     "SparseIndex",
+    "SpladeHeadWeights",
     "Tokenizer",
     "__version__",
     "_mark_forked",
@@ -238,6 +239,7 @@ class SpladeHeadWeights:
         max_active_dims: int | None = None,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]] | None: ...
 
+@final
 class SparseIndex:
     def __new__(
         cls,
