@@ -178,6 +178,47 @@ pub(crate) unsafe fn configure_tiles() {
     std::arch::asm!("ldtilecfg [{}]", in(reg) &config as *const TileConfig, options(nostack));
 }
 
+/// Computes the 32 x 32 bf16 score tile of rows `a0` (16 rows) and `a1` (the next 16; row stride `padded_dim`)
+/// against column groups `g` and `g + 1` of `d` into tmm0-tmm3 (rows 0-15 x groups g, g+1, then rows 16-31).
+///
+/// # Safety
+/// The tile configuration of [`configure_tiles`] is loaded; both row pointers have `padded_dim` readable values per
+/// row for 16 rows; `d` holds at least `g + 2` packed groups.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn tile_2x2(a0: *const u16, a1: *const u16, d: *const u32, g: usize, padded_dim: usize) {
+    use std::arch::asm;
+    let pairs = padded_dim / 2;
+    asm!(
+        "tilezero tmm0",
+        "tilezero tmm1",
+        "tilezero tmm2",
+        "tilezero tmm3",
+        options(nostack)
+    );
+    for c in 0..padded_dim / K_STEP {
+        let b0 = d.add((g * pairs + c * 16) * 16);
+        let b1 = d.add(((g + 1) * pairs + c * 16) * 16);
+        asm!(
+            "tileloadd tmm4, [{a0} + {sa}*1]",
+            "tileloadd tmm5, [{a1} + {sa}*1]",
+            "tileloadd tmm6, [{b0} + {sb}*1]",
+            "tileloadd tmm7, [{b1} + {sb}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            a0 = in(reg) a0.add(c * K_STEP),
+            a1 = in(reg) a1.add(c * K_STEP),
+            b0 = in(reg) b0,
+            b1 = in(reg) b1,
+            sa = in(reg) padded_dim * 2,
+            sb = in(reg) 64usize,
+            options(nostack),
+        );
+    }
+}
+
 /// `out[r][c] = q_r . d_c` in bf16 for `rows` (a multiple of 32) query rows from `q` (row stride `padded_dim`)
 /// and `groups` (even) 16-token groups of `d`; `out` has row stride `out_cols` floats.
 #[cfg(target_arch = "x86_64")]
@@ -191,41 +232,12 @@ pub(crate) unsafe fn score_block(
     out_cols: usize,
 ) {
     use std::arch::asm;
-    let a_stride = padded_dim * 2;
-    let pairs = padded_dim / 2;
     let c_stride = out_cols * 4;
     for r in (0..rows).step_by(STEP) {
         let a0 = q.add(r * padded_dim);
         let a1 = q.add((r + 16) * padded_dim);
         for g in (0..groups).step_by(2) {
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
-                options(nostack)
-            );
-            for c in 0..padded_dim / K_STEP {
-                let b0 = d.add((g * pairs + c * 16) * 16);
-                let b1 = d.add(((g + 1) * pairs + c * 16) * 16);
-                asm!(
-                    "tileloadd tmm4, [{a0} + {sa}*1]",
-                    "tileloadd tmm5, [{a1} + {sa}*1]",
-                    "tileloadd tmm6, [{b0} + {sb}*1]",
-                    "tileloadd tmm7, [{b1} + {sb}*1]",
-                    "tdpbf16ps tmm0, tmm4, tmm6",
-                    "tdpbf16ps tmm1, tmm4, tmm7",
-                    "tdpbf16ps tmm2, tmm5, tmm6",
-                    "tdpbf16ps tmm3, tmm5, tmm7",
-                    a0 = in(reg) a0.add(c * K_STEP),
-                    a1 = in(reg) a1.add(c * K_STEP),
-                    b0 = in(reg) b0,
-                    b1 = in(reg) b1,
-                    sa = in(reg) a_stride,
-                    sb = in(reg) 64usize,
-                    options(nostack),
-                );
-            }
+            tile_2x2(a0, a1, d, g, padded_dim);
             let base = out.add(r * out_cols + g * 16);
             asm!(
                 "tilestored [{c00} + {sc}*1], tmm0",
@@ -273,8 +285,6 @@ pub(crate) unsafe fn score_block_max(
     struct Tile([f32; 32 * 32]);
     let mut tile = Tile([0.0; 32 * 32]);
     let t = tile.0.as_mut_ptr();
-    let a_stride = padded_dim * 2;
-    let pairs = padded_dim / 2;
     // Blocks of rows (32 KB of bf16 values: 128 rows at dim 128) stay in L1 while every 32-column group pair
     // of `d` passes over them: each pair's tiles come from L2 once per block rather than once per 32 rows.
     let row_block = (L1_ROW_BYTES / (padded_dim * 2)).max(1).div_ceil(STEP) * STEP;
@@ -285,34 +295,7 @@ pub(crate) unsafe fn score_block_max(
                 let a0 = q.add(r * padded_dim);
                 let a1 = q.add((r + 16) * padded_dim);
                 let row_groups = &row_group[r..r + STEP];
-                asm!(
-                    "tilezero tmm0",
-                    "tilezero tmm1",
-                    "tilezero tmm2",
-                    "tilezero tmm3",
-                    options(nostack)
-                );
-                for c in 0..padded_dim / K_STEP {
-                    let b0 = d.add((g * pairs + c * 16) * 16);
-                    let b1 = d.add(((g + 1) * pairs + c * 16) * 16);
-                    asm!(
-                        "tileloadd tmm4, [{a0} + {sa}*1]",
-                        "tileloadd tmm5, [{a1} + {sa}*1]",
-                        "tileloadd tmm6, [{b0} + {sb}*1]",
-                        "tileloadd tmm7, [{b1} + {sb}*1]",
-                        "tdpbf16ps tmm0, tmm4, tmm6",
-                        "tdpbf16ps tmm1, tmm4, tmm7",
-                        "tdpbf16ps tmm2, tmm5, tmm6",
-                        "tdpbf16ps tmm3, tmm5, tmm7",
-                        a0 = in(reg) a0.add(c * K_STEP),
-                        a1 = in(reg) a1.add(c * K_STEP),
-                        b0 = in(reg) b0,
-                        b1 = in(reg) b1,
-                        sa = in(reg) a_stride,
-                        sb = in(reg) 64usize,
-                        options(nostack),
-                    );
-                }
+                tile_2x2(a0, a1, d, g, padded_dim);
                 // The 32 x 32 scores, row-major (row stride 128 bytes).
                 asm!(
                     "tilestored [{c00} + {sc}*1], tmm0",
