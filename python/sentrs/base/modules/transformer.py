@@ -19,9 +19,11 @@ model such as Qwen2-VL), a batch holding media becomes chat conversations that t
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import threading
 from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
@@ -150,6 +152,79 @@ def resolve_retrieval_model_class(config: Any) -> Any:
         f"ColModernVBert), got model_type={getattr(config, 'model_type', None)!r} with architectures={architectures}; "
         "use transformer_task='feature-extraction' for a plain encoder"
     )
+
+
+# Encoder-decoder configs whose encoder alone is what a feature-extraction Transformer loads, as the reference does:
+# (transformers config class name, module holding the encoder class, encoder class name). A subclass of a listed config
+# matches too. Names missing from the installed transformers are skipped.
+_ENCODER_ONLY_CLASSES: tuple[tuple[str, str, str], ...] = (
+    ("T5Config", "transformers", "T5EncoderModel"),
+    ("MT5Config", "transformers", "MT5EncoderModel"),
+    ("UMT5Config", "transformers", "UMT5EncoderModel"),
+    ("UdopConfig", "transformers", "UdopEncoderModel"),
+    ("LongT5Config", "transformers", "LongT5EncoderModel"),
+    ("ProphetNetConfig", "transformers", "ProphetNetEncoder"),
+    ("SwitchTransformersConfig", "transformers", "SwitchTransformersEncoderModel"),
+    ("BlenderbotConfig", "transformers.models.blenderbot.modeling_blenderbot", "BlenderbotEncoder"),
+    (
+        "BlenderbotSmallConfig",
+        "transformers.models.blenderbot_small.modeling_blenderbot_small",
+        "BlenderbotSmallEncoder",
+    ),
+    ("M2M100Config", "transformers.models.m2m_100.modeling_m2m_100", "M2M100Encoder"),
+    ("PegasusConfig", "transformers.models.pegasus.modeling_pegasus", "PegasusEncoder"),
+    ("PegasusXConfig", "transformers.models.pegasus_x.modeling_pegasus_x", "PegasusXEncoder"),
+    ("MoonshineConfig", "transformers.models.moonshine.modeling_moonshine", "MoonshineEncoder"),
+    ("WhisperConfig", "transformers.models.whisper.modeling_whisper", "WhisperEncoder"),
+    ("MarianConfig", "transformers.models.marian.modeling_marian", "MarianEncoder"),
+    ("T5Gemma2TextConfig", "transformers.models.t5gemma2.modeling_t5gemma2", "T5Gemma2Encoder"),
+)
+# Class attributes are patched for the length of one load; loads in other threads wait.
+_class_attrs_lock = threading.Lock()
+
+
+def _is_config(config: Any, class_name: str) -> bool:
+    import transformers
+
+    cls = getattr(transformers, class_name, None)
+    return isinstance(cls, type) and isinstance(config, cls)
+
+
+def load_encoder_only_model(model_name_or_path: str, config: Any, model_kwargs: dict[str, Any]) -> Any | None:
+    """The encoder of an encoder-decoder checkpoint (T5, mT5, Whisper, ...), without its decoder weights, for
+    ``transformer_task="feature-extraction"``; None when ``config`` is not such an architecture (``AutoModel`` then).
+
+    The checkpoint's ``decoder.*`` weights are expected and skipped quietly. T5Gemma loads as an encoder-only model
+    (``is_encoder_decoder`` off); a full T5Gemma2 checkpoint loads its encoder from the ``encoder`` sub-config.
+    """
+    attrs: dict[str, Any] = {}
+    load_config = config
+    if _is_config(config, "T5GemmaConfig"):
+        module, name = "transformers", "T5GemmaEncoderModel"
+        config.is_encoder_decoder = False
+    elif _is_config(config, "T5Gemma2Config"):
+        module, name = "transformers.models.t5gemma2.modeling_t5gemma2", "T5Gemma2Encoder"
+        load_config = config.encoder
+        attrs["base_model_prefix"] = "model.encoder"
+    else:
+        found = next(((m, n) for config_name, m, n in _ENCODER_ONLY_CLASSES if _is_config(config, config_name)), None)
+        if found is None:
+            return None
+        module, name = found
+    encoder_cls = getattr(importlib.import_module(module), name)
+    attrs["_keys_to_ignore_on_load_unexpected"] = ["decoder.*"]
+    with _class_attrs_lock:
+        saved = {key: encoder_cls.__dict__[key] for key in attrs if key in encoder_cls.__dict__}
+        try:
+            for key, value in attrs.items():
+                setattr(encoder_cls, key, value)
+            return encoder_cls.from_pretrained(model_name_or_path, config=load_config, **model_kwargs)
+        finally:
+            for key in attrs:
+                if key in saved:
+                    setattr(encoder_cls, key, saved[key])
+                else:
+                    delattr(encoder_cls, key)
 
 
 def _optional_length(value: Any, name: str) -> int | None:
@@ -490,7 +565,16 @@ class Transformer(TokenizedTextInput):
             else:
                 auto_cls = getattr(transformers, auto_name)
             with file_named_in_errors(_weights_file_name(model_name_or_path)):
-                self.model = auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+                encoder = (
+                    load_encoder_only_model(model_name_or_path, config, model_kwargs)
+                    if transformer_task == "feature-extraction"
+                    else None
+                )
+                self.model = (
+                    encoder
+                    if encoder is not None
+                    else auto_cls.from_pretrained(model_name_or_path, config=config, **model_kwargs)
+                )
         else:
             from sentrs.backend import load_backend_model
 
