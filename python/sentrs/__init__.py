@@ -39,6 +39,14 @@ _LAZY = {
     "losses": "sentrs.losses:-",
     "models": "sentrs.models:-",
     "util": "sentrs.util:-",
+    # The subpackages the reference's __init__ imports, so ``sentence_transformers.cross_encoder.losses`` style
+    # attribute paths work after a bare ``import sentence_transformers``.
+    "base": "sentrs.base:-",
+    "backend": "sentrs.backend:-",
+    "sentence_transformer": "sentrs.sentence_transformer:-",
+    "sparse_encoder": "sentrs.sparse_encoder:-",
+    "cross_encoder": "sentrs.cross_encoder:-",
+    "multi_vector_encoder": "sentrs.multi_vector_encoder:-",
     "Dense": "sentrs.base.modules.dense",
     "Normalize": "sentrs.base.modules.normalize",
     "Router": "sentrs.base.modules.router",
