@@ -79,7 +79,15 @@ class TokenizedTextInput(InputModule):
         if truncation is None:
             trunc = text_kwargs.get("truncation", "longest_first")
             truncation = "longest_first" if trunc is True else str(trunc)
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        pad_id = tok.pad_token_id
+        if pad_id is None:
+            # Every batch is padded (to its longest row), so a tokenizer without a pad token cannot tokenize one, as
+            # transformers refuses a padded call in the reference (GPT-2 ships without a pad token).
+            raise ValueError(
+                f"the tokenizer ({type(tok).__name__}) has no pad token, which padding a batch needs; got "
+                f"pad_token=None. Set one, e.g. `model[0].tokenizer.pad_token = model[0].tokenizer.eos_token`, or "
+                "add one with `tokenizer.add_special_tokens({'pad_token': '[PAD]'})`"
+            )
         # The backend object is stable per tokenizer; `backend.normalizer` is a fresh wrapper on every access.
         key = (
             id(tok),
