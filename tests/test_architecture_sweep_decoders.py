@@ -4,6 +4,8 @@ Every architecture is a tiny random model (2 layers, hidden 32, seeded) with a t
 `tokenizers` library in the style of its real checkpoints, wrapped in the transformers class they ship with:
 
 - ``qwen2`` / ``qwen3``: byte-level BPE, no BOS, pad ``<|endoftext|>`` (Qwen2Tokenizer);
+- ``qwen3-eos``: the same, with ``<|endoftext|>`` appended by the post-processor, as Qwen3-Embedding's tokenizer does
+  (last-token pooling then reads that token, and the prompt length drops it);
 - ``llama``: byte-level BPE (Llama 3 style) whose post-processor prepends ``<s>``, pad = eos (PreTrainedTokenizerFast);
 - ``mistral``: SentencePiece-style BPE (Metaspace, byte fallback), BOS ``<s>``, pad = unk (LlamaTokenizer);
 - ``gemma``: Gemma-style BPE (spaces replaced by ``▁``, byte fallback), BOS ``<bos>``, pad ``<pad>`` (GemmaTokenizer);
@@ -31,7 +33,7 @@ import sentrs
 
 ATOL = 1e-5
 
-ARCHS = ["qwen2", "qwen3", "llama", "mistral", "gemma", "phi3", "gpt2"]
+ARCHS = ["qwen2", "qwen3", "qwen3-eos", "llama", "mistral", "gemma", "phi3", "gpt2"]
 PADDED_ARCHS = [a for a in ARCHS if a != "gpt2"]
 SIDES = ["right", "left"]
 MAX_POSITIONS = 48  # caps max_seq_length, so the long text below is truncated
@@ -76,15 +78,21 @@ def _train(tokenizer: Any, specials: list[str], vocab_size: int, alphabet: list[
     tokenizer.train_from_iterator(_CORPUS * 10, trainer=trainer)
 
 
-def _byte_level(specials: list[str], bos: str | None) -> Any:
-    """A GPT-2/Qwen/Llama 3 style tokenizer: byte-level BPE; ``bos`` prepended by the post-processor when given."""
+def _byte_level(specials: list[str], bos: str | None, eos: str | None = None) -> Any:
+    """A GPT-2/Qwen/Llama 3 style tokenizer: byte-level BPE; ``bos`` prepended or ``eos`` appended by the
+    post-processor when given."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     _train(tok, specials, 400, pre_tokenizers.ByteLevel.alphabet())
-    if bos is None:
+    if eos is not None:
+        eos_id = tok.token_to_id(eos)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"$A {eos}", pair=f"$A {eos} $B:1 {eos}:1", special_tokens=[(eos, eos_id)]
+        )
+    elif bos is None:
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
     else:
         bos_id = tok.token_to_id(bos)
@@ -117,8 +125,9 @@ def _tokenizer(arch: str, padding_side: str) -> Any:
     """The arch's tokenizer in the transformers class its real checkpoints ship with."""
     import transformers
 
-    if arch in ("qwen2", "qwen3"):
-        tok = _byte_level(["<|endoftext|>", "<|im_start|>", "<|im_end|>"], bos=None)
+    if arch in ("qwen2", "qwen3", "qwen3-eos"):
+        eos = "<|endoftext|>" if arch == "qwen3-eos" else None
+        tok = _byte_level(["<|endoftext|>", "<|im_start|>", "<|im_end|>"], bos=None, eos=eos)
         return transformers.Qwen2Tokenizer(
             tokenizer_object=tok,
             pad_token="<|endoftext|>",
@@ -183,9 +192,10 @@ def _config(arch: str, vocab_size: int, pad_id: int | None) -> Any:
         "gemma": transformers.GemmaConfig,
         "phi3": transformers.Phi3Config,
     }
-    if arch in ("qwen3", "gemma"):
+    model_type = arch.split("-")[0]
+    if model_type in ("qwen3", "gemma"):
         common["head_dim"] = 8
-    return classes[arch](**common)
+    return classes[model_type](**common)
 
 
 def _build(folder: Path, arch: str, padding_side: str, head: str) -> str:
@@ -344,6 +354,38 @@ def test_token_embeddings(st_pair: Any, arch: str, side: str) -> None:
         _assert_close(g.numpy(), e.numpy())
 
 
+EDGE_BATCHES = {
+    "special-token-text": ["hello <|endoftext|> world <s> </s> <bos> <pad>", "<|im_start|>user"],
+    "control-characters": ["a\x00b\r\n\u200b\ufeffc", "\u0301", "e\u0301"],
+    "only-empty": ["", ""],  # Qwen adds no special token: a batch of width 0, which its attention cannot reshape
+    "one-huge-text": ["x" * 20000, "y"],
+}
+
+
+@pytest.mark.parametrize("arch", PADDED_ARCHS)
+def test_encode_edge_inputs(st_pair: Any, arch: str) -> None:
+    """Special-token strings inside texts, control characters, batches of empty strings only (both libraries raise
+    the same error where the model cannot run a width-0 batch), a huge text; then a max_seq_length set below the
+    prompt's length and left truncation. atol 1e-5; ids identical."""
+    ref, ours = st_pair(arch, "left", "mean", False)
+    for name, texts in EDGE_BATCHES.items():
+        expected, got = _both_outcomes(lambda: ref.encode(texts), lambda: ours.encode(texts))  # noqa: B023
+        if expected is not None:
+            _assert_close(got, expected)
+        elif name != "only-empty":
+            raise AssertionError(f"the reference failed on {name}")
+    ref, ours = _st_pair(ref[0].auto_model.name_or_path, "mean", include_prompt=False)
+    for max_seq_length, truncation_side in ((5, "right"), (12, "left")):
+        for model in (ref, ours):
+            model.max_seq_length = max_seq_length
+            model[0].tokenizer.truncation_side = truncation_side
+        texts = [LONG, "hi fox", ""]
+        expected_features = ref.preprocess(texts, prompt=PROMPTS["query"])
+        got_features = ours.preprocess(texts, prompt=PROMPTS["query"])
+        assert got_features["input_ids"].tolist() == expected_features["input_ids"].tolist()
+        _assert_close(ours.encode(texts, prompt_name="query"), ref.encode(texts, prompt_name="query"))
+
+
 @pytest.mark.parametrize("arch", ["qwen3", "mistral"])
 def test_padding_side_from_processor_kwargs(arch_folder: Any, arch: str) -> None:
     """``processor_kwargs={"padding_side": "left"}`` on a right-padding folder pads on the left in both libraries."""
@@ -414,7 +456,7 @@ def test_qwen3_embedding_like_folder(arch_folder: Any, tmp_path: Path, side: str
     from sentence_transformers.base.modules import Transformer as RefTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling as RefPooling
 
-    transformer = RefTransformer(arch_folder("qwen3", side))
+    transformer = RefTransformer(arch_folder("qwen3-eos", side))
     ref = sentence_transformers.SentenceTransformer(
         modules=[transformer, RefPooling(transformer.get_embedding_dimension(), "lasttoken"), RefNormalize()],
         prompts=QWEN3_EMBEDDING_PROMPTS,
