@@ -422,6 +422,18 @@ def test_gpt2_without_pad_token_fails_alike(arch_folder: Any) -> None:
         sentrs.CrossEncoder(ce_folder, device="cpu").predict(PAIRS[:1])
 
 
+@pytest.mark.parametrize("arch", ["qwen3", "gemma", "llama"])
+def test_bfloat16_weights(arch_folder: Any, arch: str) -> None:
+    """bf16 weights (``model_kwargs={"dtype": torch.bfloat16}``): pooled in float32 as the reference (6.2) pools; the
+    same bf16 forward pass, so atol 1e-5 still holds."""
+    for pooling_mode in ("lasttoken", "mean", "weightedmean"):
+        ref, ours = _st_pair(arch_folder(arch, "left"), pooling_mode, model_kwargs={"dtype": torch.bfloat16})
+        expected = ref.encode(ODD_TEXTS, prompt_name="query")
+        got = ours.encode(ODD_TEXTS, prompt_name="query")
+        assert got.dtype == expected.dtype == np.float32
+        _assert_close(got, expected)
+
+
 # ------------------------------------------------------------------------------------------ saved folders
 @pytest.mark.parametrize("arch", PADDED_ARCHS)
 def test_folders_load_both_ways(arch_folder: Any, tmp_path: Path, arch: str) -> None:
@@ -516,6 +528,21 @@ def test_cross_encoder_sequence_classification(arch_folder: Any, arch: str, side
     _assert_close([h["score"] for h in got_rank], [h["score"] for h in expected_rank])
 
 
+@pytest.mark.parametrize("arch", ["qwen3", "gemma", "mistral"])
+def test_cross_encoder_truncation_and_prompt(arch_folder: Any, arch: str) -> None:
+    """``max_length`` 8 and 16 cut the pairs longest-first around the BOS/EOS template; with a prompt too. Ids
+    identical, scores atol 1e-5."""
+    folder = arch_folder(arch, "left", "seq-cls")
+    for max_length in (8, 16):
+        ref = sentence_transformers.CrossEncoder(folder, device="cpu", max_length=max_length)
+        ours = sentrs.CrossEncoder(folder, device="cpu", max_length=max_length)
+        for prompt in (None, "Judge: "):
+            expected = ref.preprocess(PAIRS, prompt=prompt)
+            got = ours.preprocess(PAIRS, prompt=prompt)
+            assert got["input_ids"].tolist() == expected["input_ids"].tolist()
+            _assert_close(ours.predict(PAIRS, prompt=prompt), ref.predict(PAIRS, prompt=prompt))
+
+
 QWEN_CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "<|im_start|>assistant\n"
@@ -540,6 +567,12 @@ def test_llm_reranker(arch_folder: Any, tmp_path: Path, arch: str, side: str, ch
     ref = sentence_transformers.CrossEncoder(folder, device="cpu")
     ours = sentrs.CrossEncoder(folder, device="cpu")
     assert [type(m).__name__ for m in ours] == ["Transformer", "LogitScore"]
+    if chat_template:  # a cut row gets the template's closing tokens written back over its end
+        short_ref = sentence_transformers.CrossEncoder(folder, device="cpu", max_length=12)
+        short_ours = sentrs.CrossEncoder(folder, device="cpu", max_length=12)
+        expected = short_ref.preprocess(PAIRS, prompt="Judge: ")
+        assert short_ours.preprocess(PAIRS, prompt="Judge: ")["input_ids"].tolist() == expected["input_ids"].tolist()
+        _assert_close(short_ours.predict(PAIRS, prompt="Judge: "), short_ref.predict(PAIRS, prompt="Judge: "))
     assert ours[1].get_config_dict() == ref[1].get_config_dict()
     assert ours[0].tokenizer.padding_side == ref[0].tokenizer.padding_side == "left"
     for prompt in (None, "Judge whether the document answers the query. "):
