@@ -15,7 +15,7 @@ from sentrs import ops
 from sentrs.base.inputs import split_pairs
 from sentrs.base.modules.module import InputModule
 
-__all__ = ["TokenizedTextInput", "split_pairs"]
+__all__ = ["TokenizedTextInput", "encode_text_batch", "split_pairs"]
 
 # Tokenizers without a length limit report a huge model_max_length.
 _NO_LIMIT = 10**12
@@ -23,6 +23,28 @@ _NO_LIMIT = 10**12
 # Guards the cached Rust tokenizer and its key, which threads sharing a module read and replace together (a thread
 # must never get a tokenizer built for another thread's truncation length).
 _rust_tokenizer_lock = threading.Lock()
+
+
+def encode_text_batch(
+    tokenizer: ops.Tokenizer, texts: list[str], pairs: list[str | None] | None, add_special_tokens: bool
+) -> ops.Encoding:
+    """``tokenizer.encode`` that names the input holding text no UTF-8 can carry (a lone surrogate such as
+    ``"\\ud800"``, which Python strings allow), instead of a bare UnicodeEncodeError."""
+    try:
+        return tokenizer.encode(texts, pairs, add_special_tokens=add_special_tokens)
+    except UnicodeEncodeError as exc:
+        for row, parts in enumerate(zip(texts, pairs or [None] * len(texts), strict=True)):
+            for text in parts:
+                if text is None:
+                    continue
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as bad:
+                    raise ValueError(
+                        f"input {row} is not valid Unicode text: {bad.reason} ({text[bad.start : bad.end]!r} at "
+                        f"character {bad.start} of {text[:60]!r}); expected a str that encodes to UTF-8"
+                    ) from exc
+        raise
 
 
 class TokenizedTextInput(InputModule):
@@ -135,7 +157,7 @@ class TokenizedTextInput(InputModule):
         texts, pairs = split_pairs(inputs)
         if prompt:
             texts = [prompt + t for t in texts]
-        return tok.encode(texts, pairs, add_special_tokens=self.add_special_tokens)
+        return encode_text_batch(tok, texts, pairs, self.add_special_tokens)
 
     def prompt_length(self, prompt: str) -> int:
         """Tokens of the prompt alone, without a trailing special token (for ``include_prompt=False``)."""

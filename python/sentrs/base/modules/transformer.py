@@ -48,7 +48,7 @@ from sentrs.base.modality import (
     raise_unsupported_modality_error,
 )
 from sentrs.base.modules import multimodal
-from sentrs.base.modules.tokenized_input import TokenizedTextInput
+from sentrs.base.modules.tokenized_input import TokenizedTextInput, encode_text_batch
 from sentrs.base.peft_mixin import load_transformer_config
 from sentrs.exceptions import TokenizerError
 
@@ -1086,7 +1086,7 @@ class Transformer(TokenizedTextInput):
         else:
             strategy = "longest_first" if truncation is True else str(truncation)
             tok = self.rust_tokenizer(max_length=int(max_length), truncation=strategy)
-        encoding = tok.encode(rendered, None, add_special_tokens=False)
+        encoding = encode_text_batch(tok, rendered, None, False)
         suffixes: dict[int, list[int]] = {}
         if restore_suffix and max_length is not None:
             for row in np.flatnonzero(encoding.lengths() >= int(max_length)):
