@@ -386,6 +386,23 @@ def test_encode_edge_inputs(st_pair: Any, arch: str) -> None:
         _assert_close(ours.encode(texts, prompt_name="query"), ref.encode(texts, prompt_name="query"))
 
 
+def test_text_that_is_not_utf8_names_its_input(st_pair: Any, arch_folder: Any) -> None:
+    """A lone surrogate cannot reach a tokenizer: the reference fails with tokenizers' bare TypeError; sentrs names
+    the input and the character (a ValueError, as UnicodeEncodeError is), for texts and pairs (chat-rendered rows:
+    test_llm_reranker)."""
+    ref, ours = st_pair("qwen3", "left")
+    texts = ["fine", "bad \ud800 text"]
+    with pytest.raises(TypeError):
+        ref.encode(texts)
+    with pytest.raises(ValueError, match=r"input 1 is not valid Unicode text: surrogates not allowed \('\\ud800' at "):
+        ours.encode(texts)
+    pairs = [("fine", "fine"), ("query", "bad \udfff document")]
+    with pytest.raises(ValueError, match=r"input 1 is not valid Unicode text"):
+        sentrs.CrossEncoder(arch_folder("qwen3", "left", "seq-cls"), device="cpu").predict(pairs)
+    with pytest.raises(TypeError):
+        sentence_transformers.CrossEncoder(arch_folder("qwen3", "left", "seq-cls"), device="cpu").predict(pairs)
+
+
 @pytest.mark.parametrize("arch", ["qwen3", "mistral"])
 def test_padding_side_from_processor_kwargs(arch_folder: Any, arch: str) -> None:
     """``processor_kwargs={"padding_side": "left"}`` on a right-padding folder pads on the left in both libraries."""
@@ -573,6 +590,8 @@ def test_llm_reranker(arch_folder: Any, tmp_path: Path, arch: str, side: str, ch
         expected = short_ref.preprocess(PAIRS, prompt="Judge: ")
         assert short_ours.preprocess(PAIRS, prompt="Judge: ")["input_ids"].tolist() == expected["input_ids"].tolist()
         _assert_close(short_ours.predict(PAIRS, prompt="Judge: "), short_ref.predict(PAIRS, prompt="Judge: "))
+        with pytest.raises(ValueError, match=r"input 1 is not valid Unicode text"):
+            ours.predict([("fine", "fine"), ("query", "bad \udfff document")])
     assert ours[1].get_config_dict() == ref[1].get_config_dict()
     assert ours[0].tokenizer.padding_side == ref[0].tokenizer.padding_side == "left"
     for prompt in (None, "Judge whether the document answers the query. "):
