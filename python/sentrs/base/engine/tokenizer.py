@@ -107,7 +107,11 @@ class FolderTokenizer:
         pad_id = probe.token_to_id(pad) if pad is not None else None
         if pad_id is None:
             padding = spec.get("padding")
-            pad_id = int(padding["pad_id"]) if isinstance(padding, dict) and "pad_id" in padding else 0
+            if not (isinstance(padding, dict) and "pad_id" in padding):
+                # GPT-2 style: every batch is padded, which transformers refuses without a pad token; the torch
+                # path raises that error when a batch is tokenized (padding with id 0 gave made-up embeddings).
+                raise NeedsTorch("the tokenizer has no pad token")
+            pad_id = int(padding["pad_id"])
         self.pad_token_id = int(pad_id)
         self.all_special_ids = {
             int(t["id"]) for t in spec.get("added_tokens", []) or [] if isinstance(t, dict) and t.get("special")
