@@ -170,10 +170,15 @@ def _tokenizer(arch: str, padding_side: str) -> Any:
     raise AssertionError(arch)
 
 
-def _config(arch: str, vocab_size: int, pad_id: int | None) -> Any:
+def _config(arch: str, tokenizer: Any) -> Any:
     import transformers
 
-    common: dict[str, Any] = {"vocab_size": vocab_size, "pad_token_id": pad_id}
+    common: dict[str, Any] = {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
     if arch == "gpt2":
         return transformers.GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=MAX_POSITIONS, **common)
     common.update(
@@ -203,7 +208,7 @@ def _build(folder: Path, arch: str, padding_side: str, head: str) -> str:
     import transformers
 
     tokenizer = _tokenizer(arch, padding_side)
-    config = _config(arch, len(tokenizer), tokenizer.pad_token_id)
+    config = _config(arch, tokenizer)
     config.initializer_range = 0.2  # wide weights: well-separated scores, so rankings do not hinge on rounding
     if head == "seq-cls":
         config.num_labels = 1
@@ -449,6 +454,28 @@ def test_bfloat16_weights(arch_folder: Any, arch: str) -> None:
         got = ours.encode(ODD_TEXTS, prompt_name="query")
         assert got.dtype == expected.dtype == np.float32
         _assert_close(got, expected)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma", "gpt2"])
+def test_torch_free_tokenizer(arch_folder: Any, arch: str) -> None:
+    """The exported-model engine's own tokenizer (no transformers) gives the reference's ids for the folders it takes;
+    a tokenizer without a pad token goes to the torch path (which raises the reference's error) instead of padding
+    with id 0."""
+    from sentrs.base.engine.tokenizer import FolderTokenizer, NeedsTorch
+
+    for side in SIDES:
+        folder = arch_folder(arch, side)
+        if arch == "gpt2":
+            with pytest.raises(NeedsTorch, match="no pad token"):
+                FolderTokenizer(folder, max_position_embeddings=MAX_POSITIONS)
+            continue
+        tokenizer = FolderTokenizer(folder, max_position_embeddings=MAX_POSITIONS)
+        ref, _ = _st_pair(folder)
+        for prompt in ("", PROMPTS["query"]):
+            input_ids, attention_mask, _ = tokenizer.encode([prompt + text for text in ODD_TEXTS]).pad(None)
+            expected = ref.preprocess(ODD_TEXTS, prompt=prompt or None)
+            assert input_ids.tolist() == expected["input_ids"].tolist()
+            assert attention_mask.tolist() == expected["attention_mask"].tolist()
 
 
 # ------------------------------------------------------------------------------------------ saved folders
