@@ -45,6 +45,8 @@ ODD_TEXTS = [
     "x",
     "tabs\tand\nnewlines\r\nhere",
     "numbers 3.14159 and 1,000,000 or 42%",
+    "zero\u200bwidth, combining e\u0301, control\x00\x7f, ＦＵＬＬＷＩＤＴＨ, ﬁ ß İstanbul, \u00a0nbsp",
+    "special tokens as text: [CLS] [SEP] [MASK] <s> </s> <pad> <mask> ##ing",
 ]
 
 CORPUS_WORDS = (
@@ -79,8 +81,12 @@ def _unigram_vocab(specials: list[str], tail: tuple[str, ...] = ()) -> list[tupl
     unk = next(t for t in specials if "unk" in t.lower())
     trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=specials, unk_token=unk)
     tokenizer.train_from_iterator(_corpus(), trainer=trainer)
-    vocab = [(str(piece), float(score)) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
-    return vocab + [(t, 0.0) for t in tail]
+    trained = [(str(piece), float(score)) for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
+    # The trainer orders pieces of equal score differently from run to run: sort them (as SentencePiece files are,
+    # best first) so every run builds the same tokenizer. Scores keep 4 decimals, which every JSON parser reads back
+    # exactly (test_unigram_scores_read_exactly covers full-precision scores).
+    pieces = sorted(((p, round(v, 4)) for p, v in trained if p not in specials), key=lambda item: (-item[1], item[0]))
+    return [(p, v) for p, v in trained if p in specials] + pieces + [(t, 0.0) for t in tail]
 
 
 def _bytelevel_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -349,6 +355,76 @@ def test_dense_default_modules(arch_folder: Callable[[str, str], str], arch: str
     _assert_token_embeddings_equal(got, want)
 
 
+WORDPIECE_VARIANTS = {
+    "uncased": {},
+    "cased": {"do_lower_case": False},
+    "lowercase-keep-accents": {"strip_accents": False},
+    "cased-strip-accents": {"do_lower_case": False, "strip_accents": True},
+    "no-cjk-split": {"tokenize_chinese_chars": False},
+}
+
+
+@pytest.mark.parametrize("variant", list(WORDPIECE_VARIANTS))
+def test_wordpiece_normalizer_variants(variant: str, tmp_path: Path) -> None:
+    """BERT tokenizers with each BertNormalizer setting (lowercase, accents, CJK splitting): the same ids as the
+    reference, so sentrs' fast WordPiece path follows every flag."""
+    import sentence_transformers
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    kwargs = WORDPIECE_VARIANTS[variant]
+    lowercase = kwargs.get("do_lower_case", True)
+    trainer = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=kwargs.get("strip_accents"))
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    trainer.train_from_iterator(_corpus(), vocab_size=400, special_tokens=specials, min_frequency=1)
+    tok = BertTokenizerFast(vocab=dict(trainer.get_vocab()), **kwargs)
+    tok.model_max_length = MAX_SEQ_LENGTH
+    tok.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tok), max_position_embeddings=64, **{**SMALL, "num_hidden_layers": 1})
+    BertModel(config).save_pretrained(tmp_path)
+    ours = sentrs.SentenceTransformer(str(tmp_path), device="cpu")
+    ref = sentence_transformers.SentenceTransformer(str(tmp_path), device="cpu")
+    _assert_features_equal(ours.preprocess(ODD_TEXTS), ref.preprocess(ODD_TEXTS))
+    _encode_both(ours, ref, ODD_TEXTS)
+
+
+_FLOAT_PARSE_BUG = (
+    "sentrs builds its Rust tokenizer from the tokenizer's JSON, which the tokenizers crate reads with serde_json "
+    "without its float_roundtrip feature: about a third of full-precision Unigram scores come back 1 ULP off, and "
+    "segmentations whose score sums differ by about an ULP (runs like '...,,,!!!' over pieces '.', '..', ',', ',,') "
+    "then split differently from the reference, whose transformers tokenizer class builds the Unigram model from the "
+    "exact Python floats"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_FLOAT_PARSE_BUG)
+def test_unigram_scores_read_exactly(tmp_path: Path) -> None:
+    """An XLM-R style Unigram tokenizer with full-precision scores: the same ids as the reference on a near-tie."""
+    import sentence_transformers
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+
+    scores = {
+        ".": -5.010669552997041,
+        "..": -6.346166788712731,
+        ",": -7.3408118346375115,
+        ",,": -6.67591172130171,
+        "!": -9.461795807905101,
+        "!!": -7.650536492261661,
+    }
+    specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab = [*specials, ("▁", -2.0), *scores.items(), ("<mask>", 0.0)]
+    tok = XLMRobertaTokenizerFast(vocab=vocab)
+    tok.save_pretrained(tmp_path)
+    config = XLMRobertaConfig(
+        vocab_size=len(tok), max_position_embeddings=64, type_vocab_size=1, pad_token_id=1, **SMALL
+    )
+    XLMRobertaModel(config).save_pretrained(tmp_path)
+    ours = sentrs.SentenceTransformer(str(tmp_path), device="cpu")
+    ref = sentence_transformers.SentenceTransformer(str(tmp_path), device="cpu")
+    _assert_features_equal(ours.preprocess(["...,,,!!!"]), ref.preprocess(["...,,,!!!"]))
+
+
 POOLING_MODES = ("cls", "max", "lasttoken")
 
 
@@ -427,9 +503,16 @@ def test_cross_encoder_predict_and_rank(arch_folder: Callable[[str, str], str], 
     if num_labels == 1:
         got_rank = ours.rank(QUERY, DOCS, batch_size=4, return_documents=True)
         want_rank = ref.rank(QUERY, DOCS, batch_size=4, return_documents=True)
-        assert [h["corpus_id"] for h in got_rank] == [h["corpus_id"] for h in want_rank]
-        assert [h["text"] for h in got_rank] == [h["text"] for h in want_rank]
+        # The same order, up to documents whose scores tie within the tolerance (whitespace-only documents give the
+        # same ids, so equal scores up to the batch's float noise): each rank's document has the reference's score
+        # of that rank.
+        assert sorted(h["corpus_id"] for h in got_rank) == list(range(len(DOCS)))
+        ref_scores = {h["corpus_id"]: h["score"] for h in want_rank}
+        np.testing.assert_allclose(
+            [ref_scores[h["corpus_id"]] for h in got_rank], [h["score"] for h in want_rank], atol=ATOL
+        )
         np.testing.assert_allclose([h["score"] for h in got_rank], [h["score"] for h in want_rank], atol=ATOL)
+        assert all(h["text"] == DOCS[h["corpus_id"]] for h in got_rank)
     else:
         with pytest.raises(ValueError) as ref_error:
             ref.rank(QUERY, DOCS)
@@ -478,7 +561,7 @@ def _dense(embeddings: Any) -> np.ndarray:
 def test_sparse_encoder_from_mlm_folder(
     arch_folder: Callable[[str, str], str], arch: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A ``*ForMaskedLM`` folder: both build a fill-mask Transformer + SpladePooling; the same active dimensions and values.
+    """A ``*ForMaskedLM`` folder: a fill-mask Transformer + SpladePooling in both; the same active dims and values.
 
     sentrs runs three ways: its default (the fused SPLADE head, through the AMX kernel where the CPU has it), the
     fused head's fp32 blocks, and the plain logits path (``SENTRS_FUSED_SPLADE=0``).
