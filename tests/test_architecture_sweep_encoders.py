@@ -353,6 +353,10 @@ def test_dense_default_modules(arch_folder: Callable[[str, str], str], arch: str
     got = ours.encode(ODD_TEXTS, batch_size=4, output_value="token_embeddings")
     want = ref.encode(ODD_TEXTS, batch_size=4, output_value="token_embeddings")
     _assert_token_embeddings_equal(got, want)
+    # A shorter max_seq_length set after loading: the tokenizer cuts there (special tokens kept).
+    ours.max_seq_length = ref.max_seq_length = 6
+    _assert_features_equal(ours.preprocess(ODD_TEXTS), ref.preprocess(ODD_TEXTS))
+    _encode_both(ours, ref, ODD_TEXTS)
 
 
 WORDPIECE_VARIANTS = {
@@ -426,6 +430,28 @@ def test_unigram_scores_read_exactly(tmp_path: Path) -> None:
 
 
 POOLING_MODES = ("cls", "max", "lasttoken")
+
+
+@pytest.mark.parametrize("arch", ["bert", "xlm-roberta", "modernbert", "t5"])
+def test_dense_left_truncation_and_padding(arch_folder: Callable[[str, str], str], arch: str, tmp_path: Path) -> None:
+    """A tokenizer saved with ``truncation_side`` and ``padding_side`` "left": the same ids and masks as the reference,
+    and the same embeddings in batches of one (with left padding and absolute positions a text's embedding depends
+    on its batch's padding, in the reference too)."""
+    import shutil
+
+    import sentence_transformers
+
+    folder = tmp_path / "left"
+    shutil.copytree(arch_folder(arch, "base"), folder)
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.update(truncation_side="left", padding_side="left")
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    ours = sentrs.SentenceTransformer(str(folder), device="cpu")
+    ref = sentence_transformers.SentenceTransformer(str(folder), device="cpu")
+    assert ref.tokenizer.truncation_side == ref.tokenizer.padding_side == "left"
+    _assert_features_equal(ours.preprocess(ODD_TEXTS), ref.preprocess(ODD_TEXTS))
+    np.testing.assert_allclose(ours.encode(ODD_TEXTS, batch_size=1), ref.encode(ODD_TEXTS, batch_size=1), atol=ATOL)
 
 
 def _explicit(lib: Any, transformer: Any, mode: str) -> Any:
