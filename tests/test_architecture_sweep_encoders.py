@@ -393,16 +393,11 @@ def test_wordpiece_normalizer_variants(variant: str, tmp_path: Path) -> None:
     _encode_both(ours, ref, ODD_TEXTS)
 
 
-_FLOAT_PARSE_BUG = (
-    "sentrs builds its Rust tokenizer from the tokenizer's JSON, which the tokenizers crate reads with serde_json "
-    "without its float_roundtrip feature: about a third of full-precision Unigram scores come back 1 ULP off, and "
-    "segmentations whose score sums differ by about an ULP (runs like '...,,,!!!' over pieces '.', '..', ',', ',,') "
-    "then split differently from the reference, whose transformers tokenizer class builds the Unigram model from the "
-    "exact Python floats"
-)
+# sentrs reads tokenizer.json through the tokenizers crate, whose serde_json must parse floats exactly
+# (`float_roundtrip`, turned on in Cargo.toml): about a third of full-precision Unigram scores came back 1 ULP off
+# without it, and runs like '...,,,!!!' over pieces '.', '..', ',', ',,' then split differently from the reference.
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_FLOAT_PARSE_BUG)
 def test_unigram_scores_read_exactly(tmp_path: Path) -> None:
     """An XLM-R style Unigram tokenizer with full-precision scores: the same ids as the reference on a near-tie."""
     import sentence_transformers
@@ -547,15 +542,11 @@ def test_cross_encoder_predict_and_rank(arch_folder: Callable[[str, str], str], 
         assert "num_labels" in str(ref_error.value) and "num_labels" in str(our_error.value)
 
 
-_EARLY_EXIT_BUG = (
-    "sentrs' Rust core links the tokenizers crate 0.23.2, whose early-exit tokenization (tokenize_with_limit) cuts "
-    "each text of a pair to max_length tokens before longest_first pair truncation, so when both texts are longer "
-    "than max_length and the first is the longer one, the odd token of the budget goes to the second text instead "
-    "of the first (the reference, through Python tokenizers 0.23.3, gives it to the longer first text)"
-)
+# The tokenizers crate 0.23.2 cuts each text of a pair to max_length tokens before longest_first compares their
+# lengths, which gave the odd token of the budget to the second text when both were over max_length and the first was
+# the longer; sentrs tokenizes such pairs in full first (rust/src/tokenize.rs, encode_pair_longest_first).
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_EARLY_EXIT_BUG)
 @pytest.mark.parametrize("arch", ARCHS)
 def test_pair_truncation_both_sides_over_max_length(arch_folder: Callable[[str, str], str], arch: str) -> None:
     """longest_first truncation of a pair whose two texts are both longer than max_length (the first the longer).

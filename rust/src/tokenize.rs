@@ -108,6 +108,8 @@ pub struct BatchTokenizer {
     inner: Tokenizer,
     settings: TokenizerSettings,
     fast: OnceLock<Option<FastWordPiece>>,
+    /// `inner` without truncation, for the texts of pairs cut `longest_first` (see [`Self::encode_pair_longest_first`]).
+    untruncated: OnceLock<Tokenizer>,
 }
 
 /// Ragged token ids of a whole input, before padding.
@@ -191,6 +193,7 @@ impl BatchTokenizer {
             inner,
             settings,
             fast: OnceLock::new(),
+            untruncated: OnceLock::new(),
         })
     }
 
@@ -321,6 +324,16 @@ impl BatchTokenizer {
                     return Ok(row);
                 }
             }
+            if let (Some(second), Truncation::LongestFirst, Some(_)) =
+                (second, self.settings.truncation, self.settings.max_length)
+            {
+                let enc = self
+                    .encode_pair_longest_first(&texts[i], second, add_special_tokens)
+                    .map_err(|e| {
+                        CoreError::Tokenizer(format!("could not tokenize text {i}: {e}"))
+                    })?;
+                return Ok((enc.get_ids().to_vec(), enc.get_type_ids().to_vec()));
+            }
             let input: EncodeInput = match second {
                 Some(second) => (texts[i].as_str(), second).into(),
                 None => texts[i].as_str().into(),
@@ -354,6 +367,28 @@ impl BatchTokenizer {
             out.type_ids.push(type_ids);
         }
         Ok(out)
+    }
+
+    /// A pair cut `longest_first`: both texts tokenized in full, then truncated and given their special tokens.
+    /// `tokenizers` 0.23.2 stops tokenizing each text of a pair at `max_length` tokens before it compares their
+    /// lengths, so when both are longer the odd token of the budget went to the second text even where the first
+    /// was the longer one; the Python `tokenizers` (and so the reference) gives it to the longer text.
+    fn encode_pair_longest_first(
+        &self,
+        first: &str,
+        second: &str,
+        add_special_tokens: bool,
+    ) -> tokenizers::Result<Encoding> {
+        let plain = self.untruncated.get_or_init(|| {
+            let mut plain = self.inner.clone();
+            // Turning truncation off cannot fail.
+            let _ = plain.with_truncation(None);
+            plain
+        });
+        let a = plain.encode_fast(first, false)?;
+        let mut b = plain.encode_fast(second, false)?;
+        b.set_type_ids(vec![1; b.len()]);
+        self.inner.post_process(a, Some(b), add_special_tokens)
     }
 
     /// Pads the given rows of `encoded` into one batch with this tokenizer's pad ids and padding side.
@@ -581,6 +616,19 @@ mod tests {
         // 4 + 2 words + 3 specials = 9 > 7: two tokens come off the longer first text.
         assert_eq!(enc.ids[0], vec![2, 4, 5, 3, 4, 5, 3]);
         assert_eq!(enc.type_ids[0], vec![0, 0, 0, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn longest_first_gives_the_odd_token_to_the_longer_text_when_both_are_over_max_length() {
+        // max_length 8 leaves 5 tokens for the texts: 3 for the longer first text (9 words), 2 for the second (8).
+        let t = tok(Some(8));
+        let first = "a man eats food a man eats food a";
+        let second = "a man eats food a man eats food".to_string();
+        let enc = t
+            .encode(&strings(&[first]), Some(&[Some(second)]), true)
+            .unwrap();
+        assert_eq!(enc.ids[0], vec![2, 4, 5, 6, 3, 4, 5, 3]);
+        assert_eq!(enc.type_ids[0], vec![0, 0, 0, 0, 0, 1, 1, 1]);
     }
 
     #[test]
