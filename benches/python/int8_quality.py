@@ -22,8 +22,9 @@ import shutil
 import tempfile
 import time
 
-import benchutil
 import numpy as np
+
+import benchutil
 
 
 def main() -> None:
