@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torchvision  # noqa: F401  (the `fixtures` extra; the ColQwen2 image processor and transformers' video processors need it)
 
 import sentrs
-
-pytest.importorskip("torchvision")  # the ColQwen2 image processor and transformers' video processors need it
 
 QUERIES = ["what is the chart about?", "cat", "a much longer question about the table on page two of the report"]
 ATOL = 1e-5

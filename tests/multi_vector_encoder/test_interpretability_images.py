@@ -18,15 +18,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torchvision  # noqa: F401  (the `fixtures` extra; the ColQwen2 image processor needs it)
+from PIL import Image
 
 import sentrs
 from sentrs.exceptions import InputTypeError
 from sentrs.multi_vector_encoder import interpretability
-
-pytest.importorskip("torchvision")  # the ColQwen2 image processor needs it
-Image = pytest.importorskip("PIL.Image")
-
-from tests.multi_vector_encoder.test_for_retrieval import BUILDERS  # noqa: E402  (after the skip: needs torchvision)
+from tests.multi_vector_encoder.test_for_retrieval import BUILDERS
 
 ATOL_MAPS = 1e-5
 ATOL_SAME_INPUTS = 1e-6

@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import torchvision  # noqa: F401  (the `fixtures` extra; transformers' video processors need it)
+from PIL import Image
 
 import sentrs
-
-pytest.importorskip("torchvision")  # transformers' video processors need it
-Image = pytest.importorskip("PIL.Image")
 
 ATOL = 1e-5
 QWEN_WORDS = "the a cat dog sat ran in house man video of frame clip what is this".split()
